@@ -1,0 +1,8 @@
+/* xanes.h: umbrella header of libxanes. */
+#ifndef XANES_XANES_H
+#define XANES_XANES_H
+
+#include "xanes/spectrum.h"
+#include "xanes/status.h"
+
+#endif

@@ -1,0 +1,58 @@
+/* main.c: the `xanes` command, a git-style dispatcher over the subcommands.
+ *
+ * No science here: each subcommand lives in cmd_<name>.c, parses its options,
+ * calls libxanes and prints.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} subcommand;
+
+static const subcommand subcommands[] = {
+    {"run", xanes_cmd_run, "TXM-XANES stack -> calibrated edge-energy, SoC and particle maps"},
+    {"info", xanes_cmd_info, "describe an HDF5 stack or a 1-D spectrum file"},
+    {"norm", xanes_cmd_norm, "normalize one spectrum (larch pre_edge) and find its edge"},
+    {"calibrate", xanes_cmd_calibrate, "energy offset from a measured reference spectrum"},
+    {"lcf", xanes_cmd_lcf, "linear combination fit of a spectrum to references"},
+    {"sfit", xanes_cmd_sfit, "S K-edge peak deconvolution with areas and uncertainties"},
+    {"model", xanes_cmd_model, "SoC-heterogeneity model: edge-energy distribution per cathode"},
+    {"simulate", xanes_cmd_simulate, "forward-simulate a TXM-XANES stack with known truth"},
+};
+
+static void print_help(FILE *to)
+{
+    fprintf(to, "usage: xanes [--version] [--help] <command> [<args>]\n\n"
+                "TXM-XANES and XAS analysis for battery cathodes.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+        fprintf(to, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(to, "\n'xanes <command> --help' describes one command.\n"
+                "exit status: 0 ok, 1 data or processing error, 2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    xanes_init();
+    if (argc < 2) {
+        print_help(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (cli_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+        print_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("xanes %s\n", xanes_version());
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+        if (strcmp(argv[1], subcommands[i].name) == 0)
+            return subcommands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "xanes: '%s' is not a xanes command (see 'xanes --help')\n", argv[1]);
+    return CLI_EXIT_USAGE;
+}
