@@ -241,6 +241,13 @@ int xanes_cmd_norm(int argc, char **argv)
         rc = CLI_EXIT_DATA;
         goto done;
     }
+    /* A post-edge that the polynomial cannot follow (saturated or glitched
+     * scans, e.g. APS12BM's mu01) is reported, not hidden. */
+    if (r.post_rms > 0.1 * r.edge_step)
+        fprintf(stderr,
+                "xanes norm: warning: %s: post-edge residual RMS %.3g is %.0f%% of the edge "
+                "step %.3g: the spectrum is noisy, saturated or glitched; check it\n",
+                path, r.post_rms, 100.0 * r.post_rms / r.edge_step, r.edge_step);
     if (out != NULL) {
         xanes_normalize_curves(s->energy_ev, n, &r, pre, post);
         xanes_edge_dmude(s->energy_ev, s->mu, n, dmu);
