@@ -3,6 +3,9 @@
  * and refuses bad pixels cheaply. */
 #include "normalize_testkit.h"
 
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
 /* ---- fixed-grid plan ----------------------------------------------------- */
 
 static size_t n_nan_half;
@@ -182,12 +185,86 @@ static void test_plan_threads(void **state)
     free(e);
 }
 
+/* The quality measures: with Gaussian noise of known sigma on a spectrum whose
+ * pre- and post-edge are exactly a line and a quadratic, the RMS residuals
+ * estimate sigma * sqrt((m - p)/m) (p fitted coefficients), and the edge step
+ * is unbiased; so edge_step / pre_rms gates pixels by jump over noise. */
+static void test_plan_noise_measure(void **state)
+{
+    (void)state;
+    model m = {.pre0 = 0.41,
+               .pre1 = -2.3e-4,
+               .step = 0.0731,
+               .e0 = 8349.613,
+               .width = 1.4,
+               .b1 = -3e-4,
+               .b2 = 2e-7,
+               .wl_amp = 0.02,
+               .wl_e = 8355.0,
+               .wl_w = 2.0,
+               .arctan = 0};
+    size_t n;
+    double *e = grid(8200.0, 8700.0, 1.0, &n);
+    const size_t npix = 400;
+    const double sigma = 0.0042;
+    float *stack = malloc(n * npix * sizeof(float));
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 20261125);
+    for (size_t i = 0; i < n; i++)
+        for (size_t px = 0; px < npix; px++)
+            stack[i * npix + px] = (float)(model_mu(&m, e[i]) + gsl_ran_gaussian(rng, sigma));
+    gsl_rng_free(rng);
+    xanes_normalize_params p;
+    xanes_normalize_default_params(&p);
+    p.e0_ev = m.e0;
+    p.pre1_ev = -140.0;
+    p.pre2_ev = -30.0;
+    p.norm1_ev = 40.0;
+    p.norm2_ev = 330.0;
+    p.nnorm = 2;
+    xanes_error err;
+    xanes_error_clear(&err);
+    xanes_normalize_plan *plan = xanes_normalize_plan_alloc(e, n, &p, &err);
+    assert_non_null(plan);
+    xanes_normalize_result d;
+    xanes_normalize_plan_describe(plan, &d);
+    double mpre = (double)(d.pre_hi - d.pre_lo), mpost = (double)(d.post_hi - d.post_lo);
+    double *scratch = malloc(xanes_normalize_plan_scratch_size(plan) * sizeof(double));
+    double s_pre = 0, s_post = 0, s_step = 0, s_step2 = 0;
+    for (size_t px = 0; px < npix; px++) {
+        xanes_normalize_result r;
+        assert_int_equal(
+            xanes_normalize_plan_apply(plan, stack + px, npix, scratch, &r, NULL, NULL, NULL),
+            XANES_OK);
+        s_pre += r.pre_rms * r.pre_rms;
+        s_post += r.post_rms * r.post_rms;
+        s_step += r.edge_step;
+        s_step2 += r.edge_step * r.edge_step;
+    }
+    double pre_rms = sqrt(s_pre / (double)npix), post_rms = sqrt(s_post / (double)npix);
+    double mean_step = s_step / (double)npix;
+    double sd_step = sqrt(s_step2 / (double)npix - mean_step * mean_step);
+    double x = d.e0_ev - m.e0, step_true = m.step * (1.0 + m.b1 * x + m.b2 * x * x);
+    print_message("noise %.4g: pre rms %.4g post rms %.4g, step %.5g +- %.2g (true %.5g)\n", sigma,
+                  pre_rms, post_rms, mean_step, sd_step, step_true);
+    /* 400 spectra x ~100 residuals: the RMS estimates hold to about 1%. */
+    assert_double_equal(pre_rms, sigma * sqrt((mpre - 2.0) / mpre), 0.03 * sigma);
+    assert_double_equal(post_rms, sigma * sqrt((mpost - 3.0) / mpost), 0.03 * sigma);
+    /* Unbiased step: the mean within 4 standard errors. */
+    assert_double_equal(mean_step, step_true, 4.0 * sd_step / sqrt((double)npix));
+    free(scratch);
+    xanes_normalize_plan_free(plan);
+    free(stack);
+    free(e);
+}
+
 int main(void)
 {
     xanes_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_equals_run),
         cmocka_unit_test(test_plan_threads),
+        cmocka_unit_test(test_plan_noise_measure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
