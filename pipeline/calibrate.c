@@ -44,6 +44,7 @@ void xanes_calibrate_default_params(xanes_calibrate_params *p)
 {
     p->edge = XANES_CALIBRATE_EDGE_HALF;
     xanes_normalize_default_params(&p->norm);
+    p->min_edge_snr = 5.0;
     p->align_step_ev = 0.05;
     p->align_sigma_ev = 0.5;
     p->align_max_shift_ev = 20.0;
@@ -74,6 +75,23 @@ xanes_status xanes_calibrate_edge_energy(const double *energy_ev, const double *
     st = xanes_normalize_run(energy_ev, mu, n, &p->norm, ws, &nr, NULL, NULL, err);
     if (st != XANES_OK)
         goto done;
+    /* A calibration reference must show a real, rising jump: normalization
+     * of a featureless spectrum "succeeds" with a step at rounding level. */
+    double resid = fmax(nr.pre_rms, nr.post_rms);
+    if (!(nr.edge_step_signed > 0.0)) {
+        st = XANES_RAISE(err, XANES_EDATA,
+                         "calibrate: no absorption edge: the jump at e0 %.3f eV is negative "
+                         "(%.3g); is mu inverted?",
+                         nr.e0_ev, nr.edge_step_signed);
+        goto done;
+    }
+    if (!(nr.edge_step > p->min_edge_snr * resid)) {
+        st = XANES_RAISE(err, XANES_EDATA,
+                         "calibrate: no absorption edge: edge step %.3g (e0 %.3f eV) is not "
+                         "above %g x the pre-/post-edge fit residual %.3g",
+                         nr.edge_step, nr.e0_ev, p->min_edge_snr, resid);
+        goto done;
+    }
     double e = p->edge == XANES_CALIBRATE_EDGE_DERIV ? nr.deriv_edge_ev : nr.half_edge_ev;
     if (!isfinite(e)) {
         st = XANES_RAISE(err, XANES_EDATA,

@@ -320,7 +320,18 @@ static void test_bad_inputs(void **state)
     assert_int_not_equal(xanes_calibrate_offset(flat->energy_ev, flat->mu, flat->n, 8353.01,
                                                 NULL, &re, &err),
                          XANES_OK);
-    assert_true(strlen(err.message) > 0);
+    print_message("flat spectrum: %s\n", err.message);
+    assert_non_null(strstr(err.message, "no absorption edge"));
+    /* An inverted edge (transmission read the wrong way round) too. */
+    xanes_spectrum *inv = shifted_copy(s, 0.0);
+    for (size_t i = 0; i < inv->n; i++)
+        inv->mu[i] = -s->mu[i];
+    xanes_error_clear(&err);
+    assert_int_equal(
+        xanes_calibrate_offset(inv->energy_ev, inv->mu, inv->n, 8353.01, NULL, &re, &err),
+        XANES_EDATA);
+    print_message("inverted spectrum: %s\n", err.message);
+    xanes_spectrum_free(inv);
     xanes_spectrum_free(flat);
     xanes_spectrum_free(s);
 }

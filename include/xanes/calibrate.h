@@ -28,6 +28,9 @@ typedef enum {
 typedef struct {
     xanes_calibrate_edge edge;   /* edge definition of the edge-based offset   */
     xanes_normalize_params norm; /* normalization of the measured reference    */
+    double min_edge_snr;         /* edge step must exceed this many times the
+                                    larger RMS residual of the pre-/post-edge
+                                    fits (5), else "no edge"                   */
     /* Derivative alignment. */
     double align_step_ev;        /* fine uniform grid spacing (0.05 eV)        */
     double align_sigma_ev;       /* Gaussian width of the derivative filter
@@ -52,8 +55,9 @@ typedef struct {
 /* Edge-based offset of a measured reference spectrum (energy_ev[n] strictly
  * increasing eV, mu[n] finite) whose true edge is reference_edge_ev (finite).
  * p NULL = defaults.  Returns XANES_EINVAL (NULL, non-finite reference edge),
- * XANES_EDATA (normalization fails, or no edge by the chosen definition: the
- * message says which), XANES_ENOMEM.  Allocates a normalization workspace
+ * XANES_EDATA (normalization fails; the edge jump is negative or not above
+ * min_edge_snr times the fit residuals; no edge by the chosen definition:
+ * the message says which, with the values), XANES_ENOMEM.  Allocates a normalization workspace
  * (not meant per pixel).  Thread-safe. */
 xanes_status xanes_calibrate_offset(const double *energy_ev, const double *mu, size_t n,
                                     double reference_edge_ev, const xanes_calibrate_params *p,
