@@ -137,8 +137,7 @@ static xanes_status check_spectrum(const char *what, const double *e, const doub
     if (e == NULL || mu == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "align: %s spectrum is NULL", what);
     if (n < 4)
-        return XANES_RAISE(err, XANES_EDATA, "align: %s spectrum has %zu points, need 4", what,
-                           n);
+        return XANES_RAISE(err, XANES_EDATA, "align: %s spectrum has %zu points, need 4", what, n);
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(e[i]) || !isfinite(mu[i]))
             return XANES_RAISE(err, XANES_EDATA,
@@ -200,10 +199,10 @@ done:
  * (norm anorm) at energies w0 + k h with the measured derivative at
  * w0 + k h - s, the latter from a cubic spline (for Brent's method). */
 typedef struct {
-    const double *a;  /* centred reference derivative over the window [nw] */
+    const double *a; /* centred reference derivative over the window [nw] */
     double anorm;
     size_t nw;
-    double w0;        /* energy of the window's first point, eV */
+    double w0; /* energy of the window's first point, eV */
     double h;
     const gsl_spline *sp; /* measured derivative vs lattice coordinate */
     gsl_interp_accel *acc;
@@ -228,9 +227,8 @@ static double corr_at(double s_ev, void *vctx)
 }
 
 xanes_status xanes_calibrate_align(const double *meas_energy_ev, const double *meas_mu,
-                                   size_t meas_n, const double *ref_energy_ev,
-                                   const double *ref_mu, size_t ref_n,
-                                   const xanes_calibrate_params *p,
+                                   size_t meas_n, const double *ref_energy_ev, const double *ref_mu,
+                                   size_t ref_n, const xanes_calibrate_params *p,
                                    xanes_calibrate_align_result *r, xanes_error *err)
 {
     xanes_calibrate_params defaults;
@@ -461,8 +459,7 @@ xanes_status xanes_calibrate_align(const double *meas_energy_ev, const double *m
             if (gsl_min_fminimizer_iterate(fmin) != GSL_SUCCESS)
                 break;
             status = gsl_min_test_interval(gsl_min_fminimizer_x_lower(fmin),
-                                           gsl_min_fminimizer_x_upper(fmin), p->align_tol_ev,
-                                           0.0);
+                                           gsl_min_fminimizer_x_upper(fmin), p->align_tol_ev, 0.0);
         }
         if (status != GSL_SUCCESS) {
             st = XANES_RAISE(err, XANES_ENOCONV,

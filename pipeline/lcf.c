@@ -34,13 +34,13 @@
 #include <gsl/gsl_vector.h>
 
 struct xanes_lcf_plan {
-    size_t n;           /* full grid size                         */
-    size_t i0;          /* first grid index in the window          */
-    size_t m;           /* points in the window                    */
-    size_t k;           /* references                              */
-    double *energy_ev;  /* [n]                                     */
-    double *refs_full;  /* [k][n], for xanes_lcf_plan_model        */
-    double *a;          /* [m][k], the window's design matrix       */
+    size_t n;          /* full grid size                         */
+    size_t i0;         /* first grid index in the window          */
+    size_t m;          /* points in the window                    */
+    size_t k;          /* references                              */
+    double *energy_ev; /* [n]                                     */
+    double *refs_full; /* [k][n], for xanes_lcf_plan_model        */
+    double *a;         /* [m][k], the window's design matrix       */
     double gram[XANES_LCF_MAX_REFS * XANES_LCF_MAX_REFS];
     double col_norm[XANES_LCF_MAX_REFS];
     xanes_lcf_params params;
@@ -51,7 +51,7 @@ struct xanes_lcf_workspace {
     double mat[XANES_LCF_MAX_REFS * XANES_LCF_MAX_REFS];
     double b[XANES_LCF_MAX_REFS];
     double w[XANES_LCF_MAX_REFS];
-    double z[XANES_LCF_MAX_REFS];  /* subproblem solution, by position in P */
+    double z[XANES_LCF_MAX_REFS]; /* subproblem solution, by position in P */
     double x[XANES_LCF_MAX_REFS];
     double u[XANES_LCF_MAX_REFS];
     double bp[XANES_LCF_MAX_REFS];
@@ -100,15 +100,14 @@ xanes_status xanes_lcf_plan_alloc(const double *energy_ev, size_t n, const doubl
         return XANES_RAISE(err, XANES_EINVAL, "lcf: NULL energy grid, references or output");
     *out = NULL;
     if (n_refs < 2 || n_refs > XANES_LCF_MAX_REFS)
-        return XANES_RAISE(err, XANES_EINVAL,
-                           "lcf: %zu reference(s) given, need between 2 and %d", n_refs,
-                           XANES_LCF_MAX_REFS);
+        return XANES_RAISE(err, XANES_EINVAL, "lcf: %zu reference(s) given, need between 2 and %d",
+                           n_refs, XANES_LCF_MAX_REFS);
     for (size_t j = 0; j < n_refs; j++)
         if (refs[j] == NULL)
             return XANES_RAISE(err, XANES_EINVAL, "lcf: reference %zu is NULL", j + 1);
     if (isnan(emin_ev) || isnan(emax_ev) || !(emin_ev < emax_ev))
-        return XANES_RAISE(err, XANES_EINVAL, "lcf: energy window [%g, %g] eV is empty",
-                           emin_ev, emax_ev);
+        return XANES_RAISE(err, XANES_EINVAL, "lcf: energy window [%g, %g] eV is empty", emin_ev,
+                           emax_ev);
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(energy_ev[i]) || (i > 0 && !(energy_ev[i] > energy_ev[i - 1])))
             return XANES_RAISE(err, XANES_EDATA,
@@ -284,8 +283,7 @@ static size_t collect_free(xanes_lcf_workspace *ws, size_t k)
 }
 
 xanes_status xanes_lcf_plan_fit(const xanes_lcf_plan *plan, const double *mu, size_t stride,
-                                xanes_lcf_workspace *ws, xanes_lcf_result *result,
-                                xanes_error *err)
+                                xanes_lcf_workspace *ws, xanes_lcf_result *result, xanes_error *err)
 {
     if (plan == NULL || mu == NULL || ws == NULL || result == NULL || stride == 0)
         return XANES_RAISE(err, XANES_EINVAL, "lcf fit: NULL argument or zero stride");
@@ -305,8 +303,8 @@ xanes_status xanes_lcf_plan_fit(const xanes_lcf_plan *plan, const double *mu, si
         double yi = y[i * stride];
         if (!isfinite(yi))
             return XANES_RAISE(err, XANES_EDATA,
-                               "lcf fit: spectrum is not finite (%g) at %.3f eV in the window",
-                               yi, plan->energy_ev[plan->i0 + i]);
+                               "lcf fit: spectrum is not finite (%g) at %.3f eV in the window", yi,
+                               plan->energy_ev[plan->i0 + i]);
         yy += yi * yi;
         for (size_t j = 0; j < k; j++)
             ws->b[j] += a[i * k + j] * yi;
@@ -469,8 +467,7 @@ converged:
     return XANES_OK;
 }
 
-double xanes_lcf_plan_model(const xanes_lcf_plan *plan, const xanes_lcf_result *result,
-                            size_t i)
+double xanes_lcf_plan_model(const xanes_lcf_plan *plan, const xanes_lcf_result *result, size_t i)
 {
     if (i >= plan->n)
         return NAN;

@@ -27,11 +27,11 @@
 #include "xanes/calibrate.h"
 #include "xanes/spectrum.h"
 
-#define assert_near(a, b, tol)                                                          \
-    do {                                                                                \
-        double a_ = (a), b_ = (b);                                                      \
-        if (!(fabs(a_ - b_) <= (tol)))                                                  \
-            fail_msg("%s = %.12g, expected %.12g (tol %g)", #a, a_, b_, (double)(tol)); \
+#define assert_near(a, b, tol)                                                                     \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (tol)))                                                             \
+            fail_msg("%s = %.12g, expected %.12g (tol %g)", #a, a_, b_, (double)(tol));            \
     } while (0)
 
 static xanes_spectrum *load(const char *name)
@@ -131,8 +131,7 @@ static void edge_offset_case(const char *file, double shift, xanes_calibrate_edg
     double worst = 0.0;
     for (unsigned long seed = 11; seed < 16; seed++) {
         m = remeasure(s, shift, noise_frac, seed);
-        if (xanes_calibrate_offset(m->energy_ev, m->mu, m->n, ref_edge, &p, &r, &err) !=
-            XANES_OK)
+        if (xanes_calibrate_offset(m->energy_ev, m->mu, m->n, ref_edge, &p, &r, &err) != XANES_OK)
             fail_msg("%s", err.message);
         worst = fmax(worst, fabs(r.offset_ev + shift));
         assert_near(r.offset_ev, -shift, 0.02);
@@ -181,11 +180,11 @@ static void align_case(const char *file, double shift, double noise_frac, double
     xanes_calibrate_align_result r;
 
     xanes_spectrum *m = shifted_copy(s, shift);
-    if (xanes_calibrate_align(m->energy_ev, m->mu, m->n, s->energy_ev, s->mu, s->n, &p, &r,
-                              &err) != XANES_OK)
+    if (xanes_calibrate_align(m->energy_ev, m->mu, m->n, s->energy_ev, s->mu, s->n, &p, &r, &err) !=
+        XANES_OK)
         fail_msg("%s", err.message);
-    print_message("%s exact shift %.4f: align offset %.6f (coarse %.3f, r %.6f, %zu iter)\n",
-                  file, shift, r.offset_ev, r.coarse_offset_ev, r.correlation, r.n_iter);
+    print_message("%s exact shift %.4f: align offset %.6f (coarse %.3f, r %.6f, %zu iter)\n", file,
+                  shift, r.offset_ev, r.coarse_offset_ev, r.correlation, r.n_iter);
     assert_near(r.offset_ev, -shift, 2e-4);
     assert_true(r.correlation > 0.9999);
     assert_true(r.window_lo_ev < r.center_ev && r.center_ev < r.window_hi_ev);
@@ -207,8 +206,7 @@ static void align_case(const char *file, double shift, double noise_frac, double
     double mean = sum / (double)n_seeds;
     print_message("%s align (sigma %.2f eV): %zu re-samplings, noise %.0e of the step: mean "
                   "error %+.4f eV, rms %.4f, worst %.4f\n",
-                  file, sigma_ev, n_seeds, noise_frac, mean, sqrt(sum2 / (double)n_seeds),
-                  worst);
+                  file, sigma_ev, n_seeds, noise_frac, mean, sqrt(sum2 / (double)n_seeds), worst);
     assert_near(mean, 0.0, tol_mean);
     xanes_spectrum_free(s);
 }
@@ -248,9 +246,9 @@ static void test_methods_agree(void **state)
     xanes_calibrate_align_result ra;
     assert_int_equal(xanes_calibrate_offset(m->energy_ev, m->mu, m->n, ref_edge, &p, &re, &err),
                      XANES_OK);
-    assert_int_equal(xanes_calibrate_align(m->energy_ev, m->mu, m->n, s->energy_ev, s->mu, s->n,
-                                           &p, &ra, &err),
-                     XANES_OK);
+    assert_int_equal(
+        xanes_calibrate_align(m->energy_ev, m->mu, m->n, s->energy_ev, s->mu, s->n, &p, &ra, &err),
+        XANES_OK);
     assert_near(re.offset_ev - ra.offset_ev, 0.0, 0.03);
     xanes_spectrum_free(m);
     xanes_spectrum_free(s);
@@ -294,9 +292,9 @@ static void test_bad_inputs(void **state)
     assert_non_null(strstr(err.message, "point 201"));
     xanes_error_clear(&err);
     xanes_calibrate_edge_result re;
-    assert_int_equal(xanes_calibrate_offset(bad->energy_ev, bad->mu, bad->n, 8353.01, NULL, &re,
-                                            &err),
-                     XANES_EDATA);
+    assert_int_equal(
+        xanes_calibrate_offset(bad->energy_ev, bad->mu, bad->n, 8353.01, NULL, &re, &err),
+        XANES_EDATA);
     xanes_spectrum_free(bad);
 
     /* Non-finite reference edge, bad parameters. */
@@ -307,9 +305,9 @@ static void test_bad_inputs(void **state)
     xanes_calibrate_default_params(&p);
     p.align_step_ev = 0.0;
     xanes_error_clear(&err);
-    assert_int_equal(xanes_calibrate_align(s->energy_ev, s->mu, s->n, s->energy_ev, s->mu, s->n,
-                                           &p, &r, &err),
-                     XANES_EINVAL);
+    assert_int_equal(
+        xanes_calibrate_align(s->energy_ev, s->mu, s->n, s->energy_ev, s->mu, s->n, &p, &r, &err),
+        XANES_EINVAL);
     assert_non_null(strstr(err.message, "bad parameters"));
 
     /* A flat "spectrum" has no edge. */
@@ -317,9 +315,9 @@ static void test_bad_inputs(void **state)
     for (size_t i = 0; i < flat->n; i++)
         flat->mu[i] = 0.25 + 1e-4 * (flat->energy_ev[i] - 8000.0);
     xanes_error_clear(&err);
-    assert_int_not_equal(xanes_calibrate_offset(flat->energy_ev, flat->mu, flat->n, 8353.01,
-                                                NULL, &re, &err),
-                         XANES_OK);
+    assert_int_not_equal(
+        xanes_calibrate_offset(flat->energy_ev, flat->mu, flat->n, 8353.01, NULL, &re, &err),
+        XANES_OK);
     print_message("flat spectrum: %s\n", err.message);
     assert_non_null(strstr(err.message, "no absorption edge"));
     /* An inverted edge (transmission read the wrong way round) too. */

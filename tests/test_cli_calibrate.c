@@ -25,11 +25,11 @@
 #include "xanes/normalize.h"
 #include "xanes/spectrum.h"
 
-#define assert_near(a, b, tol)                                                          \
-    do {                                                                                \
-        double a_ = (a), b_ = (b);                                                      \
-        if (!(fabs(a_ - b_) <= (tol)))                                                  \
-            fail_msg("%s = %.12g, expected %.12g (tol %g)", #a, a_, b_, (double)(tol)); \
+#define assert_near(a, b, tol)                                                                     \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (tol)))                                                             \
+            fail_msg("%s = %.12g, expected %.12g (tol %g)", #a, a_, b_, (double)(tol));            \
     } while (0)
 
 static char g_dir[512];
@@ -105,8 +105,7 @@ static void test_calibrate_ref_edge_json(void **state)
     xanes_error err;
     xanes_error_clear(&err);
     assert_int_equal(
-        xanes_calibrate_edge_energy(s->energy_ev, s->mu, s->n, NULL, &edge0, NULL, &err),
-        XANES_OK);
+        xanes_calibrate_edge_energy(s->energy_ev, s->mu, s->n, NULL, &edge0, NULL, &err), XANES_OK);
     tu_cli_result r = tu_run_cli("calibrate '%s' --ref-edge %.10f --json", shifted, edge0);
     cJSON *j = parse_ok(&r);
     assert_near(num(j, "reference_edge_ev"), edge0, 1e-9);
@@ -180,13 +179,12 @@ static void test_calibrate_standard(void **state)
     tu_cli_result_free(&r);
 }
 
-static void expect_fail(int code, const char *needle, const char *fmt, const char *a,
-                        const char *b)
+static void expect_fail(int code, const char *needle, const char *fmt, const char *a, const char *b)
 {
     tu_cli_result r = tu_run_cli(fmt, a, b);
     if (r.exit_code != code || strstr(r.err, needle) == NULL)
-        fail_msg("'%s': exit %d (want %d), stderr '%s' lacks '%s'", fmt, r.exit_code, code,
-                 r.err, needle);
+        fail_msg("'%s': exit %d (want %d), stderr '%s' lacks '%s'", fmt, r.exit_code, code, r.err,
+                 needle);
     tu_cli_result_free(&r);
 }
 
@@ -196,8 +194,7 @@ static void test_calibrate_bad(void **state)
     char data[1024], flat[1024];
     tu_data_path(data, sizeof data, "NiO_111.xdi");
     expect_fail(2, "need the reference's edge", "calibrate '%s'%s", data, "");
-    expect_fail(2, "--edge: 'middle'", "calibrate '%s' --ref-edge 8353 --edge middle%s", data,
-                "");
+    expect_fail(2, "--edge: 'middle'", "calibrate '%s' --ref-edge 8353 --edge middle%s", data, "");
     expect_fail(2, "unknown option '--bogus'", "calibrate '%s' --bogus%s", data, "");
     expect_fail(2, "not nio, ni4 or pristine", "calibrate '%s' --standard foo%s", data, "");
     expect_fail(2, "not a finite number", "calibrate '%s' --ref-edge nan%s", data, "");
@@ -240,20 +237,20 @@ static void library_lcf(const xanes_spectrum *s, xanes_spectrum **refs, size_t k
     xanes_normalize_result nr;
     double *norm = malloc(s->n * sizeof *norm), *tmp = malloc(nmax * sizeof *tmp);
     double *grid[3];
-    assert_int_equal(xanes_normalize_run(s->energy_ev, s->mu, s->n, NULL, nw, &nr, norm, NULL, &err),
-                     XANES_OK);
+    assert_int_equal(
+        xanes_normalize_run(s->energy_ev, s->mu, s->n, NULL, nw, &nr, norm, NULL, &err), XANES_OK);
     for (size_t j = 0; j < k; j++) {
         grid[j] = malloc(s->n * sizeof *grid[j]);
-        assert_int_equal(xanes_normalize_run(refs[j]->energy_ev, refs[j]->mu, refs[j]->n, NULL,
-                                             nw, &nr, tmp, NULL, &err),
+        assert_int_equal(xanes_normalize_run(refs[j]->energy_ev, refs[j]->mu, refs[j]->n, NULL, nw,
+                                             &nr, tmp, NULL, &err),
                          XANES_OK);
-        assert_int_equal(xanes_lcf_resample(refs[j]->energy_ev, tmp, refs[j]->n, s->energy_ev,
-                                            s->n, grid[j], &err),
+        assert_int_equal(xanes_lcf_resample(refs[j]->energy_ev, tmp, refs[j]->n, s->energy_ev, s->n,
+                                            grid[j], &err),
                          XANES_OK);
     }
     xanes_lcf_plan *plan = NULL;
-    assert_int_equal(xanes_lcf_plan_alloc(s->energy_ev, s->n, (const double *const *)grid, k,
-                                          emin, emax, NULL, &plan, &err),
+    assert_int_equal(xanes_lcf_plan_alloc(s->energy_ev, s->n, (const double *const *)grid, k, emin,
+                                          emax, NULL, &plan, &err),
                      XANES_OK);
     xanes_lcf_workspace *ws = xanes_lcf_workspace_alloc(plan);
     assert_int_equal(xanes_lcf_plan_fit(plan, norm, 1, ws, res, &err), XANES_OK);
@@ -280,8 +277,8 @@ static void test_lcf_cli(void **state)
     const cJSON *refs = cJSON_GetObjectItemCaseSensitive(j, "references");
     assert_true(cJSON_IsArray(refs) && cJSON_GetArraySize(refs) == 2);
     assert_near(num(cJSON_GetArrayItem(refs, 0), "weight"), 0.0, 1e-12);
-    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(refs, 0),
-                                                              "at_bound")));
+    assert_true(
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(refs, 0), "at_bound")));
     assert_near(num(cJSON_GetArrayItem(refs, 1), "weight"), 1.0, 1e-9);
     assert_near(num(j, "r_factor"), 0.0, 1e-20);
     double e0 = num(j, "e0_ev");
@@ -373,8 +370,8 @@ static void test_lcf_bad(void **state)
     tu_data_path(lno, sizeof lno, "LaNiO3_Ni_80K_111.xdi");
     expect_fail(2, "need at least 2 references", "lcf '%s' --ref '%s'", nio, lno);
     expect_fail(2, "no spectrum given", "lcf --ref '%s' --ref '%s'", nio, lno);
-    expect_fail(1, "holds 0 grid point(s)", "lcf '%s' --ref '%s' --ref '%s' --emin 9500 --emax 9600",
-                nio, lno);
+    expect_fail(1, "holds 0 grid point(s)",
+                "lcf '%s' --ref '%s' --ref '%s' --emin 9500 --emax 9600", nio, lno);
     expect_fail(2, "must be below", "lcf '%s' --ref '%s' --emin 8400 --emax 8300 --ref x", nio,
                 lno);
     expect_fail(1, "nothere.xdi", "lcf '%s' --ref '%s' --ref /nonexistent/nothere.xdi", nio, lno);

@@ -29,11 +29,11 @@
 #include "xanes/normalize.h"
 #include "xanes/spectrum.h"
 
-#define assert_near(a, b, tol)                                                          \
-    do {                                                                                \
-        double a_ = (a), b_ = (b);                                                      \
-        if (!(fabs(a_ - b_) <= (tol)))                                                  \
-            fail_msg("%s = %.12g, expected %.12g (tol %g)", #a, a_, b_, (double)(tol)); \
+#define assert_near(a, b, tol)                                                                     \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (tol)))                                                             \
+            fail_msg("%s = %.12g, expected %.12g (tol %g)", #a, a_, b_, (double)(tol));            \
     } while (0)
 
 #define NG 240
@@ -77,8 +77,7 @@ static void fit_one(const refset *rs, size_t k, const double *y, double emin, do
     xanes_lcf_plan *plan = NULL;
     xanes_error err;
     xanes_error_clear(&err);
-    if (xanes_lcf_plan_alloc(rs->energy, NG, rs->refp, k, emin, emax, p, &plan, &err) !=
-        XANES_OK)
+    if (xanes_lcf_plan_alloc(rs->energy, NG, rs->refp, k, emin, emax, p, &plan, &err) != XANES_OK)
         fail_msg("plan: %s", err.message);
     xanes_lcf_workspace *ws = xanes_lcf_workspace_alloc(plan);
     assert_non_null(ws);
@@ -272,8 +271,7 @@ static void test_unconstrained_matches_multifit(void **state)
     for (size_t j = 0; j < 3; j++) {
         assert_near(res.weight[j], gsl_vector_get(c, j), 1e-9);
         /* GSL's cov is already scaled by chi2 / (n - p). */
-        assert_near(res.weight_err[j], sqrt(gsl_matrix_get(cov, j, j)),
-                    1e-6 * res.weight_err[j]);
+        assert_near(res.weight_err[j], sqrt(gsl_matrix_get(cov, j, j)), 1e-6 * res.weight_err[j]);
     }
     assert_true(res.weight[1] < 0.0);
     gsl_multifit_linear_free(ws);
@@ -367,8 +365,8 @@ static void test_uncertainty_consistent(void **state)
             double mean = s1[j] / nrun;
             double sd = sqrt(s2[j] / nrun - mean * mean);
             double rep = serr[j] / nrun;
-            print_message("sum_to_one=%d weight %zu: MC spread %.5f, mean reported %.5f\n",
-                          sum1, j, sd, rep);
+            print_message("sum_to_one=%d weight %zu: MC spread %.5f, mean reported %.5f\n", sum1, j,
+                          sd, rep);
             /* 2000 samples: the sample SD scatters 1.6 % (1 sigma) around the truth;
              * 8 % is a 5-sigma bound. */
             if (fabs(sd / rep - 1.0) > 0.08)
@@ -394,8 +392,7 @@ static void load_norm_ref(const char *name, const double *grid, size_t ng, doubl
     double *norm = malloc(s->n * sizeof *norm);
     xanes_normalize_workspace *ws = xanes_normalize_workspace_alloc(s->n);
     xanes_normalize_result nr;
-    if (xanes_normalize_run(s->energy_ev, s->mu, s->n, NULL, ws, &nr, norm, NULL, &err) !=
-        XANES_OK)
+    if (xanes_normalize_run(s->energy_ev, s->mu, s->n, NULL, ws, &nr, norm, NULL, &err) != XANES_OK)
         fail_msg("%s: %s", name, err.message);
     if (xanes_lcf_resample(s->energy_ev, norm, s->n, grid, ng, out, &err) != XANES_OK)
         fail_msg("%s", err.message);
@@ -450,8 +447,8 @@ static void real_mixture_case(size_t k, const double *w_true, int sum1)
             worst_z = fmax(worst_z, d / res.weight_err[j]);
             err_mean += res.weight_err[j] / (double)(k * nseed);
             if (d > 0.01 || d > 4.0 * res.weight_err[j])
-                fail_msg("k=%zu sum1=%d seed %lu: weight %zu = %.5f +- %.5f, truth %.5f", k,
-                         sum1, seed, j, res.weight[j], res.weight_err[j], w_true[j]);
+                fail_msg("k=%zu sum1=%d seed %lu: weight %zu = %.5f +- %.5f, truth %.5f", k, sum1,
+                         seed, j, res.weight[j], res.weight_err[j], w_true[j]);
         }
         assert_near(sqrt(res.redchi), 0.005, 0.001);
     }
@@ -480,8 +477,8 @@ static void expect_plan_error(const refset *rs, const double *const *refs, size_
     xanes_lcf_plan *plan = (xanes_lcf_plan *)0x1;
     xanes_error err;
     xanes_error_clear(&err);
-    assert_int_equal(
-        xanes_lcf_plan_alloc(rs->energy, NG, refs, k, emin, emax, NULL, &plan, &err), want);
+    assert_int_equal(xanes_lcf_plan_alloc(rs->energy, NG, refs, k, emin, emax, NULL, &plan, &err),
+                     want);
     assert_null(plan);
     if (strstr(err.message, needle) == NULL)
         fail_msg("message '%s' lacks '%s'", err.message, needle);
@@ -524,9 +521,8 @@ static void test_bad_inputs(void **state)
     xanes_lcf_plan *plan = NULL;
     xanes_error err;
     xanes_error_clear(&err);
-    assert_int_equal(
-        xanes_lcf_plan_alloc(rs.energy, NG, rs.refp, 2, 8300, 8400, NULL, &plan, &err),
-        XANES_OK);
+    assert_int_equal(xanes_lcf_plan_alloc(rs.energy, NG, rs.refp, 2, 8300, 8400, NULL, &plan, &err),
+                     XANES_OK);
     xanes_lcf_workspace *ws = xanes_lcf_workspace_alloc(plan);
     double y[NG];
     for (size_t i = 0; i < NG; i++)

@@ -32,23 +32,23 @@ typedef struct {
                                     larger RMS residual of the pre-/post-edge
                                     fits (5), else "no edge"                   */
     /* Derivative alignment. */
-    double align_step_ev;        /* fine uniform grid spacing (0.05 eV)        */
-    double align_sigma_ev;       /* Gaussian width of the derivative filter
-                                    (0.5 eV; 0 = plain central differences)    */
-    double align_max_shift_ev;   /* search |offset| <= this (20 eV)            */
-    double align_emin_ev;        /* window start relative to the stored
-                                    reference's derivative maximum (-30 eV)   */
-    double align_emax_ev;        /* window end, relative likewise (+50 eV)     */
-    double align_tol_ev;         /* Brent tolerance on the shift (1e-5 eV)     */
-    size_t align_max_iter;       /* Brent iterations (100)                     */
+    double align_step_ev;      /* fine uniform grid spacing (0.05 eV)        */
+    double align_sigma_ev;     /* Gaussian width of the derivative filter
+                                  (0.5 eV; 0 = plain central differences)    */
+    double align_max_shift_ev; /* search |offset| <= this (20 eV)            */
+    double align_emin_ev;      /* window start relative to the stored
+                                  reference's derivative maximum (-30 eV)   */
+    double align_emax_ev;      /* window end, relative likewise (+50 eV)     */
+    double align_tol_ev;       /* Brent tolerance on the shift (1e-5 eV)     */
+    size_t align_max_iter;     /* Brent iterations (100)                     */
 } xanes_calibrate_params;
 
 void xanes_calibrate_default_params(xanes_calibrate_params *p);
 
 typedef struct {
-    double measured_edge_ev;  /* edge of the measured reference, raw axis       */
-    double reference_edge_ev; /* the known edge energy it should have           */
-    double offset_ev;         /* reference_edge_ev - measured_edge_ev           */
+    double measured_edge_ev;     /* edge of the measured reference, raw axis       */
+    double reference_edge_ev;    /* the known edge energy it should have           */
+    double offset_ev;            /* reference_edge_ev - measured_edge_ev           */
     xanes_normalize_result norm; /* everything the normalization used/found   */
 } xanes_calibrate_edge_result;
 
@@ -76,9 +76,9 @@ typedef struct {
     double correlation;      /* Pearson r of the derivatives at offset_ev      */
     double window_lo_ev;     /* comparison window, stored reference's axis     */
     double window_hi_ev;
-    double center_ev;        /* stored reference's derivative maximum          */
-    size_t n_window;         /* fine-grid points in the window                 */
-    size_t n_iter;           /* Brent iterations                               */
+    double center_ev; /* stored reference's derivative maximum          */
+    size_t n_window;  /* fine-grid points in the window                 */
+    size_t n_iter;    /* Brent iterations                               */
 } xanes_calibrate_align_result;
 
 /* Aligns a measured reference (meas_*) to a stored reference spectrum
@@ -99,9 +99,8 @@ typedef struct {
  * derivative), XANES_ENOCONV, XANES_ENOMEM.  Allocates (not per pixel).
  * Thread-safe. */
 xanes_status xanes_calibrate_align(const double *meas_energy_ev, const double *meas_mu,
-                                   size_t meas_n, const double *ref_energy_ev,
-                                   const double *ref_mu, size_t ref_n,
-                                   const xanes_calibrate_params *p,
+                                   size_t meas_n, const double *ref_energy_ev, const double *ref_mu,
+                                   size_t ref_n, const xanes_calibrate_params *p,
                                    xanes_calibrate_align_result *r, xanes_error *err);
 
 #endif

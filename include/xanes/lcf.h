@@ -18,13 +18,13 @@
 #define XANES_LCF_MAX_REFS 16
 
 typedef struct {
-    int sum_to_one;        /* nonzero: constrain sum of weights to 1            */
-    int nonnegative;       /* nonzero: constrain every weight >= 0 (default on)  */
-    size_t max_iter;       /* active-set iterations before XANES_ENOCONV         */
-    double dual_tol;       /* KKT tolerance, relative to |a_i||y|                */
-    double min_rcond;      /* plan refuses references whose Gram matrix has a
-                              reciprocal condition number below this (nearly
-                              linearly dependent references in the window)      */
+    int sum_to_one;   /* nonzero: constrain sum of weights to 1            */
+    int nonnegative;  /* nonzero: constrain every weight >= 0 (default on)  */
+    size_t max_iter;  /* active-set iterations before XANES_ENOCONV         */
+    double dual_tol;  /* KKT tolerance, relative to |a_i||y|                */
+    double min_rcond; /* plan refuses references whose Gram matrix has a
+                         reciprocal condition number below this (nearly
+                         linearly dependent references in the window)      */
 } xanes_lcf_params;
 
 /* Defaults: nonnegative on, sum_to_one off, max_iter 200 (3*k suffices in
@@ -98,8 +98,7 @@ xanes_status xanes_lcf_plan_fit(const xanes_lcf_plan *plan, const double *mu, si
 
 /* Evaluates the fitted combination sum_j w_j ref_j at grid point i (any i on
  * the plan's grid, inside the window or not; NaN where a reference is). */
-double xanes_lcf_plan_model(const xanes_lcf_plan *plan, const xanes_lcf_result *result,
-                            size_t i);
+double xanes_lcf_plan_model(const xanes_lcf_plan *plan, const xanes_lcf_result *result, size_t i);
 
 /* Resamples (src_energy_ev, src_mu) onto dst_energy_ev by linear
  * interpolation (GSL); points outside the source range become NaN.  src

@@ -120,8 +120,8 @@ int xanes_cmd_calibrate(int argc, char **argv)
         } else if (path == NULL) {
             path = a;
         } else {
-            return cli_usage_error(CMD, "one reference spectrum expected, got '%s' and '%s'",
-                                   path, a);
+            return cli_usage_error(CMD, "one reference spectrum expected, got '%s' and '%s'", path,
+                                   a);
         }
     }
     if (path == NULL)
@@ -129,9 +129,8 @@ int xanes_cmd_calibrate(int argc, char **argv)
     if (have_ref_edge + (standard != NULL) > 1)
         return cli_usage_error(CMD, "give either --ref-edge or --standard, not both");
     if (!have_ref_edge && standard == NULL && stored_path == NULL)
-        return cli_usage_error(CMD,
-                               "need the reference's edge: --ref-edge EV, --standard NAME or "
-                               "--ref-spectrum FILE");
+        return cli_usage_error(CMD, "need the reference's edge: --ref-edge EV, --standard NAME or "
+                                    "--ref-spectrum FILE");
 
     const char *edge_source = have_ref_edge ? "--ref-edge" : NULL;
     if (standard != NULL) {
@@ -161,8 +160,8 @@ int xanes_cmd_calibrate(int argc, char **argv)
             goto done;
         }
         if (isnan(ref_edge)) {
-            if (xanes_calibrate_edge_energy(stored->energy_ev, stored->mu, stored->n, &p,
-                                            &ref_edge, &stored_norm, &err) != XANES_OK) {
+            if (xanes_calibrate_edge_energy(stored->energy_ev, stored->mu, stored->n, &p, &ref_edge,
+                                            &stored_norm, &err) != XANES_OK) {
                 fprintf(stderr, "xanes %s: stored reference %s: %s\n", CMD, stored_path,
                         err.message);
                 rc = CLI_EXIT_DATA;
@@ -171,8 +170,8 @@ int xanes_cmd_calibrate(int argc, char **argv)
             stored_edge_used = 1;
             edge_source = "stored reference spectrum";
         }
-        if (xanes_calibrate_align(meas->energy_ev, meas->mu, meas->n, stored->energy_ev,
-                                  stored->mu, stored->n, &p, &al, &err) != XANES_OK) {
+        if (xanes_calibrate_align(meas->energy_ev, meas->mu, meas->n, stored->energy_ev, stored->mu,
+                                  stored->n, &p, &al, &err) != XANES_OK) {
             fprintf(stderr, "xanes %s: aligning %s to %s: %s\n", CMD, path, stored_path,
                     err.message);
             rc = err.status == XANES_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_DATA;
@@ -195,8 +194,8 @@ int xanes_cmd_calibrate(int argc, char **argv)
         bad = bad || cJSON_AddStringToObject(root, "spectrum", path) == NULL;
         bad = bad || cJSON_AddStringToObject(root, "edge", edge_name) == NULL;
         bad = bad || cJSON_AddNumberToObject(root, "measured_edge_ev", er.measured_edge_ev) == NULL;
-        bad = bad ||
-              cJSON_AddNumberToObject(root, "reference_edge_ev", er.reference_edge_ev) == NULL;
+        bad =
+            bad || cJSON_AddNumberToObject(root, "reference_edge_ev", er.reference_edge_ev) == NULL;
         bad = bad || cJSON_AddStringToObject(root, "reference_edge_source", edge_source) == NULL;
         bad = bad || cJSON_AddNumberToObject(root, "offset_ev", er.offset_ev) == NULL;
         bad = bad || add_norm_json(root, &er.norm);
@@ -205,16 +204,13 @@ int xanes_cmd_calibrate(int argc, char **argv)
             bad = bad || cJSON_AddNumberToObject(root, "xcorr_offset_ev", al.offset_ev) == NULL;
             bad = bad || cJSON_AddNumberToObject(root, "offset_difference_ev",
                                                  er.offset_ev - al.offset_ev) == NULL;
-            bad = bad || cJSON_AddNumberToObject(root, "xcorr_correlation", al.correlation) ==
-                             NULL;
-            bad = bad ||
-                  cJSON_AddNumberToObject(root, "xcorr_window_lo_ev", al.window_lo_ev) == NULL;
-            bad = bad ||
-                  cJSON_AddNumberToObject(root, "xcorr_window_hi_ev", al.window_hi_ev) == NULL;
-            bad = bad || cJSON_AddNumberToObject(root, "xcorr_sigma_ev", p.align_sigma_ev) ==
-                             NULL;
-            bad = bad ||
-                  cJSON_AddNumberToObject(root, "xcorr_step_ev", p.align_step_ev) == NULL;
+            bad = bad || cJSON_AddNumberToObject(root, "xcorr_correlation", al.correlation) == NULL;
+            bad =
+                bad || cJSON_AddNumberToObject(root, "xcorr_window_lo_ev", al.window_lo_ev) == NULL;
+            bad =
+                bad || cJSON_AddNumberToObject(root, "xcorr_window_hi_ev", al.window_hi_ev) == NULL;
+            bad = bad || cJSON_AddNumberToObject(root, "xcorr_sigma_ev", p.align_sigma_ev) == NULL;
+            bad = bad || cJSON_AddNumberToObject(root, "xcorr_step_ev", p.align_step_ev) == NULL;
             if (stored_edge_used) {
                 cJSON *sn = cJSON_AddObjectToObject(root, "ref_spectrum_norm");
                 bad = bad || sn == NULL || add_norm_json(sn, &stored_norm);
@@ -229,16 +225,15 @@ int xanes_cmd_calibrate(int argc, char **argv)
         printf("%s\n", text);
     } else {
         printf("spectrum            %s\n", path);
-        printf("edge definition     %s (e0 %.3f eV, edge step %.5g)\n", edge_name,
-               er.norm.e0_ev, er.norm.edge_step);
+        printf("edge definition     %s (e0 %.3f eV, edge step %.5g)\n", edge_name, er.norm.e0_ev,
+               er.norm.edge_step);
         printf("measured_edge_ev    %.4f\n", er.measured_edge_ev);
         printf("reference_edge_ev   %.4f   (%s)\n", er.reference_edge_ev, edge_source);
         printf("offset_ev           %+.4f   (calibrated E = raw E + offset)\n", er.offset_ev);
         if (stored != NULL) {
             printf("xcorr_offset_ev     %+.4f   (derivative alignment to %s, r = %.5f, "
                    "window %.1f..%.1f eV)\n",
-                   al.offset_ev, stored_path, al.correlation, al.window_lo_ev,
-                   al.window_hi_ev);
+                   al.offset_ev, stored_path, al.correlation, al.window_lo_ev, al.window_hi_ev);
             printf("difference_ev       %+.4f   (edge-based - alignment)\n",
                    er.offset_ev - al.offset_ev);
         }

@@ -194,8 +194,8 @@ int xanes_cmd_lcf(int argc, char **argv)
             rc = CLI_EXIT_DATA;
             goto done;
         }
-        xanes_status st = xanes_lcf_resample(refs[j]->energy_ev, rn, refs[j]->n, s->energy_ev,
-                                             s->n, ref_grid[j], &err);
+        xanes_status st = xanes_lcf_resample(refs[j]->energy_ev, rn, refs[j]->n, s->energy_ev, s->n,
+                                             ref_grid[j], &err);
         free(rn);
         if (st != XANES_OK) {
             fprintf(stderr, "xanes %s: reference %s: %s\n", CMD, ref_paths[j], err.message);
