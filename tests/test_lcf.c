@@ -471,6 +471,55 @@ static void test_real_references(void **state)
     real_mixture_case(3, w3, 1);
 }
 
+/* Per-pixel use: an energy-major block [E][npix] fitted with stride npix
+ * from several OpenMP threads, one workspace each, gives bit-identical
+ * results to a serial loop. */
+static void test_threads_identical(void **state)
+{
+    (void)state;
+    refset rs;
+    make_refs(&rs);
+    enum { NPIX = 300 };
+    double *block = malloc((size_t)NG * NPIX * sizeof *block);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 777);
+    for (size_t p = 0; p < NPIX; p++) {
+        double w0 = gsl_rng_uniform(rng), w1 = 1.0 - w0, w2 = 0.2 * gsl_rng_uniform(rng) - 0.05;
+        for (size_t i = 0; i < NG; i++)
+            block[i * NPIX + p] = w0 * rs.ref[0][i] + w1 * rs.ref[1][i] + w2 * rs.ref[2][i] +
+                                  gsl_ran_gaussian(rng, 0.01);
+    }
+    gsl_rng_free(rng);
+    xanes_lcf_params prm;
+    xanes_lcf_default_params(&prm);
+    prm.sum_to_one = 1;
+    xanes_lcf_plan *plan = NULL;
+    assert_int_equal(
+        xanes_lcf_plan_alloc(rs.energy, NG, rs.refp, 3, 8310.0, 8390.0, &prm, &plan, NULL),
+        XANES_OK);
+    xanes_lcf_result *serial = calloc(NPIX, sizeof *serial);
+    xanes_lcf_result *par = calloc(NPIX, sizeof *par);
+    xanes_lcf_workspace *ws = xanes_lcf_workspace_alloc(plan);
+    for (size_t p = 0; p < NPIX; p++)
+        assert_int_equal(xanes_lcf_plan_fit(plan, block + p, NPIX, ws, &serial[p], NULL), XANES_OK);
+    xanes_lcf_workspace_free(ws);
+    int failures = 0;
+#pragma omp parallel default(none) shared(plan, block, par) reduction(+ : failures) num_threads(4)
+    {
+        xanes_lcf_workspace *tws = xanes_lcf_workspace_alloc(plan);
+#pragma omp for schedule(static)
+        for (size_t p = 0; p < NPIX; p++)
+            failures += xanes_lcf_plan_fit(plan, block + p, NPIX, tws, &par[p], NULL) != XANES_OK;
+        xanes_lcf_workspace_free(tws);
+    }
+    assert_int_equal(failures, 0);
+    assert_memory_equal(serial, par, NPIX * sizeof *serial);
+    xanes_lcf_plan_free(plan);
+    free(par);
+    free(serial);
+    free(block);
+}
+
 static void expect_plan_error(const refset *rs, const double *const *refs, size_t k, double emin,
                               double emax, xanes_status want, const char *needle)
 {
@@ -569,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_stride_and_model),
         cmocka_unit_test(test_uncertainty_consistent),
         cmocka_unit_test(test_real_references),
+        cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_resample),
     };

@@ -2,6 +2,8 @@
 #ifndef XANES_XANES_H
 #define XANES_XANES_H
 
+#include "xanes/calibrate.h"
+#include "xanes/lcf.h"
 #include "xanes/spectrum.h"
 #include "xanes/standards.h"
 #include "xanes/status.h"
