@@ -48,6 +48,8 @@ struct xanes_lcf_plan {
 
 struct xanes_lcf_workspace {
     size_t k;
+    size_t m;
+    double *y; /* [m] the window of the spectrum being fitted, contiguous */
     double mat[XANES_LCF_MAX_REFS * XANES_LCF_MAX_REFS];
     double b[XANES_LCF_MAX_REFS];
     double w[XANES_LCF_MAX_REFS];
@@ -216,13 +218,23 @@ done:
 xanes_lcf_workspace *xanes_lcf_workspace_alloc(const xanes_lcf_plan *plan)
 {
     xanes_lcf_workspace *ws = calloc(1, sizeof *ws);
-    if (ws != NULL)
-        ws->k = plan->k;
+    if (ws == NULL)
+        return NULL;
+    ws->k = plan->k;
+    ws->m = plan->m;
+    ws->y = malloc(plan->m * sizeof *ws->y);
+    if (ws->y == NULL) {
+        free(ws);
+        return NULL;
+    }
     return ws;
 }
 
 void xanes_lcf_workspace_free(xanes_lcf_workspace *ws)
 {
+    if (ws == NULL)
+        return;
+    free(ws->y);
     free(ws);
 }
 
@@ -282,25 +294,62 @@ static size_t collect_free(xanes_lcf_workspace *ws, size_t k)
     return np;
 }
 
-xanes_status xanes_lcf_plan_fit(const xanes_lcf_plan *plan, const double *mu, size_t stride,
-                                xanes_lcf_workspace *ws, xanes_lcf_result *result, xanes_error *err)
+static xanes_status check_fit_args(const xanes_lcf_plan *plan, const void *mu, size_t stride,
+                                   const xanes_lcf_workspace *ws, const xanes_lcf_result *result,
+                                   xanes_error *err)
 {
     if (plan == NULL || mu == NULL || ws == NULL || result == NULL || stride == 0)
         return XANES_RAISE(err, XANES_EINVAL, "lcf fit: NULL argument or zero stride");
-    if (ws->k != plan->k)
+    if (ws->k != plan->k || ws->m != plan->m)
         return XANES_RAISE(err, XANES_EINVAL,
-                           "lcf fit: workspace built for %zu references, plan has %zu", ws->k,
-                           plan->k);
+                           "lcf fit: workspace built for %zu references x %zu points, plan has "
+                           "%zu x %zu",
+                           ws->k, ws->m, plan->k, plan->m);
+    return XANES_OK;
+}
+
+static xanes_status fit_window(const xanes_lcf_plan *plan, xanes_lcf_workspace *ws,
+                               xanes_lcf_result *result, xanes_error *err);
+
+xanes_status xanes_lcf_plan_fit(const xanes_lcf_plan *plan, const double *mu, size_t stride,
+                                xanes_lcf_workspace *ws, xanes_lcf_result *result, xanes_error *err)
+{
+    xanes_status st = check_fit_args(plan, mu, stride, ws, result, err);
+    if (st != XANES_OK)
+        return st;
+    const double *src = mu + plan->i0 * stride;
+    for (size_t i = 0; i < plan->m; i++)
+        ws->y[i] = src[i * stride];
+    return fit_window(plan, ws, result, err);
+}
+
+xanes_status xanes_lcf_plan_fit_float(const xanes_lcf_plan *plan, const float *mu, size_t stride,
+                                      xanes_lcf_workspace *ws, xanes_lcf_result *result,
+                                      xanes_error *err)
+{
+    xanes_status st = check_fit_args(plan, mu, stride, ws, result, err);
+    if (st != XANES_OK)
+        return st;
+    const float *src = mu + plan->i0 * stride;
+    for (size_t i = 0; i < plan->m; i++)
+        ws->y[i] = (double)src[i * stride];
+    return fit_window(plan, ws, result, err);
+}
+
+/* The fit proper, on the contiguous window ws->y[0..m-1]. */
+static xanes_status fit_window(const xanes_lcf_plan *plan, xanes_lcf_workspace *ws,
+                               xanes_lcf_result *result, xanes_error *err)
+{
     const size_t k = plan->k, m = plan->m;
     const double *restrict a = plan->a;
-    const double *restrict y = mu + plan->i0 * stride;
+    const double *restrict y = ws->y;
     const xanes_lcf_params *prm = &plan->params;
 
     double yy = 0.0;
     for (size_t j = 0; j < k; j++)
         ws->b[j] = 0.0;
     for (size_t i = 0; i < m; i++) {
-        double yi = y[i * stride];
+        double yi = y[i];
         if (!isfinite(yi))
             return XANES_RAISE(err, XANES_EDATA,
                                "lcf fit: spectrum is not finite (%g) at %.3f eV in the window", yi,
@@ -428,7 +477,7 @@ converged:
     /* Residual from the data, not from the quadratic form (cancellation). */
     double chi2 = 0.0;
     for (size_t i = 0; i < m; i++) {
-        double r = y[i * stride];
+        double r = y[i];
         for (size_t j = 0; j < k; j++)
             r -= a[i * k + j] * ws->w[j];
         chi2 += r * r;

@@ -75,8 +75,8 @@ void xanes_lcf_plan_free(xanes_lcf_plan *plan); /* NULL is a no-op */
 size_t xanes_lcf_plan_n_points(const xanes_lcf_plan *plan);
 size_t xanes_lcf_plan_first_index(const xanes_lcf_plan *plan);
 
-/* Scratch for one thread; sized for the plan's number of references.  NULL
- * on allocation failure.  One workspace must not be used by two threads at
+/* Scratch for one thread, sized for the plan (references and window
+ * points).  NULL on allocation failure.  One workspace must not be used by two threads at
  * once. */
 xanes_lcf_workspace *xanes_lcf_workspace_alloc(const xanes_lcf_plan *plan);
 void xanes_lcf_workspace_free(xanes_lcf_workspace *ws); /* NULL is a no-op */
@@ -89,12 +89,19 @@ void xanes_lcf_workspace_free(xanes_lcf_workspace *ws); /* NULL is a no-op */
  * Squares Problems", 1974, ch. 23) on the Gram matrix, extended with the
  * equality constraint through its Lagrange multiplier.  Allocates nothing.
  * Returns XANES_EINVAL (NULL pointers, stride 0, workspace built for another
- * plan size), XANES_EDATA (mu not finite in the window: the message names
+ * plan), XANES_EDATA (mu not finite in the window: the message names
  * the energy), XANES_ENOCONV (max_iter reached), XANES_EFAIL (a subproblem
  * lost positive definiteness).  Thread-safe with one workspace per thread. */
 xanes_status xanes_lcf_plan_fit(const xanes_lcf_plan *plan, const double *mu, size_t stride,
                                 xanes_lcf_workspace *ws, xanes_lcf_result *result,
                                 xanes_error *err);
+
+/* Same as xanes_lcf_plan_fit for float data, e.g. one pixel of a float32
+ * [E][y][x] stack with stride ny*nx (read once into the workspace as
+ * double; same statuses, same thread-safety). */
+xanes_status xanes_lcf_plan_fit_float(const xanes_lcf_plan *plan, const float *mu, size_t stride,
+                                      xanes_lcf_workspace *ws, xanes_lcf_result *result,
+                                      xanes_error *err);
 
 /* Evaluates the fitted combination sum_j w_j ref_j at grid point i (any i on
  * the plan's grid, inside the window or not; NaN where a reference is). */
