@@ -78,7 +78,9 @@ typedef struct {
     double window_hi_ev;
     double center_ev; /* stored reference's derivative maximum          */
     size_t n_window;  /* fine-grid points in the window                 */
-    size_t n_iter;    /* Brent iterations                               */
+    size_t n_iter;    /* Brent iterations; 0 when the lattice maximum could
+                         not be bracketed (it touches the edge of the
+                         measured range) and offset_ev is the lattice value */
 } xanes_calibrate_align_result;
 
 /* Aligns a measured reference (meas_*) to a stored reference spectrum
