@@ -28,8 +28,7 @@
 /* The standards file is a few kB; anything far larger is not ours. */
 #define STANDARDS_MAX_BYTES (1u << 20)
 
-static xanes_status read_text(const char *path, char **text_out, size_t *len_out,
-                              xanes_error *err)
+static xanes_status read_text(const char *path, char **text_out, size_t *len_out, xanes_error *err)
 {
     xanes_status st = XANES_OK;
     char *text = NULL;
@@ -80,8 +79,8 @@ static xanes_status get_number(const char *path, const cJSON *root, const char *
     if (key2 != NULL) {
         const cJSON *stds = cJSON_GetObjectItemCaseSensitive(root, "standards");
         if (!cJSON_IsObject(stds))
-            return XANES_RAISE(err, XANES_EDATA,
-                               "%s: key 'standards' is missing or not an object", path);
+            return XANES_RAISE(err, XANES_EDATA, "%s: key 'standards' is missing or not an object",
+                               path);
         const cJSON *entry = cJSON_GetObjectItemCaseSensitive(stds, key1);
         if (!cJSON_IsObject(entry))
             return XANES_RAISE(err, XANES_EDATA,

@@ -18,11 +18,11 @@
 #include "xanes/standards.h"
 
 /* This cmocka has no assert_double_equal; name the values on failure. */
-#define assert_near(a, b, tol)                                                         \
-    do {                                                                               \
-        double a_ = (a), b_ = (b);                                                     \
-        if (!(fabs(a_ - b_) <= (tol)))                                                 \
-            fail_msg("%s = %.12g, expected %.12g (tol %g)", #a, a_, b_, (double)(tol)); \
+#define assert_near(a, b, tol)                                                                     \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (tol)))                                                             \
+            fail_msg("%s = %.12g, expected %.12g (tol %g)", #a, a_, b_, (double)(tol));            \
     } while (0)
 
 static const char *good_json(double nio, double pristine, double ni4, double thr)
@@ -66,13 +66,10 @@ static void test_repo_file_values(void **state)
     assert_near(xanes_standards_soc(&s, 8357.0), 1.9 / 2.9, 1e-12);
     assert_near(xanes_standards_soc(&s, 8354.375), -0.25, 1e-12);
     assert_near(xanes_standards_edge_from_soc(&s, 0.37), 8355.10 + 0.37 * 2.9, 1e-9);
-    assert_near(xanes_standards_edge_from_valence(&s, 3.3), 8353.01 + 1.3 * 2.495,
-                        1e-9);
+    assert_near(xanes_standards_edge_from_valence(&s, 3.3), 8353.01 + 1.3 * 2.495, 1e-9);
     for (double e = 8350.0; e < 8361.0; e += 0.731) {
-        assert_near(xanes_standards_edge_from_soc(&s, xanes_standards_soc(&s, e)), e,
-                            1e-9);
-        assert_near(
-            xanes_standards_edge_from_valence(&s, xanes_standards_valence(&s, e)), e, 1e-9);
+        assert_near(xanes_standards_edge_from_soc(&s, xanes_standards_soc(&s, e)), e, 1e-9);
+        assert_near(xanes_standards_edge_from_valence(&s, xanes_standards_valence(&s, e)), e, 1e-9);
     }
     assert_true(xanes_standards_is_overcharged(&s, 8357.01));
     assert_false(xanes_standards_is_overcharged(&s, 8357.0));
@@ -172,8 +169,8 @@ static void test_bad_files(void **state)
                "not valid JSON", "line");
     expect_bad("[1, 2, 3]", XANES_EFORMAT, "not a JSON object", NULL);
     /* standards is not an object. */
-    expect_bad("{\"standards\": 3, \"overcharge_threshold_ev\": 8357}", XANES_EDATA,
-               "'standards'", "not an object");
+    expect_bad("{\"standards\": 3, \"overcharge_threshold_ev\": 8357}", XANES_EDATA, "'standards'",
+               "not an object");
 }
 
 static void test_missing_file(void **state)
@@ -182,8 +179,7 @@ static void test_missing_file(void **state)
     xanes_standards s;
     xanes_error err;
     xanes_error_clear(&err);
-    assert_int_equal(xanes_standards_load("/nonexistent/dir/standards.json", &s, &err),
-                     XANES_EIO);
+    assert_int_equal(xanes_standards_load("/nonexistent/dir/standards.json", &s, &err), XANES_EIO);
     assert_non_null(strstr(err.message, "/nonexistent/dir/standards.json"));
     /* A later failure returns its own code but keeps the first message. */
     assert_int_equal(xanes_standards_load(NULL, NULL, &err), XANES_EINVAL);
