@@ -3,6 +3,7 @@
 #define XANES_XANES_H
 
 #include "xanes/spectrum.h"
+#include "xanes/stack.h"
 #include "xanes/status.h"
 
 #endif
