@@ -4,6 +4,7 @@
 
 #include "xanes/spectrum.h"
 #include "xanes/stack.h"
+#include "xanes/standards.h"
 #include "xanes/status.h"
 
 #endif
