@@ -306,6 +306,7 @@ void xanes_stack_info_free(xanes_stack_info *info)
     if (info == NULL)
         return;
     free(info->frame_counts);
+    free(info->energy_ev);
     free(info);
 }
 
@@ -329,8 +330,11 @@ xanes_status xanes_stack_probe(const char *path, const xanes_stack_options *opt,
     if ((st = row_block(&src, opt, &y0, &n_rows, err)) != XANES_OK)
         goto done;
     info = calloc(1, sizeof *info);
-    if (info == NULL || (info->frame_counts = calloc(src.n_energy, sizeof *info->frame_counts)) ==
-                            NULL) {
+    if (info != NULL) {
+        info->frame_counts = calloc(src.n_energy, sizeof *info->frame_counts);
+        info->energy_ev = malloc(src.n_energy * sizeof(double));
+    }
+    if (info == NULL || info->frame_counts == NULL || info->energy_ev == NULL) {
         st = XANES_RAISE(err, XANES_ENOMEM, "%s: out of memory", path);
         goto done;
     }
@@ -366,6 +370,7 @@ xanes_status xanes_stack_probe(const char *path, const xanes_stack_options *opt,
              src.energy_unit_source);
     info->energy_file_min = src.energy_file[0];
     info->energy_file_max = src.energy_file[src.n_energy - 1];
+    memcpy(info->energy_ev, src.energy_ev, src.n_energy * sizeof(double));
     info->energy_min_ev = src.energy_ev[0];
     info->energy_max_ev = src.energy_ev[src.n_energy - 1];
     info->saturation_value = isfinite(src.stack.saturation) ? src.stack.saturation : NAN;

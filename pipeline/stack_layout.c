@@ -130,6 +130,9 @@ static int read_text(hid_t obj, int is_attr, char *buf, size_t size)
         H5Sget_simple_extent_npoints(space) != 1)
         goto done;
     mtype = H5Tcopy(H5T_C_S1);
+    /* HDF5 does not convert between character sets: read in the file's
+     * (h5py writes UTF-8). */
+    H5Tset_cset(mtype, H5Tget_cset(ftype));
     if (H5Tis_variable_str(ftype) > 0) {
         char *s = NULL;
         H5Tset_size(mtype, H5T_VARIABLE);

@@ -148,6 +148,7 @@ typedef struct xanes_stack_info {
     double pixel_size_nm;        /* NaN if unknown                            */
     char pixel_size_text[64];    /* as stored, e.g. "21.3nm"                  */
     double magnification;        /* NaN if unknown                            */
+    double *energy_ev;           /* [n_energy], owned                         */
     xanes_stack_frame_counts *frame_counts; /* [n_energy], owned              */
     size_t n_invalid;
 } xanes_stack_info;
