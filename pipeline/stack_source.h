@@ -42,6 +42,49 @@ typedef struct {
     double magnification;
 } stack_source;
 
+/* ---- HDF5 helpers (stack_h5.c) ---------------------------------------- */
+
+/* The innermost message of HDF5's current error stack into buf[200] ("" if
+ * none); call right after the failing HDF5 call. */
+const char *sh5_reason(char *buf);
+
+/* A dataset slot that is absent (id invalid, saturation infinite). */
+void sh5_dset_init(stack_dset *d);
+void sh5_dset_close(stack_dset *d);
+
+/* Nonzero when every component of the absolute path exists, and when it is
+ * a dataset. */
+int sh5_link_exists(hid_t file, const char *path);
+int sh5_is_dataset(hid_t file, const char *path);
+
+/* A one-element string (fixed or variable length, any character set) of a
+ * dataset (is_attr 0) or attribute (1) into buf.  0 on success. */
+int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size);
+
+/* Root dataset or attribute `name`: text when it is a string, else *num.
+ * 0 when found. */
+int sh5_read_meta(hid_t file, const char *name, char *text, size_t size, double *num);
+
+/* H5Lvisit callback collecting "name [dims]" of up to 12 datasets. */
+typedef struct {
+    char *buf;
+    size_t size;
+    size_t count;
+} sh5_listing;
+herr_t sh5_list_cb(hid_t group, const char *name, const H5L_info_t *info, void *data);
+
+/* Opens dataset `name` of src->file into d (rank <= 3, numeric type, chunk
+ * cache for one frame).  `role` ("stack", "flat field" ...) names it in
+ * messages.  XANES_EFORMAT (missing, a group, rank > 3, not numbers),
+ * XANES_EIO. */
+xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role,
+                           stack_dset *d, xanes_error *err);
+
+/* "60x512x512" for messages. */
+const char *sh5_dims_text(const stack_dset *d, char *buf, size_t size);
+
+/* ---- the source (stack_layout.c) -------------------------------------- */
+
 /* Opens path, recognises the layout, opens and checks every dataset, reads
  * and checks the energies.  On failure everything opened is closed again.
  * Statuses as xanes_stack_read. */
