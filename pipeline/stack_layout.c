@@ -126,7 +126,7 @@ static xanes_status read_energies(stack_source *src, const xanes_stack_options *
     /* The unit: the option decides; else the `units` attribute, which must
      * agree with the magnitude (an edge below kev_below_value is keV); else
      * the magnitude alone. */
-    char attr[64] = "";
+    char attr[32] = "";
     xanes_energy_unit attr_unit = XANES_UNIT_AUTO;
     if (H5Aexists(d->id, "units") > 0) {
         hid_t at = H5Aopen(d->id, "units", H5P_DEFAULT);

@@ -36,7 +36,7 @@ typedef struct {
     double *energy_file;    /* [n_energy] as stored                       */
     double *energy_ev;      /* [n_energy]                                 */
     xanes_energy_unit energy_unit;
-    char energy_unit_source[64];
+    char energy_unit_source[96];
     double pixel_size_nm;
     char pixel_size_text[64];
     double magnification;

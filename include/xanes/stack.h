@@ -140,7 +140,7 @@ typedef struct xanes_stack_info {
     int flat_per_energy;         /* one flat per energy (else averaged)       */
     int dark_missing;            /* raw counts without dark: dark = 0         */
     xanes_energy_unit energy_unit_file;
-    char energy_unit_source[64]; /* "units attribute 'keV'", "magnitude" ...  */
+    char energy_unit_source[96]; /* "units attribute 'keV'", "magnitude" ...  */
     double energy_file_min, energy_file_max; /* as stored                    */
     double energy_min_ev, energy_max_ev;
     double value_min, value_max; /* finite values of the stack dataset        */
