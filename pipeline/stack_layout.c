@@ -267,8 +267,9 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
     const char *sp = NULL, *fp = NULL, *dp = NULL, *ep = NULL;
     if (src->layout == XANES_LAYOUT_FXI) {
         sp = choose(src, opt->stack_path, "/img_xanes", NULL);
-        fp = choose(src, opt->flat_path, "/img_bkg", NULL);
-        dp = choose(src, opt->dark_path, "/img_dark", NULL);
+        /* Some FXI exports keep only the averaged references. */
+        fp = choose(src, opt->flat_path, "/img_bkg", "/img_bkg_avg");
+        dp = choose(src, opt->dark_path, "/img_dark", "/img_dark_avg");
         ep = choose(src, opt->energy_path, "/X_eng", NULL);
         if (sp == NULL)
             sp = "/img_xanes";
@@ -281,7 +282,9 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
         sp = choose(src, opt->stack_path, "/exchange/data", NULL);
         fp = choose(src, opt->flat_path, "/exchange/data_white", "/exchange/data_flat");
         dp = choose(src, opt->dark_path, "/exchange/data_dark", NULL);
-        ep = choose(src, opt->energy_path, "/exchange/energy", NULL);
+        /* Older Data Exchange files keep the energy with the monochromator. */
+        ep = choose(src, opt->energy_path, "/exchange/energy",
+                    "/measurement/instrument/monochromator/energy");
         if (sp == NULL)
             sp = "/exchange/data";
         if (ep == NULL)

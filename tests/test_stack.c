@@ -265,7 +265,7 @@ static void test_fxi_raw(void **state)
     hsize_t d3[3] = {NE, NY, NX}, db[3] = {2, NY, NX}, dd[2] = {NY, NX};
     fx_write_f32(f, "/img_xanes", 3, d3, I);
     fx_write_f32(f, "/img_bkg", 3, db, F);
-    fx_write_f32(f, "/img_dark", 2, dd, D);
+    fx_write_f32(f, "/img_dark_avg", 2, dd, D); /* older exports: averaged dark only */
     fx_energy(f, "/X_eng", NE, kev);
     fx_close(f);
 
