@@ -35,6 +35,7 @@ void xanes_stack_default_options(xanes_stack_options *opt)
     opt->energy_min_ev = 100.0;
     opt->energy_max_ev = 150000.0;
     opt->min_energies = 10;
+    opt->transmission_max = 2.0;
 }
 
 const char *xanes_stack_layout_name(xanes_stack_layout layout)
@@ -208,6 +209,27 @@ static xanes_status row_block(const stack_source *src, const xanes_stack_options
     return XANES_OK;
 }
 
+/* A transmission stack far above 1 is raw counts read without --raw; a raw
+ * stack that never exceeds the transmission range is probably transmission.
+ * Both still read (the user may know better) but say so. */
+static void kind_warning(const stack_source *src, const xanes_stack_options *opt, double vmax,
+                         char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (!isfinite(vmax))
+        return;
+    if (src->kind == XANES_STACK_TRANSMISSION && vmax > opt->transmission_max)
+        snprintf(buf, size,
+                 "%s holds values up to %g, too large for transmission: raw counts? (then give "
+                 "--raw%s)",
+                 src->stack.name, vmax,
+                 src->layout == XANES_LAYOUT_FXI ? "" : " and --flat-path");
+    else if (src->kind == XANES_STACK_RAW_COUNTS && vmax <= opt->transmission_max)
+        snprintf(buf, size,
+                 "%s holds values only up to %g, like transmission rather than raw counts",
+                 src->stack.name, vmax);
+}
+
 static size_t sum_counts(const xanes_stack_frame_counts *c, size_t n)
 {
     size_t s = 0;
@@ -290,6 +312,7 @@ xanes_status xanes_stack_read(const char *path, const xanes_stack_options *opt,
     s->dark_missing = src.dark_missing;
     s->n_flats = src.flats_applied ? src.flat.n_frames : 0;
     s->n_darks = src.flats_applied ? src.dark.n_frames : 0;
+    kind_warning(&src, opt, vmax, s->warning, sizeof s->warning);
     snprintf(s->path, sizeof s->path, "%s", path);
 done:
     if (opened)
@@ -378,6 +401,7 @@ xanes_status xanes_stack_probe(const char *path, const xanes_stack_options *opt,
     snprintf(info->pixel_size_text, sizeof info->pixel_size_text, "%s", src.pixel_size_text);
     info->magnification = src.magnification;
     info->n_invalid = sum_counts(info->frame_counts, src.n_energy);
+    kind_warning(&src, opt, info->value_max, info->warning, sizeof info->warning);
 done:
     if (opened)
         stack_source_close(&src);

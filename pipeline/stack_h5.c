@@ -246,8 +246,12 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
         goto done;
     }
     if (!sh5_is_dataset(src->file, name)) {
-        st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s (%s) is a group, not a dataset", src->path,
-                         name, role);
+        hid_t o = H5Oopen(src->file, name, H5P_DEFAULT);
+        int group = o >= 0 && H5Iget_type(o) == H5I_GROUP;
+        if (o >= 0)
+            H5Oclose(o);
+        st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s (%s) is %s, not a dataset", src->path, name,
+                         role, group ? "a group" : "a dangling link or a named type");
         goto done;
     }
     snprintf(d->name, sizeof d->name, "%s", name);

@@ -100,8 +100,11 @@ static xanes_status read_energies(stack_source *src, const xanes_stack_options *
                            src->path, d->name, sh5_dims_text(d, a, sizeof a));
     if (n != src->n_energy)
         return XANES_RAISE(err, XANES_EFORMAT,
-                           "%s: shape mismatch: %s has %zu energies but %s has %zu frames",
-                           src->path, d->name, n, src->stack.name, src->n_energy);
+                           "%s: shape mismatch: %s has %zu energies but %s has %zu frames%s",
+                           src->path, d->name, n, src->stack.name, src->n_energy,
+                           n == src->nx ? " (the energy axis looks last; xanes expects "
+                                          "[energies x rows x columns])"
+                                        : "");
     src->energy_file = malloc(n * sizeof(double));
     src->energy_ev = malloc(n * sizeof(double));
     if (src->energy_file == NULL || src->energy_ev == NULL)

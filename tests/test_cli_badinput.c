@@ -254,6 +254,19 @@ static void test_structure(void **state)
     expect(1, p, "--stack-path /scan --energy-path /scan/mono", "/scan", "is a group", NULL);
     expect(2, p, "--layout custom --stack-path /scan/frames", "--energy-path", NULL);
 
+    f = fx_create(path_of(p, "energy_last.h5"));
+    hsize_t dl[3] = {NY, NX, NE};
+    fx_write_f32(f, "/img_xanes", 3, dl, z);
+    fx_energy(f, "/X_eng", NE, e);
+    fx_close(f);
+    expect(1, p, NULL, "shape mismatch", "energy axis looks last", NULL);
+
+    f = fx_create(path_of(p, "dangling.h5"));
+    assert_true(H5Lcreate_soft("/nowhere", f, "/img_xanes", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+    fx_energy(f, "/X_eng", NE, e);
+    fx_close(f);
+    expect(1, p, NULL, "/img_xanes", "dangling link", NULL);
+
     f = fx_create(path_of(p, "strings.h5"));
     fx_write_vstring(f, "/img_xanes", "not a stack");
     fx_energy(f, "/X_eng", NE, e);

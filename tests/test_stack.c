@@ -137,6 +137,7 @@ static void test_fxi_string_pixel(void **state)
     write_fxi(fixture(path, "fxi_str.h5"), 0, NULL, 0);
     xanes_stack *s = read_ok(path, NULL);
     check_fxi_transmission(s, 0, NY);
+    assert_string_equal(s->warning, "");
     assert_int_equal(s->layout, XANES_LAYOUT_FXI);
     assert_string_equal(s->layout_name, "fxi");
     assert_int_equal(s->kind, XANES_STACK_TRANSMISSION);
@@ -286,7 +287,18 @@ static void test_fxi_raw(void **state)
         }
     assert_int_equal(st->frame_counts[4].nonpositive, 1);
     assert_int_equal(st->n_invalid, 1);
+    assert_string_equal(st->warning, "");
     xanes_stack_free(st);
+
+    /* Read as the default transmission, the counts are flagged. */
+    xanes_stack_info *in = NULL;
+    xanes_error err;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_stack_probe(path, NULL, &in, &err), XANES_OK);
+    assert_int_equal(in->kind, XANES_STACK_TRANSMISSION);
+    assert_non_null(strstr(in->warning, "raw counts?"));
+    assert_non_null(strstr(in->warning, "--raw"));
+    xanes_stack_info_free(in);
 }
 
 /* -------- APS: uint16 counts, flats per energy, dark stack, saturation --- */

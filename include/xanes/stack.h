@@ -63,6 +63,10 @@ typedef struct {
     double energy_min_ev;    /* plausible energy range after conversion, */
     double energy_max_ev;    /* 100 .. 150000 eV                          */
     size_t min_energies;     /* 10: fewer frames cannot make a XANES fit   */
+    /* Transmission above this (2.0) is not noise around 1 but raw counts
+     * read without --raw: the reader warns (and raw counts all below it are
+     * warned about as probably transmission). */
+    double transmission_max;
     /* Block of rows to read: [row_begin, row_begin + n_rows); n_rows = 0
      * means every row from row_begin to the end. */
     size_t row_begin;
@@ -101,6 +105,7 @@ typedef struct xanes_stack {
     int dark_missing;      /* raw counts without a dark: dark = 0 used    */
     size_t n_flats;        /* flat frames in the file (0: none applied)   */
     size_t n_darks;
+    char warning[400];     /* "" or why the data may be misread           */
     char path[512];
 } xanes_stack;
 
@@ -151,6 +156,7 @@ typedef struct xanes_stack_info {
     double *energy_ev;           /* [n_energy], owned                         */
     xanes_stack_frame_counts *frame_counts; /* [n_energy], owned              */
     size_t n_invalid;
+    char warning[400];           /* "" or why the data may be misread          */
 } xanes_stack_info;
 
 /* Describes path without keeping the stack: the same checks as

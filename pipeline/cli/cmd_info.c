@@ -123,6 +123,7 @@ static int stack_json(const xanes_stack_info *in)
     json_string_or_null(r, "pixel_size_text", in->pixel_size_text);
     json_number(r, "magnification", in->magnification);
     cJSON_AddNumberToObject(r, "n_invalid", (double)in->n_invalid);
+    json_string_or_null(r, "warning", in->warning);
     cJSON_AddItemToObject(r, "energies_ev", cJSON_CreateDoubleArray(in->energy_ev,
                                                                     (int)in->n_energy));
     cJSON *frames = cJSON_AddArrayToObject(r, "invalid_per_frame");
@@ -199,6 +200,8 @@ static int stack_text(const xanes_stack_info *in)
     printf("%-13s %zu pixels (NaN in the absorbance) in %zu of %zu frames: non-finite %zu, "
            "saturated %zu, non-positive %zu\n",
            "invalid", in->n_invalid, frames_bad, in->n_energy, nf, ns, np);
+    if (in->warning[0] != '\0')
+        printf("%-13s %s\n", "warning", in->warning);
     printf("per frame     frame  energy_eV    non-finite  saturated  non-positive\n");
     for (size_t k = 0; k < in->n_energy; k++) {
         const xanes_stack_frame_counts *c = &in->frame_counts[k];
