@@ -7,6 +7,7 @@
 #include "xanes/lcf.h"
 #include "xanes/normalize.h"
 #include "xanes/spectrum.h"
+#include "xanes/stack.h"
 #include "xanes/standards.h"
 #include "xanes/status.h"
 
