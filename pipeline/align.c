@@ -674,26 +674,39 @@ xanes_status xanes_align_estimate(xanes_align *a, const float *stack, size_t n_e
                          thr, emin, emax);
         goto done;
     }
-    for (size_t j = 1; j < nsel; j++)
-        if (fabs(energy_ev[list[j]] - 0.5 * (smin + smax)) <
-            fabs(energy_ev[list[pivot]] - 0.5 * (smin + smax)))
-            pivot = j;
-    pivot = list[pivot];
-    if (!single_reference(a, stack + pivot * a->ny * a->nx)) {
+    /* The pivot: the selected frame nearest the middle of their energy
+     * range that is not flat or all NaN (ok[] marks the frames tried). */
+    int found = 0;
+    for (size_t tries = 0; tries < nsel && !found; tries++) {
+        size_t best = nsel;
+        for (size_t j = 0; j < nsel; j++)
+            if (!ok[list[j]] &&
+                (best == nsel || fabs(energy_ev[list[j]] - 0.5 * (smin + smax)) <
+                                     fabs(energy_ev[list[best]] - 0.5 * (smin + smax))))
+                best = j;
+        pivot = list[best];
+        ok[pivot] = 1;
+        found = single_reference(a, stack + pivot * a->ny * a->nx);
+    }
+    if (!found) {
         st = XANES_RAISE(err, XANES_EDATA,
-                         "align: reference frame %zu (%.2f eV) is flat or all NaN, nothing to "
-                         "align on",
-                         pivot, energy_ev[pivot]);
+                         "align: all %zu reference frames (%.2f..%.2f eV) are flat or all NaN, "
+                         "nothing to align on",
+                         nsel, smin, smax);
         goto done;
     }
     register_pass(a, stack, list, nsel, NULL, 0, NULL, first, ok);
+    /* The pivot is in register with itself by definition, even where its
+     * self-correlation is too smooth to pass the sharpness test. */
+    ok[pivot] = 1;
+    first[2 * pivot] = first[2 * pivot + 1] = 0.0;
     size_t nok = 0;
     for (size_t j = 0; j < nsel; j++)
         if (ok[list[j]])
             list[nok++] = list[j];
         else
             sel[list[j]] = 0;
-    /* The pivot registers on itself, so nok >= 1. */
+    /* nok >= 1: the pivot. */
     accumulate_reference(a, stack, list, nok, first);
     for (size_t k = 0; k < n_energy; k++)
         list[k] = k;

@@ -297,6 +297,262 @@ static void test_nan_pixels_tolerated(void **state)
     assert_true(rms <= 0.06);
 }
 
+/* Smooth analytic test image: low frequencies only, so that bicubic
+ * interpolation is accurate to a few 1e-4 of its amplitude. */
+static double smooth(double y, double x)
+{
+    return 1.0 + 0.5 * sin(0.21 * y + 0.3) * cos(0.17 * x - 0.2) + 0.2 * cos(0.05 * (x + y));
+}
+
+#define SY 64
+#define SX 80
+
+static void test_apply_border_nan_exact(void **state)
+{
+    (void)state;
+    const double dy = 3.385, dx = -2.71;
+    float *f = malloc((size_t)SY * SX * sizeof *f);
+    assert_non_null(f);
+    for (size_t y = 0; y < SY; y++)
+        for (size_t x = 0; x < SX; x++)
+            f[y * SX + x] = (float)smooth((double)y, (double)x);
+    xanes_align *a = xanes_align_alloc(SY, SX, NULL, NULL);
+    assert_non_null(a);
+    double shift[2] = {dy, dx};
+    assert_int_equal(xanes_align_apply(a, f, 1, shift, NULL), XANES_OK);
+    /* Content moves by +shift: out(y, x) = in(y - dy, x - dx).  Rows 0..3
+     * (y - 3.385 < 0) and columns 77..79 (x + 2.71 > 79) have no data. */
+    size_t nan_count = 0;
+    double maxerr = 0.0;
+    for (size_t y = 0; y < SY; y++)
+        for (size_t x = 0; x < SX; x++) {
+            float v = f[y * SX + x];
+            int outside = y <= 3 || x >= 77;
+            assert_int_equal(isnan(v) ? 1 : 0, outside);
+            if (outside) {
+                nan_count++;
+                continue;
+            }
+            double ys = (double)y - dy, xs = (double)x - dx;
+            if (ys >= 1.0 && ys <= SY - 2.0 && xs >= 1.0 && xs <= SX - 2.0)
+                maxerr = fmax(maxerr, fabs(v - smooth(ys, xs)));
+        }
+    assert_int_equal(nan_count, 4 * SX + 3 * (SY - 4));
+    print_message("bicubic shift max error on a smooth image: %.2e\n", maxerr);
+    assert_true(maxerr < 2e-3);
+    xanes_align_free(a);
+    free(f);
+}
+
+static void test_apply_integer_and_nan_spread(void **state)
+{
+    (void)state;
+    float *f = malloc((size_t)SY * SX * sizeof *f), *g = malloc((size_t)SY * SX * sizeof *g);
+    assert_non_null(f);
+    assert_non_null(g);
+    for (size_t i = 0; i < (size_t)SY * SX; i++)
+        f[i] = g[i] = (float)(0.001 * (double)(i % 977) + 0.1);
+    f[30 * SX + 40] = g[30 * SX + 40] = NAN;
+    xanes_align *a = xanes_align_alloc(SY, SX, NULL, NULL);
+    assert_non_null(a);
+    /* An integer shift is an exact copy; the NaN moves with its pixel. */
+    double shift[2] = {-2.0, 5.0};
+    assert_int_equal(xanes_align_apply(a, f, 1, shift, NULL), XANES_OK);
+    for (size_t y = 0; y < SY; y++)
+        for (size_t x = 0; x < SX; x++) {
+            float v = f[y * SX + x];
+            if (y >= SY - 2 || x < 5) {
+                assert_true(isnan(v));
+                continue;
+            }
+            float want = g[(y + 2) * SX + (x - 5)];
+            if (y + 2 == 30 && x - 5 == 40)
+                assert_true(isnan(v));
+            else
+                assert_true(v == want);
+        }
+    /* A half-pixel shift: taps at source rows y - 2 .. y + 1 (floor(-0.5)
+     * = -1), so the NaN at (30, 40) reaches rows and columns 29..32 only. */
+    memcpy(f, g, (size_t)SY * SX * sizeof *f);
+    shift[0] = shift[1] = 0.5;
+    assert_int_equal(xanes_align_apply(a, f, 1, shift, NULL), XANES_OK);
+    for (size_t y = 1; y < SY; y++)
+        for (size_t x = 1; x < SX; x++) {
+            int hit = y >= 29 && y <= 32 && x >= 39 && x <= 42;
+            assert_int_equal(isnan(f[y * SX + x]) ? 1 : 0, hit);
+        }
+    for (size_t x = 0; x < SX; x++)
+        assert_true(isnan(f[x])); /* row 0: source -0.5 */
+    /* A zero shift leaves the frame untouched. */
+    memcpy(f, g, (size_t)SY * SX * sizeof *f);
+    shift[0] = shift[1] = 0.0;
+    assert_int_equal(xanes_align_apply(a, f, 1, shift, NULL), XANES_OK);
+    assert_memory_equal(f, g, (size_t)SY * SX * sizeof *f);
+    xanes_align_free(a);
+    free(f);
+    free(g);
+}
+
+/* Estimate + apply on a noise-free drifted stack: every aligned frame must
+ * match the frame made with the common residual offset, which also pins
+ * down the sign convention end to end. */
+static void test_estimate_then_apply_registers(void **state)
+{
+    (void)state;
+    double energy[NE], truth[NE][2], shift[2 * NE];
+    float *stack = make_stack(0.0, 18, energy, truth);
+    xanes_align *a = xanes_align_alloc(NY, NX, NULL, NULL);
+    assert_non_null(a);
+    assert_int_equal(xanes_align_estimate(a, stack, NE, energy, shift, NULL, NULL), XANES_OK);
+    double off[2] = {0, 0};
+    for (size_t k = 0; k < NE; k++)
+        for (int ax = 0; ax < 2; ax++)
+            off[ax] += (shift[2 * k + ax] + truth[k][ax]) / NE;
+    assert_int_equal(xanes_align_apply(a, stack, NE, shift, NULL), XANES_OK);
+    scene sc;
+    make_scene(&sc, NY, NX, 18);
+    float *want = malloc((size_t)NY * NX * sizeof *want);
+    assert_non_null(want);
+    double worst = 0.0;
+    for (size_t k = 0; k < NE; k++) {
+        make_frame(&sc, want, NY, NX, energy[k], off[0], off[1], 0.0);
+        double sum2 = 0.0;
+        size_t n = 0;
+        for (size_t y = 10; y < NY - 10; y++)
+            for (size_t x = 10; x < NX - 10; x++) {
+                float v = stack[(k * NY + y) * NX + x];
+                assert_false(isnan(v));
+                double d = v - want[y * NX + x];
+                sum2 += d * d;
+                n++;
+            }
+        worst = fmax(worst, sqrt(sum2 / (double)n));
+    }
+    /* The absorbance gradients reach ~0.1 per px, so the 0.04 px
+     * registration error allows a few 1e-3 rms. */
+    print_message("aligned frames vs truth: worst rms %.4f (absorbance)\n", worst);
+    assert_true(worst < 0.01);
+    free(want);
+    xanes_align_free(a);
+    free(stack);
+}
+
+static void test_thread_count_independent(void **state)
+{
+    (void)state;
+    double energy[NE], truth[NE][2], s1[2 * NE], s2[2 * NE];
+    unsigned char ok1[NE], ok2[NE];
+    float *st1 = make_stack(300.0, 19, energy, truth);
+    float *st2 = malloc((size_t)NE * NY * NX * sizeof *st2);
+    assert_non_null(st2);
+    memcpy(st2, st1, (size_t)NE * NY * NX * sizeof *st2);
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    xanes_align *a1 = xanes_align_alloc(NY, NX, NULL, NULL);
+    omp_set_num_threads(3);
+    xanes_align *a3 = xanes_align_alloc(NY, NX, NULL, NULL);
+    omp_set_num_threads(saved);
+    assert_non_null(a1);
+    assert_non_null(a3);
+    assert_int_equal(xanes_align_estimate(a1, st1, NE, energy, s1, ok1, NULL), XANES_OK);
+    assert_int_equal(xanes_align_estimate(a3, st2, NE, energy, s2, ok2, NULL), XANES_OK);
+    assert_memory_equal(s1, s2, sizeof s1);
+    assert_memory_equal(ok1, ok2, sizeof ok1);
+    assert_int_equal(xanes_align_apply(a1, st1, NE, s1, NULL), XANES_OK);
+    assert_int_equal(xanes_align_apply(a3, st2, NE, s2, NULL), XANES_OK);
+    assert_memory_equal(st1, st2, (size_t)NE * NY * NX * sizeof *st1);
+    xanes_align_free(a1);
+    xanes_align_free(a3);
+    free(st1);
+    free(st2);
+}
+
+#define EY 128
+#define EX 160
+
+static void test_errors(void **state)
+{
+    (void)state;
+    xanes_error err;
+    xanes_align_params p;
+    xanes_align_free(NULL);
+    xanes_align_default_params(&p);
+    p.whiten = 2.0;
+    xanes_error_clear(&err);
+    assert_null(xanes_align_alloc(64, 64, &p, &err));
+    assert_int_equal(err.status, XANES_EINVAL);
+    assert_non_null(strstr(err.message, "whiten 2"));
+    xanes_error_clear(&err);
+    assert_null(xanes_align_alloc(4, 64, NULL, &err));
+    assert_int_equal(err.status, XANES_EINVAL);
+    assert_non_null(strstr(err.message, "4 x 64"));
+
+    enum { N = 4 };
+    float *stack = malloc((size_t)N * EY * EX * sizeof *stack);
+    assert_non_null(stack);
+    double energy[N] = {8330.0, 8340.0, 8350.0, 8360.0}, shift[2 * N];
+    scene sc;
+    make_scene(&sc, EY, EX, 20);
+    for (size_t k = 0; k < N; k++)
+        make_frame(&sc, stack + k * EY * EX, EY, EX, energy[k], 0.0, 0.0, 0.0);
+    xanes_align *a = xanes_align_alloc(EY, EX, NULL, NULL);
+    assert_non_null(a);
+    energy[2] = NAN;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_align_estimate(a, stack, N, energy, shift, NULL, &err), XANES_EINVAL);
+    assert_non_null(strstr(err.message, "energy of frame 2"));
+    energy[2] = 8350.0;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_align_estimate(a, stack, 0, energy, shift, NULL, &err), XANES_EINVAL);
+    /* The post-edge frames (>= 8350 eV) unusable, the pivot (frame 2) flat
+     * and frame 3 all NaN, while the pre-edge frames are fine: no
+     * reference.  With frame 3 usable, it becomes the pivot. */
+    for (size_t i = 0; i < (size_t)EY * EX; i++) {
+        stack[2 * (size_t)EY * EX + i] = 0.25f;
+        stack[3 * (size_t)EY * EX + i] = NAN;
+    }
+    unsigned char ok[N];
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_align_estimate(a, stack, N, energy, shift, ok, &err), XANES_EDATA);
+    assert_non_null(strstr(err.message, "all 2 reference frames (8350.00..8360.00 eV)"));
+    make_frame(&sc, stack + 3 * EY * EX, EY, EX, energy[3], 0.0, 0.0, 0.0);
+    assert_int_equal(xanes_align_estimate(a, stack, N, energy, shift, ok, NULL), XANES_OK);
+    assert_true(ok[0] == 1 && ok[1] == 1 && ok[2] == 0 && ok[3] == 1);
+    for (size_t i = 0; i < 2 * N; i++)
+        assert_true(fabs(shift[i]) < 0.01);
+    xanes_align_free(a);
+
+    p.whiten = 0.5;
+    p.post_edge_min_ev = 8400.0;
+    a = xanes_align_alloc(EY, EX, &p, NULL);
+    assert_non_null(a);
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_align_estimate(a, stack, N, energy, shift, NULL, &err), XANES_EDATA);
+    assert_non_null(strstr(err.message, "8400.00 eV"));
+    xanes_align_free(a);
+
+    xanes_align_default_params(&p);
+    p.reference = XANES_ALIGN_REF_FRAME;
+    p.ref_frame = 7;
+    a = xanes_align_alloc(EY, EX, &p, NULL);
+    assert_non_null(a);
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_align_estimate(a, stack, N, energy, shift, NULL, &err), XANES_EINVAL);
+    assert_non_null(strstr(err.message, "reference frame 7 of a 4-frame"));
+    shift[0] = shift[1] = 0.0;
+    shift[2] = NAN;
+    shift[3] = 0.0;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_align_apply(a, stack, 2, shift, &err), XANES_EINVAL);
+    assert_non_null(strstr(err.message, "frame 1"));
+    shift[2] = 130.0;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_align_apply(a, stack, 2, shift, &err), XANES_EINVAL);
+    assert_int_equal(xanes_align_apply(a, NULL, 2, shift, NULL), XANES_EINVAL);
+    xanes_align_free(a);
+    free(stack);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +563,11 @@ int main(void)
         cmocka_unit_test(test_single_reference_frame_is_absolute),
         cmocka_unit_test(test_unalignable_frames_flagged),
         cmocka_unit_test(test_nan_pixels_tolerated),
+        cmocka_unit_test(test_apply_border_nan_exact),
+        cmocka_unit_test(test_apply_integer_and_nan_spread),
+        cmocka_unit_test(test_estimate_then_apply_registers),
+        cmocka_unit_test(test_thread_count_independent),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
