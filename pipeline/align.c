@@ -66,6 +66,7 @@ typedef struct {
     double *grid;         /* [m*m] upsampled correlation                   */
     float *ph_y, *ph_x;   /* [2*nyb], [2*nxh] separable shift phase factors */
     float *row;           /* [nx] one raw row with NaN filled               */
+    size_t *nan_rows;     /* [nyb] all-NaN raw rows per binned row          */
 } scratch;
 
 struct xanes_align {
@@ -85,7 +86,7 @@ void xanes_align_default_params(xanes_align_params *p)
     p->post_edge_min_ev = NAN;
     p->post_edge_fraction = 1.0 / 3.0;
     p->bin = 4;
-    p->upsample = 20;
+    p->upsample = 8;
     p->window_alpha = 0.5;
     p->whiten = 0.5;
     p->min_peak_z = 10.0;
@@ -118,6 +119,7 @@ static void scratch_free(scratch *s)
     free(s->ph_y);
     free(s->ph_x);
     free(s->row);
+    free(s->nan_rows);
 }
 
 void xanes_align_free(xanes_align *a)
@@ -205,7 +207,8 @@ xanes_align *xanes_align_alloc(size_t ny, size_t nx, const xanes_align_params *p
         s->ph_y = malloc(2 * a->nyb * sizeof *s->ph_y);
         s->ph_x = malloc(2 * a->nxh * sizeof *s->ph_x);
         s->row = malloc(nx * sizeof *s->row);
-        if (s->ph_y == NULL || s->ph_x == NULL || s->row == NULL ||
+        s->nan_rows = malloc(a->nyb * sizeof *s->nan_rows);
+        if (s->nan_rows == NULL || s->ph_y == NULL || s->ph_x == NULL || s->row == NULL ||
             s->frame == NULL || s->real == NULL || s->spec == NULL || s->spec2 == NULL ||
             s->kc_re == NULL || s->kc_im == NULL || s->t_re == NULL || s->t_im == NULL ||
             s->kr_re == NULL || s->kr_im == NULL || s->grid == NULL)
@@ -272,24 +275,66 @@ static void fill_row(const float *restrict src, float *restrict dst, size_t n, f
         dst[i] = lastv;
 }
 
-/* Bins src (rows of src_nx floats, nyb*bin x nxb*bin used) into dst
- * [nyb*nxb], NaN filled along rows (fill_row), the mean of the finite pixels
- * removed, window applied.  row is scratch of src_nx floats.  Returns 0 when
- * the frame has no finite pixel.  Linear in the pixels when there is no
- * NaN, which leave-one-out relies on. */
-static int prepare(const xanes_align *a, const float *restrict src, size_t src_nx, size_t bin,
-                   float *restrict dst, float *restrict row)
+/* Adds the bin x bin block sums of one raw row u to out [nxb]. */
+static void bin_row(const float *restrict u, float *restrict out, size_t nxb, size_t bin)
 {
-    size_t nyb = a->nyb, nxb = a->nxb;
+    if (bin == 4) {
+#pragma omp simd
+        for (size_t x = 0; x < nxb; x++)
+            out[x] += (u[4 * x] + u[4 * x + 1]) + (u[4 * x + 2] + u[4 * x + 3]);
+    } else if (bin == 2) {
+#pragma omp simd
+        for (size_t x = 0; x < nxb; x++)
+            out[x] += u[2 * x] + u[2 * x + 1];
+    } else {
+        for (size_t x = 0; x < nxb; x++)
+            for (size_t j = 0; j < bin; j++)
+                out[x] += u[x * bin + j];
+    }
+}
+
+/* Bins src (rows of src_nx floats, nyb*bin x nxb*bin used) into dst
+ * [nyb*nxb], NaN filled along rows (fill_row; a row without any finite
+ * pixel counts as the frame mean), the mean of the finite pixels removed,
+ * window applied.  row is scratch of src_nx floats, nan_rows of nyb.  One
+ * pass over the frame.  Returns 0 when the frame has no finite pixel.
+ * Linear in the pixels when there is no NaN, which leave-one-out relies
+ * on. */
+static int prepare(const xanes_align *a, const float *restrict src, size_t src_nx, size_t bin,
+                   float *restrict dst, float *restrict row, size_t *restrict nan_rows)
+{
+    size_t nyb = a->nyb, nxb = a->nxb, n = nxb * bin;
     double sum = 0.0;
     size_t count = 0;
-    for (size_t y = 0; y < nyb * bin; y++) {
-        const float *r = src + y * src_nx;
-        for (size_t x = 0; x < nxb * bin; x++)
-            if (isfinite(r[x])) {
-                sum += r[x];
-                count++;
+    for (size_t y = 0; y < nyb; y++) {
+        float *out = dst + y * nxb;
+        for (size_t x = 0; x < nxb; x++)
+            out[x] = 0.0f;
+        nan_rows[y] = 0;
+        for (size_t i = 0; i < bin; i++) {
+            const float *r = src + (y * bin + i) * src_nx;
+            float rs = 0.0f;
+            size_t rc = 0;
+            /* v - v is 0 for finite v and NaN for NaN or Inf. */
+#pragma omp simd reduction(+ : rs, rc)
+            for (size_t x = 0; x < n; x++) {
+                float v = r[x];
+                int fin = (v - v) == 0.0f;
+                rs += fin ? v : 0.0f;
+                rc += (size_t)fin;
             }
+            sum += rs;
+            count += rc;
+            if (rc == 0) {
+                nan_rows[y]++;
+                continue;
+            }
+            if (rc < n) {
+                fill_row(r, row, n, 0.0f);
+                r = row;
+            }
+            bin_row(r, out, nxb, bin);
+        }
     }
     if (count == 0)
         return 0;
@@ -297,17 +342,12 @@ static int prepare(const xanes_align *a, const float *restrict src, size_t src_n
     float inv = 1.0f / (float)(bin * bin);
     for (size_t y = 0; y < nyb; y++) {
         float *out = dst + y * nxb;
+        /* Block mean minus frame mean; all-NaN raw rows stand in as mean. */
+        float off = mean * (1.0f - (float)(nan_rows[y] * bin) * inv);
+        float wy = a->win_y[y];
+#pragma omp simd
         for (size_t x = 0; x < nxb; x++)
-            out[x] = 0.0f;
-        for (size_t i = 0; i < bin; i++) {
-            fill_row(src + (y * bin + i) * src_nx, row, nxb * bin, mean);
-            for (size_t x = 0; x < nxb; x++)
-                for (size_t j = 0; j < bin; j++)
-                    out[x] += row[x * bin + j] - mean;
-        }
-        float wy = a->win_y[y] * inv;
-        for (size_t x = 0; x < nxb; x++)
-            out[x] *= wy * a->win_x[x];
+            out[x] = (out[x] * inv - off) * wy * a->win_x[x];
     }
     return 1;
 }
@@ -535,7 +575,7 @@ static void register_pass(const xanes_align *a, const float *stack, const size_t
             size_t k = list[j];
             int use_loo = loo != NULL && loo[k] && n_ref > 1;
             double dy = use_loo ? first[2 * k] : 0.0, dx = use_loo ? first[2 * k + 1] : 0.0;
-            int good = prepare(a, stack + k * ny * nx, nx, bin, s->real, s->row) &&
+            int good = prepare(a, stack + k * ny * nx, nx, bin, s->real, s->row, s->nan_rows) &&
                        register_frame(a, s, use_loo ? n_ref : 0, &dy, &dx);
             shift[2 * k] = good ? dy : 0.0;
             shift[2 * k + 1] = good ? dx : 0.0;
@@ -565,7 +605,7 @@ static void accumulate_reference(xanes_align *a, const float *stack, const size_
                 scratch *s = &a->s[j];
                 size_t k = list[c + j];
                 /* prepare() succeeded for these frames in pass 1. */
-                (void)prepare(a, stack + k * ny * nx, nx, bin, s->real, s->row);
+                (void)prepare(a, stack + k * ny * nx, nx, bin, s->real, s->row, s->nan_rows);
                 fftwf_execute_dft_r2c(a->r2c, s->real, s->spec);
                 shift_phase(a, s, shift[2 * k], shift[2 * k + 1]);
                 translate(a, s, s->spec);
@@ -588,7 +628,7 @@ static void accumulate_reference(xanes_align *a, const float *stack, const size_
 /* Reference from one frame; returns 0 when it is all NaN or flat. */
 static int single_reference(xanes_align *a, const float *frame)
 {
-    if (!prepare(a, frame, a->nx, a->p.bin, a->s[0].real, a->s[0].row))
+    if (!prepare(a, frame, a->nx, a->p.bin, a->s[0].real, a->s[0].row, a->s[0].nan_rows))
         return 0;
     fftwf_execute_dft_r2c(a->r2c, a->s[0].real, a->ref_spec);
     double pow = 0.0;
@@ -769,45 +809,62 @@ static void shift_row(const float *restrict src, float *restrict dst, long n, lo
     }
 }
 
-/* Shifts one frame in place through the thread's full-frame scratch:
- * rows first (frame -> tmp), then columns (tmp -> frame), then the pixels
- * whose source lies outside the frame become NaN. */
-static void shift_frame(float *restrict f, float *restrict tmp, size_t ny, size_t nx, double dy,
+/* Shifts one frame in place: out(y, x) = in(y - dy, x - dx).  Each row is
+ * filtered horizontally into a ring of R = |oy| + 5 rows just before it is
+ * overwritten or first needed, and each output row is the 4-tap vertical
+ * filter of ring rows; so the frame is read and written once and the ring
+ * stays in cache.  Pixels whose source lies outside the frame become NaN.
+ * ring holds at least min(ny, |oy| + 5) rows of nx floats. */
+static void shift_frame(float *restrict f, float *restrict ring, size_t ny, size_t nx, double dy,
                         double dx)
 {
     double sy = floor(-dy), sx = floor(-dx);
-    long oy = (long)sy, ox = (long)sx;
+    long oy = (long)sy, ox = (long)sx, lny = (long)ny;
     double fy = -dy - sy, fx = -dx - sx;
     float wy[4], wx[4];
     keys_weights(fy, wy);
     keys_weights(fx, wx);
-    for (size_t y = 0; y < ny; y++)
-        shift_row(f + y * nx, tmp + y * nx, (long)nx, ox, fx, wx);
-    for (size_t y = 0; y < ny; y++) {
-        float *restrict out = f + y * nx;
+    long nring = (oy < 0 ? -oy : oy) + 5;
+    if (nring > lny)
+        nring = lny;
+    /* Columns with data: x - dx in [0, nx - 1], tested as in the contract. */
+    size_t xlo = 0, xhi = nx;
+    while (xlo < nx && !((double)xlo - dx >= 0.0))
+        xlo++;
+    while (xhi > xlo && !((double)(xhi - 1) - dx <= (double)(nx - 1)))
+        xhi--;
+    long done = 0; /* rows 0..done-1 are filtered into the ring */
+    for (long y = 0; y < lny; y++) {
+        /* Before row y of f is overwritten, and up to the last tap. */
+        long need = y + oy + 2 > y ? y + oy + 2 : y;
+        if (need > lny - 1)
+            need = lny - 1;
+        for (; done <= need; done++)
+            shift_row(f + (size_t)done * nx, ring + (size_t)(done % nring) * nx, (long)nx, ox,
+                      fx, wx);
+        float *restrict out = f + (size_t)y * nx;
         double ys = (double)y - dy;
         if (!(ys >= 0.0 && ys <= (double)(ny - 1))) {
             for (size_t x = 0; x < nx; x++)
                 out[x] = NAN;
             continue;
         }
-        long b = (long)y + oy;
+        long b = y + oy;
         if (fy == 0.0) {
-            memcpy(out, tmp + (size_t)clampl(b, (long)ny) * nx, nx * sizeof *out);
+            memcpy(out, ring + (size_t)(clampl(b, lny) % nring) * nx, nx * sizeof *out);
         } else {
-            const float *r0 = tmp + (size_t)clampl(b - 1, (long)ny) * nx;
-            const float *r1 = tmp + (size_t)clampl(b, (long)ny) * nx;
-            const float *r2 = tmp + (size_t)clampl(b + 1, (long)ny) * nx;
-            const float *r3 = tmp + (size_t)clampl(b + 2, (long)ny) * nx;
+            const float *r0 = ring + (size_t)(clampl(b - 1, lny) % nring) * nx;
+            const float *r1 = ring + (size_t)(clampl(b, lny) % nring) * nx;
+            const float *r2 = ring + (size_t)(clampl(b + 1, lny) % nring) * nx;
+            const float *r3 = ring + (size_t)(clampl(b + 2, lny) % nring) * nx;
 #pragma omp simd
             for (size_t x = 0; x < nx; x++)
                 out[x] = wy[0] * r0[x] + wy[1] * r1[x] + wy[2] * r2[x] + wy[3] * r3[x];
         }
-        for (size_t x = 0; x < nx; x++) {
-            double xs = (double)x - dx;
-            if (!(xs >= 0.0 && xs <= (double)(nx - 1)))
-                out[x] = NAN;
-        }
+        for (size_t x = 0; x < xlo; x++)
+            out[x] = NAN;
+        for (size_t x = xhi; x < nx; x++)
+            out[x] = NAN;
     }
 }
 

@@ -58,8 +58,9 @@ typedef struct {
     /* Sub-pixel refinement: the correlation is evaluated on a grid of
      * 1/upsample (binned) pixels over +-0.75 binned px around the integer
      * peak, then a parabola through the best grid point and its neighbours
-     * gives the final position.  Default 20 (10 and 40 gave the same
-     * errors to 0.001 px: the parabola removes the grid quantisation). */
+     * gives the final position.  Default 8 (4, 6, 10, 20 and 40 gave the
+     * same rms errors to 0.002 px on the test stacks: the parabola removes
+     * the grid quantisation, and the local DFT costs O(upsample)). */
     size_t upsample;
     /* Tukey window against the wrap-around edges of the FFT: the fraction of
      * each axis that is tapered (0 = rectangular, 1 = Hann).  Default 0.5. */
