@@ -2,7 +2,10 @@
 #ifndef XANES_XANES_H
 #define XANES_XANES_H
 
+#include "xanes/edge.h"
+#include "xanes/normalize.h"
 #include "xanes/spectrum.h"
+#include "xanes/standards.h"
 #include "xanes/status.h"
 
 #endif
