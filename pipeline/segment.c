@@ -3,20 +3,21 @@
  *
  * Steps: (1) threshold the finite jump values, by default with Otsu's method
  * (N. Otsu, IEEE Trans. SMC 9 (1979) 62) on a GSL histogram, refusing a split
- * whose two classes are not separated (pure noise); (2) binary opening then
- * closing by a disc, computed exactly through the squared Euclidean distance
- * transform (a pixel survives erosion by a disc of radius r when its nearest
- * background pixel is farther than r, and joins a dilation when its nearest
- * foreground pixel is within r), then filling of background holes of at most
- * max_hole_px that do not touch the border; (3) connected-component labelling
- * by breadth-first flooding; components under min_area_px are dropped;
- * (4) optionally, touching particles are split by a marker-controlled
- * watershed on the distance map (watershed.c): h-maxima markers, an optional
- * minimum marker distance, flooding restricted to each component; watershed
- * fragments under min_area_px are merged into the neighbour they share the
- * longest border with; (5) labels renumbered 1..N in raster order of each
- * particle's first pixel.  See segment.h for the conventions.  Memory is
- * about 60 bytes per pixel of scratch, allocated once per call.
+ * whose class means differ by too few noise standard deviations (pure noise);
+ * (2) binary opening then closing by a disc: small discs by scanning their
+ * offsets, large ones exactly through the squared Euclidean distance transform
+ * (a pixel survives erosion by a disc of radius r when its nearest background
+ * pixel is farther than r, and joins a dilation when its nearest foreground
+ * pixel is within r); then background holes of at most max_hole_px that do
+ * not touch the border are filled; (3) connected-component labelling by
+ * breadth-first flooding, components under min_area_px dropped; (4)
+ * optionally, touching particles are split by a marker-controlled watershed
+ * on the distance map (watershed.c): h-maxima markers, an optional minimum
+ * marker distance, flooding restricted to each component; watershed
+ * fragments under min_area_px merge into the neighbour they share the longest
+ * border with; (5) labels renumbered 1..N in raster order of each particle's
+ * first pixel.  See segment.h for the conventions.  Scratch is about 70
+ * bytes per pixel, allocated once per call.
  */
 #include "xanes/segment.h"
 
@@ -191,12 +192,47 @@ static int work_alloc(seg_work *w, size_t ny, size_t nx)
            w->queue && w->comp && w->reg && w->heap;
 }
 
+/* Discs up to this radius are applied by scanning their offsets (at most 29
+ * for r < 3); larger ones through the distance transform, whose cost does
+ * not grow with r.  Both are exact, so the switch changes only the speed. */
+#define DISC_DIRECT_MAX_PX 3.0
+
 /* Binary erosion (erode != 0) or dilation of mask by the disc of radius r,
- * in place, through the exact distance transform; the border is neutral. */
+ * in place; the border is neutral (outside pixels are ignored). */
 static void morph_disc(uint8_t *mask, size_t ny, size_t nx, double r, int erode, seg_work *w)
 {
     size_t n = ny * nx;
     double r2 = r * r + 1e-9;
+    if (r < DISC_DIRECT_MAX_PX) {
+        long off[64][2], R = (long)floor(r), no = 0;
+        for (long dy = -R; dy <= R; dy++)
+            for (long dx = -R; dx <= R; dx++)
+                if ((double)(dx * dx + dy * dy) <= r2 && (dx != 0 || dy != 0)) {
+                    off[no][0] = dy;
+                    off[no][1] = dx;
+                    no++;
+                }
+        memcpy(w->aux, mask, n);
+        long lny = (long)ny, lnx = (long)nx;
+        for (long y = 0; y < lny; y++)
+            for (long x = 0; x < lnx; x++) {
+                size_t p = (size_t)(y * lnx + x);
+                /* Erosion keeps p when no in-image disc pixel is background;
+                 * dilation sets p when some in-image disc pixel is set. */
+                if (erode ? !w->aux[p] : w->aux[p])
+                    continue;
+                for (long k = 0; k < no; k++) {
+                    long yy = y + off[k][0], xx = x + off[k][1];
+                    if (yy < 0 || xx < 0 || yy >= lny || xx >= lnx)
+                        continue;
+                    if (w->aux[yy * lnx + xx] != (uint8_t)erode) {
+                        mask[p] = (uint8_t)!erode;
+                        break;
+                    }
+                }
+            }
+        return;
+    }
     for (size_t p = 0; p < n; p++)
         w->aux[p] = erode ? !mask[p] : mask[p];
     xanes_segment_edt_sq(w->aux, ny, nx, w->d2, w->dscratch, w->iscratch);

@@ -510,6 +510,91 @@ static void test_edt_exact(void **state)
     free(is);
 }
 
+/* Brute-force erosion (erode = 1) or dilation by the disc of radius r with
+ * the neutral border of segment.h: out-of-image pixels are ignored. */
+static void brute_morph(const uint8_t *in, uint8_t *out, long ny, long nx, double r, int erode)
+{
+    long R = (long)ceil(r);
+    for (long y = 0; y < ny; y++)
+        for (long x = 0; x < nx; x++) {
+            int v = erode ? 1 : 0;
+            for (long dy = -R; dy <= R; dy++)
+                for (long dx = -R; dx <= R; dx++) {
+                    long yy = y + dy, xx = x + dx;
+                    if ((double)(dx * dx + dy * dy) > r * r || yy < 0 || xx < 0 || yy >= ny ||
+                        xx >= nx)
+                        continue;
+                    if (erode && !in[yy * nx + xx])
+                        v = 0;
+                    if (!erode && in[yy * nx + xx])
+                        v = 1;
+                }
+            out[y * nx + x] = (uint8_t)v;
+        }
+}
+
+/* Opening and closing against brute force, for radii on both sides of the
+ * switch between offset scanning and the distance transform. */
+static void test_morphology_brute_force(void **state)
+{
+    (void)state;
+    long ny = 48, nx = 57;
+    size_t n = (size_t)(ny * nx);
+    float *jump = malloc(n * sizeof *jump);
+    int32_t *lab = malloc(n * sizeof *lab);
+    uint8_t *m0 = malloc(n), *m1 = malloc(n), *m2 = malloc(n);
+    assert_true(jump && lab && m0 && m1 && m2);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 23);
+    /* Blobs of random discs and squares plus salt noise: rich outlines. */
+    for (size_t p = 0; p < n; p++)
+        jump[p] = gsl_rng_uniform(rng) < 0.08 ? 1.0f : 0.0f;
+    for (int k = 0; k < 14; k++) {
+        double cx = gsl_ran_flat(rng, 0, (double)nx), cy = gsl_ran_flat(rng, 0, (double)ny);
+        double r = gsl_ran_flat(rng, 2, 9);
+        int square = k % 3 == 0;
+        for (size_t p = 0; p < n; p++) {
+            double dx = (double)(p % (size_t)nx) - cx, dy = (double)(p / (size_t)nx) - cy;
+            if (square ? fabs(dx) <= r && fabs(dy) <= r : dx * dx + dy * dy <= r * r)
+                jump[p] = 1.0f;
+        }
+    }
+    gsl_rng_free(rng);
+    for (size_t p = 0; p < n; p++)
+        m0[p] = jump[p] > 0.5f;
+    const double radii[] = {1.0, 1.5, 2.2, 2.9, 3.0, 3.6, 5.2};
+    for (size_t i = 0; i < sizeof radii / sizeof radii[0]; i++)
+        for (int closing = 0; closing < 2; closing++) {
+            xanes_segment_params par;
+            xanes_segment_default_params(&par);
+            par.threshold_method = XANES_THRESHOLD_VALUE;
+            par.threshold_value = 0.5;
+            par.opening_radius_px = closing ? 0.0 : radii[i];
+            par.closing_radius_px = closing ? radii[i] : 0.0;
+            par.max_hole_px = 0;
+            par.min_area_px = 0;
+            par.split_touching = 0;
+            xanes_segment_info info;
+            xanes_error err;
+            xanes_error_clear(&err);
+            assert_int_equal(xanes_segment_run(jump, (size_t)ny, (size_t)nx, &par, lab, &info, &err),
+                             XANES_OK);
+            brute_morph(m0, m1, ny, nx, radii[i], !closing);
+            brute_morph(m1, m2, ny, nx, radii[i], closing);
+            size_t diff = 0;
+            for (size_t p = 0; p < n; p++)
+                diff += (lab[p] != 0) != (m2[p] != 0);
+            if (diff != 0)
+                fail_msg("%s radius %g: %zu pixels differ from brute force",
+                         closing ? "closing" : "opening", radii[i], diff);
+        }
+    free(jump);
+    free(lab);
+    free(m0);
+    free(m1);
+    free(m2);
+}
+
 static void test_empty_and_nan_maps(void **state)
 {
     (void)state;
@@ -693,6 +778,7 @@ int main(void)
         cmocka_unit_test(test_otsu_two_gaussians),
         cmocka_unit_test(test_otsu_plateau_and_errors),
         cmocka_unit_test(test_edt_exact),
+        cmocka_unit_test(test_morphology_brute_force),
         cmocka_unit_test(test_empty_and_nan_maps),
         cmocka_unit_test(test_order_holes_border),
         cmocka_unit_test(test_connectivity),

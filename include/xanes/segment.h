@@ -105,12 +105,14 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
 xanes_status xanes_segment_otsu(const float *x, size_t n, size_t bins, double *threshold,
                                 double class_mean[2], xanes_error *err);
 
-/* Exact squared Euclidean distance transform (Felzenszwalb & Huttenlocher,
- * Theory of Computing 8 (2012) 415, doi:10.4086/toc.2012.v008a019): for
- * every pixel, out[ny * nx] receives the squared distance in px^2 to the
- * nearest pixel with target[p] != 0, or a value >= 1e20 when there is none.
- * scratch must hold 3 * max(ny, nx) + 1 doubles and max(ny, nx) size_t;
- * pass them as dscratch and iscratch.  Allocates nothing; thread-safe. */
+/* Exact squared Euclidean distance transform: for every pixel, out[ny * nx]
+ * receives the squared distance in px^2 to the nearest pixel with
+ * target[p] != 0, or 1e20 when there is none.  Column distances by a forward
+ * and backward scan (Meijster et al. 2000, phase 1), then the rows by the
+ * lower envelope of parabolas of Felzenszwalb & Huttenlocher (Theory of
+ * Computing 8 (2012) 415, doi:10.4086/toc.2012.v008a019).  dscratch must hold
+ * 3 * max(ny, nx) + 1 doubles and iscratch max(ny, nx) size_t.  Allocates
+ * nothing; thread-safe. */
 void xanes_segment_edt_sq(const uint8_t *target, size_t ny, size_t nx, double *out,
                           double *dscratch, size_t *iscratch);
 
