@@ -36,29 +36,35 @@ static xanes_status check_input(const xanes_particles_input *in, int need_stack,
     if (in == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "particles: no input given");
     if (in->ny == 0 || in->nx == 0 || in->labels == NULL)
-        return XANES_RAISE(err, XANES_EINVAL, "particles: need a non-empty label map, got %zu x %zu%s",
-                           in->ny, in->nx, in->labels == NULL ? " without labels" : "");
+        return XANES_RAISE(err, XANES_EINVAL,
+                           "particles: need a non-empty label map, got %zu x %zu%s", in->ny, in->nx,
+                           in->labels == NULL ? " without labels" : "");
     if (!need_stack && in->edge_ev == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "particles: no edge-energy map given");
     if (need_stack && in->stack == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "particles: no absorbance stack given");
     if (in->stack != NULL) {
         if (in->energy_ev == NULL || in->n_energy < 7)
-            return XANES_RAISE(err, XANES_EINVAL, "particles: the stack needs at least 7 energies "
-                               "to normalize averaged spectra, got %zu%s", in->n_energy,
-                               in->energy_ev == NULL ? " and no energy array" : "");
+            return XANES_RAISE(err, XANES_EINVAL,
+                               "particles: the stack needs at least 7 energies "
+                               "to normalize averaged spectra, got %zu%s",
+                               in->n_energy, in->energy_ev == NULL ? " and no energy array" : "");
         for (size_t k = 0; k < in->n_energy; k++)
-            if (!isfinite(in->energy_ev[k]) || (k > 0 && !(in->energy_ev[k] > in->energy_ev[k - 1])))
-                return XANES_RAISE(err, XANES_EDATA, "particles: energies must be finite and "
-                                   "increasing: energy[%zu] = %.4f eV after %.4f eV", k,
-                                   in->energy_ev[k], k > 0 ? in->energy_ev[k - 1] : NAN);
+            if (!isfinite(in->energy_ev[k]) ||
+                (k > 0 && !(in->energy_ev[k] > in->energy_ev[k - 1])))
+                return XANES_RAISE(err, XANES_EDATA,
+                                   "particles: energies must be finite and "
+                                   "increasing: energy[%zu] = %.4f eV after %.4f eV",
+                                   k, in->energy_ev[k], k > 0 ? in->energy_ev[k - 1] : NAN);
     }
     size_t n = in->ny * in->nx;
     for (size_t p = 0; p < n; p++) {
         int32_t l = in->labels[p];
         if (l < 0 || (size_t)l > in->n_labels)
-            return XANES_RAISE(err, XANES_EDATA, "particles: label %d at pixel (y %zu, x %zu) is "
-                               "outside 0..%zu", (int)l, p / in->nx, p % in->nx, in->n_labels);
+            return XANES_RAISE(err, XANES_EDATA,
+                               "particles: label %d at pixel (y %zu, x %zu) is "
+                               "outside 0..%zu",
+                               (int)l, p / in->nx, p % in->nx, in->n_labels);
     }
     return XANES_OK;
 }
@@ -74,7 +80,7 @@ static void mean_spectra(const xanes_particles_input *in, double *mean, size_t *
     const float *stack = in->stack;
     long lny = (long)ny;
     /* A pixel counts only if its spectrum is finite at every energy. */
-#pragma omp parallel for default(none) shared(labels, stack, valid) firstprivate(lny, nx, n, ne) \
+#pragma omp parallel for default(none) shared(labels, stack, valid) firstprivate(lny, nx, n, ne)   \
     schedule(static)
     for (long y = 0; y < lny; y++) {
         size_t row = (size_t)y * nx;
@@ -123,8 +129,10 @@ xanes_status xanes_particles_mean_spectra(const xanes_particles_input *in, doubl
     valid = malloc(in->ny * in->nx);
     cnt = malloc((in->n_labels + 1) * sizeof *cnt);
     if (valid == NULL || cnt == NULL) {
-        st = XANES_RAISE(err, XANES_ENOMEM, "particles: cannot allocate scratch for %zu x %zu "
-                         "pixels", in->ny, in->nx);
+        st = XANES_RAISE(err, XANES_ENOMEM,
+                         "particles: cannot allocate scratch for %zu x %zu "
+                         "pixels",
+                         in->ny, in->nx);
         goto done;
     }
     mean_spectra(in, mean, cnt, valid);
@@ -263,7 +271,7 @@ xanes_status xanes_particles_compute(const xanes_particles_input *in, xanes_part
         }
     const xanes_standards *std = in->standards;
     long lnl = (long)nl;
-#pragma omp parallel for default(none) shared(res, edges, start, std) firstprivate(lnl)         \
+#pragma omp parallel for default(none) shared(res, edges, start, std) firstprivate(lnl)            \
     schedule(static)
     for (long l = 0; l < lnl; l++)
         pixel_stats(edges + start[l], start[l + 1] - start[l], std, &res[l]);
@@ -278,8 +286,10 @@ xanes_status xanes_particles_compute(const xanes_particles_input *in, xanes_part
         else
             ws = xanes_normalize_workspace_alloc(ne);
         if (!mean || !count || !valid || !fbuf || (in->plan != NULL ? !scratch : !ws)) {
-            st = XANES_RAISE(err, XANES_ENOMEM, "particles: cannot allocate %zu averaged spectra "
-                             "of %zu energies", nl, ne);
+            st = XANES_RAISE(err, XANES_ENOMEM,
+                             "particles: cannot allocate %zu averaged spectra "
+                             "of %zu energies",
+                             nl, ne);
             goto done;
         }
         mean_spectra(in, mean, count, valid);

@@ -56,8 +56,10 @@ xanes_status xanes_segment_otsu(const float *x, size_t n, size_t bins, double *t
     if (class_mean != NULL)
         class_mean[0] = class_mean[1] = NAN;
     if (x == NULL || threshold == NULL || bins < 2) {
-        st = XANES_RAISE(err, XANES_EINVAL, "segment: Otsu threshold needs values, an output and "
-                         "at least 2 bins (got %zu)", bins);
+        st = XANES_RAISE(err, XANES_EINVAL,
+                         "segment: Otsu threshold needs values, an output and "
+                         "at least 2 bins (got %zu)",
+                         bins);
         goto done;
     }
     double lo = HUGE_VAL, hi = -HUGE_VAL;
@@ -75,8 +77,10 @@ xanes_status xanes_segment_otsu(const float *x, size_t n, size_t bins, double *t
     }
     if (!(hi > lo)) {
         *threshold = lo;
-        st = XANES_RAISE(err, XANES_EDATA, "segment: Otsu threshold: all %zu finite values equal "
-                         "%g, no contrast to split", nf, lo);
+        st = XANES_RAISE(err, XANES_EDATA,
+                         "segment: Otsu threshold: all %zu finite values equal "
+                         "%g, no contrast to split",
+                         nf, lo);
         goto done;
     }
     h = gsl_histogram_alloc(bins);
@@ -335,29 +339,35 @@ static xanes_status check_params(const xanes_segment_params *p, xanes_error *err
         return XANES_RAISE(err, XANES_EINVAL, "segment: connectivity must be 4 or 8, got %d",
                            p->connectivity);
     if (!(p->opening_radius_px >= 0.0) || !(p->closing_radius_px >= 0.0))
-        return XANES_RAISE(err, XANES_EINVAL, "segment: opening/closing radius must be >= 0 px, "
-                           "got %g and %g", p->opening_radius_px, p->closing_radius_px);
+        return XANES_RAISE(err, XANES_EINVAL,
+                           "segment: opening/closing radius must be >= 0 px, "
+                           "got %g and %g",
+                           p->opening_radius_px, p->closing_radius_px);
     if (p->threshold_method == XANES_THRESHOLD_OTSU) {
         if (p->otsu_bins < 2)
             return XANES_RAISE(err, XANES_EINVAL, "segment: Otsu needs at least 2 bins, got %zu",
                                p->otsu_bins);
         if (!(p->otsu_min_contrast >= 0.0))
-            return XANES_RAISE(err, XANES_EINVAL, "segment: otsu_min_contrast must be >= 0, "
-                               "got %g", p->otsu_min_contrast);
+            return XANES_RAISE(err, XANES_EINVAL,
+                               "segment: otsu_min_contrast must be >= 0, "
+                               "got %g",
+                               p->otsu_min_contrast);
     } else if (p->threshold_method == XANES_THRESHOLD_VALUE) {
         if (!isfinite(p->threshold_value))
-            return XANES_RAISE(err, XANES_EINVAL, "segment: threshold value must be finite, "
-                               "got %g", p->threshold_value);
+            return XANES_RAISE(err, XANES_EINVAL,
+                               "segment: threshold value must be finite, "
+                               "got %g",
+                               p->threshold_value);
     } else {
         return XANES_RAISE(err, XANES_EINVAL, "segment: unknown threshold method %d",
                            (int)p->threshold_method);
     }
-    if (p->split_touching &&
-        (!(p->distance_smooth_px >= 0.0) || !(p->h_maxima_px >= 0.0) ||
-         !(p->min_marker_distance_px >= 0.0)))
-        return XANES_RAISE(err, XANES_EINVAL, "segment: split parameters must be >= 0: smoothing "
-                           "%g px, h-maxima %g px, marker distance %g px", p->distance_smooth_px,
-                           p->h_maxima_px, p->min_marker_distance_px);
+    if (p->split_touching && (!(p->distance_smooth_px >= 0.0) || !(p->h_maxima_px >= 0.0) ||
+                              !(p->min_marker_distance_px >= 0.0)))
+        return XANES_RAISE(err, XANES_EINVAL,
+                           "segment: split parameters must be >= 0: smoothing "
+                           "%g px, h-maxima %g px, marker distance %g px",
+                           p->distance_smooth_px, p->h_maxima_px, p->min_marker_distance_px);
     return XANES_OK;
 }
 
@@ -379,8 +389,10 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
         params = &defaults;
     }
     if (jump == NULL || labels == NULL || ny == 0 || nx == 0) {
-        st = XANES_RAISE(err, XANES_EINVAL, "segment: need a non-empty edge-jump map and a label "
-                         "array, got %zu x %zu", ny, nx);
+        st = XANES_RAISE(err, XANES_EINVAL,
+                         "segment: need a non-empty edge-jump map and a label "
+                         "array, got %zu x %zu",
+                         ny, nx);
         goto done;
     }
     size_t n = ny * nx;
@@ -390,13 +402,17 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
     for (size_t p = 0; p < n; p++)
         inf.n_finite_px += isfinite(jump[p]) ? 1 : 0;
     if (inf.n_finite_px == 0) {
-        st = XANES_RAISE(err, XANES_EDATA, "segment: the edge-jump map (%zu x %zu) has no finite "
-                         "pixel; nothing to segment", ny, nx);
+        st = XANES_RAISE(err, XANES_EDATA,
+                         "segment: the edge-jump map (%zu x %zu) has no finite "
+                         "pixel; nothing to segment",
+                         ny, nx);
         goto done;
     }
     if (!work_alloc(&w, ny, nx)) {
-        st = XANES_RAISE(err, XANES_ENOMEM, "segment: cannot allocate scratch for a %zu x %zu "
-                         "map", ny, nx);
+        st = XANES_RAISE(err, XANES_ENOMEM,
+                         "segment: cannot allocate scratch for a %zu x %zu "
+                         "map",
+                         ny, nx);
         goto done;
     }
 
@@ -436,9 +452,8 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
         morph_disc(mask, ny, nx, params->closing_radius_px, 0, &w);
         morph_disc(mask, ny, nx, params->closing_radius_px, 1, &w);
     }
-    if (params->max_hole_px > 0 &&
-        (st = fill_holes(mask, ny, nx, params->connectivity, params->max_hole_px, &w, err)) !=
-            XANES_OK)
+    if (params->max_hole_px > 0 && (st = fill_holes(mask, ny, nx, params->connectivity,
+                                                    params->max_hole_px, &w, err)) != XANES_OK)
         goto done;
 
     int conn = params->connectivity;
@@ -447,8 +462,8 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
      * split fragments.  w.reg and w.iscratch-sized buffers are reused as the
      * renumbering map and area table (both n long). */
     size_t *area = (size_t *)w.heap; /* heap is idle here and holds >= n size_t */
-    size_t n_kept = relabel_raster(w.comp, n, params->min_area_px, w.comp, w.reg, area,
-                                   &inf.n_removed_small);
+    size_t n_kept =
+        relabel_raster(w.comp, n, params->min_area_px, w.comp, w.reg, area, &inf.n_removed_small);
     for (size_t p = 0; p < n; p++)
         mask[p] = w.comp[p] != 0;
 
@@ -467,7 +482,7 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
                                      w.aux, w.reg);
         if (params->min_marker_distance_px > 0.0 &&
             (st = seg_merge_close_markers(w.reg, nm, w.comp, ny, nx, params->min_marker_distance_px,
-                                      err)) != XANES_OK)
+                                          err)) != XANES_OK)
             goto done;
         seg_watershed(w.dist, mask, ny, nx, conn, w.reg, w.heap);
         /* A component without a marker (impossible for h >= 0, kept as a
@@ -483,7 +498,7 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
             }
         size_t n_merged = 0;
         if ((st = seg_merge_small_regions(w.reg, (size_t)next, ny, nx, params->min_area_px,
-                                      &n_merged, err)) != XANES_OK)
+                                          &n_merged, err)) != XANES_OK)
             goto done;
         inf.n_removed_small += n_merged;
         size_t dropped = 0;

@@ -453,7 +453,8 @@ xanes_status seg_merge_small_regions(int32_t *reg, size_t nr, size_t ny, size_t 
                 if (q == 0 || q == r)
                     continue;
                 shared[q]++;
-                if (best == 0 || shared[q] > shared[best] || (shared[q] == shared[best] && q < best))
+                if (best == 0 || shared[q] > shared[best] ||
+                    (shared[q] == shared[best] && q < best))
                     best = q;
             }
         }

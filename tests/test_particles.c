@@ -31,11 +31,11 @@
 #include "xanes/standards.h"
 
 /* This cmocka has no assert_double_equal; name the values on failure. */
-#define assert_near(a, b, tol)                                                                 \
-    do {                                                                                       \
-        double a_ = (a), b_ = (b);                                                             \
-        if (!(fabs(a_ - b_) <= (tol)))                                                         \
-            fail_msg("%s = %.12g, expected %.12g (tol %g)", #a, a_, b_, (double)(tol));        \
+#define assert_near(a, b, tol)                                                                     \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (tol)))                                                             \
+            fail_msg("%s = %.12g, expected %.12g (tol %g)", #a, a_, b_, (double)(tol));            \
     } while (0)
 
 /* The published scales, written out (not read through standards.h). */
@@ -84,9 +84,9 @@ static void test_pixel_statistics(void **state)
         edge[p] = NAN;
     /* particle 1: 3x4 block at rows 1-3, cols 1-4; particle 2: 2x5 at rows
      * 6-7, cols 2-6; particle 3: a 1x3 bar at row 2, cols 7-9. */
-    const float e1[12] = {8355.37f, 8356.12f, NAN, 8354.98f, 8357.0f, 8357.41f,
+    const float e1[12] = {8355.37f, 8356.12f, NAN,      8354.98f, 8357.0f, 8357.41f,
                           8356.66f, NAN,      8355.73f, 8356.05f, 8358.2f, 8355.51f};
-    const float e2[10] = {8353.77f, 8354.02f, 8353.95f, 8354.4f, 8353.6f,
+    const float e2[10] = {8353.77f, 8354.02f, 8353.95f, 8354.4f,  8353.6f,
                           8354.13f, NAN,      8353.88f, 8354.21f, 8353.7f};
     const float e3[3] = {8357.6f, NAN, 8357.2f};
     size_t k = 0;
@@ -161,9 +161,8 @@ static void test_pixel_statistics(void **state)
     /* Empty label: area 0, everything NaN. */
     assert_int_equal(pt[3].area_px, 0);
     assert_int_equal(pt[3].n_valid_px, 0);
-    assert_true(isnan(pt[3].edge_mean_ev) && isnan(pt[3].edge_std_ev) &&
-                isnan(pt[3].soc_mean) && isnan(pt[3].overcharged_fraction) &&
-                isnan(pt[3].centroid_x_px));
+    assert_true(isnan(pt[3].edge_mean_ev) && isnan(pt[3].edge_std_ev) && isnan(pt[3].soc_mean) &&
+                isnan(pt[3].overcharged_fraction) && isnan(pt[3].centroid_x_px));
     xanes_particles_free(pt);
     /* Without standards the calibrated columns are NaN, the rest unchanged. */
     in.standards = NULL;
@@ -182,8 +181,8 @@ enum { SNY = 16, SNX = 20 };
 typedef struct {
     size_t ne;
     double *energy;
-    float *stack;  /* [ne][SNY][SNX] */
-    float *edge;   /* [SNY * SNX] per-pixel true edge */
+    float *stack; /* [ne][SNY][SNX] */
+    float *edge;  /* [SNY * SNX] per-pixel true edge */
     int32_t lab[SNY * SNX];
     double e0[3];
 } synth;
@@ -372,8 +371,9 @@ static void test_thread_independence(void **state)
         lab[p] = (int32_t)gsl_rng_uniform_int(rng, nl + 1);
         edge[p] = gsl_rng_uniform(rng) < 0.1 ? NAN : (float)(8355.0 + gsl_ran_gaussian(rng, 1.0));
         for (size_t k = 0; k < ne; k++)
-            stack[k * n + p] = (float)(0.1 + 0.9 * (0.5 + atan((energy[k] - edge[p]) / 1.5) / M_PI) +
-                                       gsl_ran_gaussian(rng, 0.02));
+            stack[k * n + p] =
+                (float)(0.1 + 0.9 * (0.5 + atan((energy[k] - edge[p]) / 1.5) / M_PI) +
+                        gsl_ran_gaussian(rng, 0.02));
     }
     gsl_rng_free(rng);
     xanes_standards std = load_standards();
@@ -405,14 +405,16 @@ static void test_thread_independence(void **state)
         assert_int_equal(a[l].area_px, b[l].area_px);
         assert_int_equal(a[l].n_valid_px, b[l].n_valid_px);
         assert_int_equal(a[l].n_spectrum_px, b[l].n_spectrum_px);
-        const double fa[] = {a[l].centroid_x_px,  a[l].centroid_y_px,         a[l].edge_mean_ev,
-                             a[l].edge_std_ev,    a[l].edge_median_ev,        a[l].edge_mean_spectrum_ev,
-                             a[l].edge_step_spectrum, a[l].soc_mean,          a[l].valence_mean,
-                             a[l].overcharged_fraction};
-        const double fb[] = {b[l].centroid_x_px,  b[l].centroid_y_px,         b[l].edge_mean_ev,
-                             b[l].edge_std_ev,    b[l].edge_median_ev,        b[l].edge_mean_spectrum_ev,
-                             b[l].edge_step_spectrum, b[l].soc_mean,          b[l].valence_mean,
-                             b[l].overcharged_fraction};
+        const double fa[] = {a[l].centroid_x_px,      a[l].centroid_y_px,
+                             a[l].edge_mean_ev,       a[l].edge_std_ev,
+                             a[l].edge_median_ev,     a[l].edge_mean_spectrum_ev,
+                             a[l].edge_step_spectrum, a[l].soc_mean,
+                             a[l].valence_mean,       a[l].overcharged_fraction};
+        const double fb[] = {b[l].centroid_x_px,      b[l].centroid_y_px,
+                             b[l].edge_mean_ev,       b[l].edge_std_ev,
+                             b[l].edge_median_ev,     b[l].edge_mean_spectrum_ev,
+                             b[l].edge_step_spectrum, b[l].soc_mean,
+                             b[l].valence_mean,       b[l].overcharged_fraction};
         assert_memory_equal(fa, fb, sizeof fa);
     }
     xanes_particles_free(a);

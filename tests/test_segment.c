@@ -31,11 +31,11 @@
 
 /* |a - b| <= tol with both values in the failure message (this cmocka has
  * no double assertion). */
-#define assert_near(a, b, tol)                                                                 \
-    do {                                                                                       \
-        double a_ = (a), b_ = (b);                                                             \
-        if (!(fabs(a_ - b_) <= (tol)))                                                         \
-            fail_msg("%s = %.17g, expected %.17g within %g", #a, a_, b_, (double)(tol));       \
+#define assert_near(a, b, tol)                                                                     \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (tol)))                                                             \
+            fail_msg("%s = %.17g, expected %.17g within %g", #a, a_, b_, (double)(tol));           \
     } while (0)
 
 /* ---- synthetic scenes ---------------------------------------------------- */
@@ -135,8 +135,8 @@ static void scene_make(scene *sc, size_t ny, size_t nx, unsigned long seed, size
                 }
             }
             sc->truth[y * nx + x] = who;
-            sc->jump[y * nx + x] = (float)((who ? amp[who - 1] : 0.0) +
-                                           gsl_ran_gaussian(rng, noise));
+            sc->jump[y * nx + x] =
+                (float)((who ? amp[who - 1] : 0.0) + gsl_ran_gaussian(rng, noise));
         }
     /* Specks: 1-3 px blobs of full amplitude away from the particles. */
     for (size_t k = 0, tries = 0; k < n_specks && tries < 100000; tries++) {
@@ -204,7 +204,6 @@ static score score_labels(const scene *sc, const int32_t *labels, size_t n_label
     return s;
 }
 
-
 /* Runs the segmentation with params (NULL = defaults) and asserts success. */
 static int32_t *run_ok(const scene *sc, const xanes_segment_params *p, xanes_segment_info *info)
 {
@@ -242,8 +241,8 @@ static void check_detection(double noise, unsigned long seed0)
     /* Measured: noise 0.1 -> F1 0.9969 (159/160 found, 0 false), 39/40 pairs split;
      * noise 0.2 -> F1 1.0000 (160/160, 0 false), 40/40 pairs split. */
     if (f1 < 0.95 || (double)split < 0.9 * (double)pairs)
-        fail_msg("noise %g: F1 %.4f (tp %zu fp %zu fn %zu), pairs split %zu/%zu", noise, f1, tp,
-                 fp, fn, split, pairs);
+        fail_msg("noise %g: F1 %.4f (tp %zu fp %zu fn %zu), pairs split %zu/%zu", noise, f1, tp, fp,
+                 fn, split, pairs);
 }
 
 static void test_detection_f1_noise_010(void **state)
@@ -299,8 +298,8 @@ static void test_touching_pairs_split(void **state)
             size_t al = inter[0][l] + inter[1][l] + inter[2][l];
             double iou = (double)inter[t][l] / (double)(at + al - inter[t][l]);
             if (iou < 0.85)
-                fail_msg("pair %zu (r %g %g alpha %g): disc %zu IoU %.3f", c, r1, r2,
-                         cases[c][2], t, iou);
+                fail_msg("pair %zu (r %g %g alpha %g): disc %zu IoU %.3f", c, r1, r2, cases[c][2],
+                         t, iou);
         }
         /* With the split switched off the pair stays one particle. */
         xanes_segment_params p;
@@ -577,8 +576,8 @@ static void test_morphology_brute_force(void **state)
             xanes_segment_info info;
             xanes_error err;
             xanes_error_clear(&err);
-            assert_int_equal(xanes_segment_run(jump, (size_t)ny, (size_t)nx, &par, lab, &info, &err),
-                             XANES_OK);
+            assert_int_equal(
+                xanes_segment_run(jump, (size_t)ny, (size_t)nx, &par, lab, &info, &err), XANES_OK);
             brute_morph(m0, m1, ny, nx, radii[i], !closing);
             brute_morph(m1, m2, ny, nx, radii[i], closing);
             size_t diff = 0;
@@ -665,7 +664,9 @@ static void test_order_holes_border(void **state)
     int32_t *lab = malloc(n * sizeof *lab);
     assert_non_null(jump);
     assert_non_null(lab);
-    const double c[4][3] = {{70.2, 12.1, 8.4}, {20.7, 40.3, 10.2}, {52.5, 45.8, 7.1},
+    const double c[4][3] = {{70.2, 12.1, 8.4},
+                            {20.7, 40.3, 10.2},
+                            {52.5, 45.8, 7.1},
                             {-3.5, 14.2, 11.0}}; /* x, y, r; the last one cut by x = 0 */
     for (size_t p = 0; p < n; p++) {
         double x = (double)(p % nx), y = (double)(p / nx);

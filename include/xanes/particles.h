@@ -56,13 +56,13 @@ typedef enum {
 
 /* The data of one call; every pointer is borrowed for the call only. */
 typedef struct {
-    size_t ny, nx;                    /* map size                                        */
-    const int32_t *labels;            /* [ny * nx], 0 background, 1..n_labels           */
+    size_t ny, nx;         /* map size                                        */
+    const int32_t *labels; /* [ny * nx], 0 background, 1..n_labels           */
     size_t n_labels;
-    const float *edge_ev;             /* [ny * nx] per-pixel edge energy, NaN = none    */
-    const float *stack;               /* [n_energy][ny][nx] absorbance, or NULL: no
-                                       * averaged spectra                                */
-    const double *energy_ev;          /* [n_energy] calibrated energies, increasing      */
+    const float *edge_ev;    /* [ny * nx] per-pixel edge energy, NaN = none    */
+    const float *stack;      /* [n_energy][ny][nx] absorbance, or NULL: no
+                              * averaged spectra                                */
+    const double *energy_ev; /* [n_energy] calibrated energies, increasing      */
     size_t n_energy;
     /* How the averaged spectra are normalized: with plan (built on energy_ev,
      * typically the very plan of the per-pixel edge map) when non-NULL, else

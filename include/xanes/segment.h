@@ -39,27 +39,27 @@ typedef enum {
 
 typedef struct {
     xanes_threshold_method threshold_method;
-    double threshold_value;      /* used with XANES_THRESHOLD_VALUE (units of the jump map)  */
-    size_t otsu_bins;            /* histogram bins between min and max finite value (256)    */
+    double threshold_value; /* used with XANES_THRESHOLD_VALUE (units of the jump map)  */
+    size_t otsu_bins;       /* histogram bins between min and max finite value (256)    */
     /* Otsu's class means must differ by at least this many noise standard
      * deviations (noise estimated from differences of horizontal neighbours,
      * 1.4826 MAD / sqrt 2): pure noise gives 1.6, so a field of view without
      * particles yields none instead of a speckle of noise (2.5; 0 = off). */
     double otsu_min_contrast;
-    double opening_radius_px;    /* disc radius of the binary opening (0 = none), 1.0  */
-    double closing_radius_px;    /* disc radius of the binary closing (0 = none), 1.0  */
-    size_t max_hole_px;          /* background holes of at most this area are filled (64) */
-    int connectivity;            /* 4 or 8 (8)                                            */
-    size_t min_area_px;          /* particles smaller than this are dropped (20)          */
-    int split_touching;          /* nonzero: watershed split of touching particles (1)    */
+    double opening_radius_px; /* disc radius of the binary opening, 0 = none (1.0) */
+    double closing_radius_px; /* disc radius of the binary closing, 0 = none (1.0) */
+    size_t max_hole_px;       /* background holes of at most this area are filled (64) */
+    int connectivity;         /* 4 or 8 (8)                                            */
+    size_t min_area_px;       /* particles smaller than this are dropped (20)          */
+    int split_touching;       /* nonzero: watershed split of touching particles (1)    */
     /* Marker rule.  The defaults were chosen on synthetic scenes (discs and
      * ellipses of radius 6-20 px, touching pairs 0.8-1.0 (r1 + r2) apart,
      * noise 0.1-0.2 of the jump) with seeds other than those of the tests. */
-    double distance_smooth_px;   /* Gaussian sigma applied to the distance map before the
-                                  * marker search, 0 = none (0.5)                        */
-    double h_maxima_px;          /* a distance maximum seeds a particle only if it rises
-                                  * at least this high above the saddle towards a higher
-                                  * maximum (h-maxima, Soille 2003 sec. 6.3.4), (0.5)    */
+    double distance_smooth_px;     /* Gaussian sigma applied to the distance map before the
+                                    * marker search, 0 = none (0.5)                        */
+    double h_maxima_px;            /* a distance maximum seeds a particle only if it rises
+                                    * at least this high above the saddle towards a higher
+                                    * maximum (h-maxima, Soille 2003 sec. 6.3.4), (0.5)    */
     double min_marker_distance_px; /* markers of one blob whose centroids are closer than
                                     * this are merged into one particle: below the
                                     * smallest particle radius of interest (6; 0 = off) */
@@ -70,16 +70,16 @@ void xanes_segment_default_params(xanes_segment_params *p);
 
 /* What the segmentation did, for the report and for the log. */
 typedef struct {
-    double threshold;            /* threshold used (Otsu's or the given value)               */
-    double otsu_contrast;        /* (mu1 - mu0) / noise_sigma of Otsu's split, NaN unused   */
-    double noise_sigma;          /* noise estimate of the jump map (its units), NaN unused  */
-    int no_contrast;             /* nonzero: the map had no usable contrast, zero particles */
-    size_t n_finite_px;          /* finite pixels of the jump map                            */
-    size_t n_mask_px;            /* foreground pixels after the clean-up                     */
-    size_t n_components;         /* connected components before splitting and area filter   */
-    size_t n_split;              /* extra particles created by the watershed split          */
-    size_t n_removed_small;      /* objects dropped (or fragments merged) for min_area_px   */
-    size_t n_labels;             /* particles in the output, labels 1..n_labels             */
+    double threshold;       /* threshold used (Otsu's or the given value)               */
+    double otsu_contrast;   /* (mu1 - mu0) / noise_sigma of Otsu's split, NaN unused   */
+    double noise_sigma;     /* noise estimate of the jump map (its units), NaN unused  */
+    int no_contrast;        /* nonzero: the map had no usable contrast, zero particles */
+    size_t n_finite_px;     /* finite pixels of the jump map                            */
+    size_t n_mask_px;       /* pixels carrying a label in the output                    */
+    size_t n_components;    /* connected components before splitting and area filter   */
+    size_t n_split;         /* extra particles created by the watershed split          */
+    size_t n_removed_small; /* objects dropped (or fragments merged) for min_area_px   */
+    size_t n_labels;        /* particles in the output, labels 1..n_labels             */
 } xanes_segment_info;
 
 /* Segments the edge-jump map jump[ny * nx] into labels[ny * nx] (caller-owned,
