@@ -6,6 +6,8 @@
 #include "xanes/edge.h"
 #include "xanes/lcf.h"
 #include "xanes/normalize.h"
+#include "xanes/particles.h"
+#include "xanes/segment.h"
 #include "xanes/spectrum.h"
 #include "xanes/stack.h"
 #include "xanes/standards.h"

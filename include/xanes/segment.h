@@ -1,0 +1,119 @@
+/* segment.h: stage 5 of `xanes run`, particle mask and labels from the
+ * edge-jump map.
+ *
+ * The edge-jump map (float [ny][nx], row-major, NaN = no data) is thresholded
+ * (Otsu by default), cleaned with a binary opening and closing by a disc and a
+ * fill of small holes, labelled into connected components, and touching
+ * particles are split by a marker-controlled watershed on the Euclidean
+ * distance transform.  The result is an int32 label image: 0 = background,
+ * 1..N = particles, numbered in raster order of each particle's first pixel
+ * (top row first, then left to right), so the numbering is reproducible.
+ *
+ * Conventions (documented once here):
+ *  - foreground is `jump > threshold` (strictly greater); NaN pixels are
+ *    background;
+ *  - particles are connected components under `connectivity` (8 by default;
+ *    4 is allowed); background holes use the complementary connectivity;
+ *  - the image border is neutral for the morphology: pixels outside the
+ *    image neither erode a particle nor are added by a dilation, so a
+ *    particle cut by the field of view keeps its cut edge;
+ *  - a map without any finite pixel is an error (XANES_EDATA): it means the
+ *    stages before produced nothing, which should not pass as "no particles";
+ *  - a map with finite pixels but no contrast (constant, or Otsu class means
+ *    closer than `otsu_min_contrast` noise standard deviations, as for pure
+ *    noise) gives zero particles and XANES_OK, with the reason in
+ *    xanes_segment_info.
+ */
+#ifndef XANES_SEGMENT_H
+#define XANES_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xanes/status.h"
+
+typedef enum {
+    XANES_THRESHOLD_OTSU = 0, /* Otsu (1979) on a histogram of the finite values */
+    XANES_THRESHOLD_VALUE     /* the given threshold_value                       */
+} xanes_threshold_method;
+
+typedef struct {
+    xanes_threshold_method threshold_method;
+    double threshold_value; /* used with XANES_THRESHOLD_VALUE (units of the jump map)  */
+    size_t otsu_bins;       /* histogram bins between min and max finite value (256)    */
+    /* Otsu's class means must differ by at least this many noise standard
+     * deviations (noise estimated from differences of horizontal neighbours,
+     * 1.4826 MAD / sqrt 2): pure noise gives 1.6, so a field of view without
+     * particles yields none instead of a speckle of noise (2.5; 0 = off). */
+    double otsu_min_contrast;
+    double opening_radius_px; /* disc radius of the binary opening, 0 = none (1.0) */
+    double closing_radius_px; /* disc radius of the binary closing, 0 = none (1.0) */
+    size_t max_hole_px;       /* background holes of at most this area are filled (64) */
+    int connectivity;         /* 4 or 8 (8)                                            */
+    size_t min_area_px;       /* particles smaller than this are dropped (20)          */
+    int split_touching;       /* nonzero: watershed split of touching particles (1)    */
+    /* Marker rule.  The defaults were chosen on synthetic scenes (discs and
+     * ellipses of radius 6-20 px, touching pairs 0.8-1.0 (r1 + r2) apart,
+     * noise 0.1-0.2 of the jump) with seeds other than those of the tests. */
+    double distance_smooth_px;     /* Gaussian sigma applied to the distance map before the
+                                    * marker search, 0 = none (0.5)                        */
+    double h_maxima_px;            /* a distance maximum seeds a particle only if it rises
+                                    * at least this high above the saddle towards a higher
+                                    * maximum (h-maxima, Soille 2003 sec. 6.3.4), (0.5)    */
+    double min_marker_distance_px; /* markers of one blob whose centroids are closer than
+                                    * this are merged into one particle: below the
+                                    * smallest particle radius of interest (6; 0 = off) */
+} xanes_segment_params;
+
+/* Fills p with the defaults given in the comments above. */
+void xanes_segment_default_params(xanes_segment_params *p);
+
+/* What the segmentation did, for the report and for the log. */
+typedef struct {
+    double threshold;       /* threshold used (Otsu's or the given value)               */
+    double otsu_contrast;   /* (mu1 - mu0) / noise_sigma of Otsu's split, NaN unused   */
+    double noise_sigma;     /* noise estimate of the jump map (its units), NaN unused  */
+    int no_contrast;        /* nonzero: the map had no usable contrast, zero particles */
+    size_t n_finite_px;     /* finite pixels of the jump map                            */
+    size_t n_mask_px;       /* pixels carrying a label in the output                    */
+    size_t n_components;    /* connected components before splitting and area filter   */
+    size_t n_split;         /* extra particles created by the watershed split          */
+    size_t n_removed_small; /* objects dropped (or fragments merged) for min_area_px   */
+    size_t n_labels;        /* particles in the output, labels 1..n_labels             */
+} xanes_segment_info;
+
+/* Segments the edge-jump map jump[ny * nx] into labels[ny * nx] (caller-owned,
+ * written completely: 0 background, 1..info->n_labels particles).  info may be
+ * NULL; params NULL means the defaults.
+ * Returns XANES_EINVAL (NULL arrays, ny or nx zero, bad params: connectivity
+ * not 4/8, negative radius, otsu_bins < 2, non-finite threshold_value),
+ * XANES_EDATA (no finite pixel in the map), XANES_ENOMEM.  On error labels
+ * is all zero.  Allocates O(ny*nx) scratch internally; thread-safe (no shared
+ * state), single-threaded. */
+xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
+                               const xanes_segment_params *params, int32_t *labels,
+                               xanes_segment_info *info, xanes_error *err);
+
+/* Otsu's threshold of the finite values of x[n] with `bins` histogram bins
+ * between their minimum and maximum: the upper edge of the last bin of the
+ * lower class that maximises the between-class variance (when empty bins make
+ * a plateau of equal maxima, the middle of the plateau).  class_mean (may be
+ * NULL) receives the means of the lower and upper class, from the bin
+ * centres.  Returns XANES_EINVAL (NULL, bins < 2), XANES_EDATA (no finite
+ * value, or all finite values equal: *threshold is then that value).
+ * Thread-safe. */
+xanes_status xanes_segment_otsu(const float *x, size_t n, size_t bins, double *threshold,
+                                double class_mean[2], xanes_error *err);
+
+/* Exact squared Euclidean distance transform: for every pixel, out[ny * nx]
+ * receives the squared distance in px^2 to the nearest pixel with
+ * target[p] != 0, or 1e20 when there is none.  Column distances by a forward
+ * and backward scan (Meijster et al. 2000, phase 1), then the rows by the
+ * lower envelope of parabolas of Felzenszwalb & Huttenlocher (Theory of
+ * Computing 8 (2012) 415, doi:10.4086/toc.2012.v008a019).  dscratch must hold
+ * 3 * max(ny, nx) + 1 doubles and iscratch max(ny, nx) size_t.  Allocates
+ * nothing; thread-safe. */
+void xanes_segment_edt_sq(const uint8_t *target, size_t ny, size_t nx, double *out,
+                          double *dscratch, size_t *iscratch);
+
+#endif
