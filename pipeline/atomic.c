@@ -11,9 +11,9 @@
 #include "xanes/atomic.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,8 +64,7 @@ xanes_status xanes_atomic_open(const char *path, xanes_atomic_file **out, xanes_
     }
     /* mkstemp gives 0600; outputs are for sharing. */
     if (fchmod(fd, 0644) != 0 || (af->fp = fdopen(fd, "wb")) == NULL) {
-        st = XANES_RAISE(err, XANES_EIO, "cannot open output file '%s': %s", path,
-                         strerror(errno));
+        st = XANES_RAISE(err, XANES_EIO, "cannot open output file '%s': %s", path, strerror(errno));
         close(fd);
         unlink(af->tmp_path);
         goto done;
@@ -106,8 +105,8 @@ xanes_status xanes_atomic_close_stream(xanes_atomic_file *af, xanes_error *err)
     bad |= fclose(af->fp) != 0;
     af->fp = NULL;
     if (bad)
-        return XANES_RAISE(err, XANES_EIO, "cannot write output file '%s': %s",
-                           af->final_path, strerror(saved != 0 ? saved : errno));
+        return XANES_RAISE(err, XANES_EIO, "cannot write output file '%s': %s", af->final_path,
+                           strerror(saved != 0 ? saved : errno));
     return XANES_OK;
 }
 

@@ -85,8 +85,8 @@ xanes_status xanes_figure_map_layout_get(size_t ny, size_t nx, const xanes_figur
 }
 
 /* Writes colour c into the w x h block at (x0, y0) of the ARGB32 data. */
-static void fill_block(unsigned char *data, size_t stride, size_t x0, size_t y0, size_t w,
-                       size_t h, const uint8_t c[3])
+static void fill_block(unsigned char *data, size_t stride, size_t x0, size_t y0, size_t w, size_t h,
+                       const uint8_t c[3])
 {
     uint32_t p = 0xFF000000u | ((uint32_t)c[0] << 16) | ((uint32_t)c[1] << 8) | c[2];
     for (size_t y = y0; y < y0 + h; y++) {
@@ -120,8 +120,8 @@ static void paint_pixels(cairo_surface_t *s, const xanes_figure_map_layout *l, c
 
 /* Frame, title, colour-bar ticks and label, scale bar. */
 static void draw_decorations(cairo_t *cr, const xanes_figure_map_layout *l,
-                             const xanes_figure_map_options *opt, size_t ny, size_t nx,
-                             double vmin, double vmax)
+                             const xanes_figure_map_options *opt, size_t ny, size_t nx, double vmin,
+                             double vmax)
 {
     double mw = (double)(nx * l->zoom), mh = (double)(ny * l->zoom);
     cairo_set_line_width(cr, 1.0);
@@ -182,8 +182,8 @@ static void draw_decorations(cairo_t *cr, const xanes_figure_map_layout *l,
 /* Resolves the colour limits: given ones must be ordered, NaN ones are
  * replaced by the robust percentiles. */
 static xanes_status resolve_limits(const char *path, const float *map, size_t n,
-                                   const xanes_figure_map_options *opt, double *vmin,
-                                   double *vmax, xanes_error *err)
+                                   const xanes_figure_map_options *opt, double *vmin, double *vmax,
+                                   xanes_error *err)
 {
     double lo = opt->vmin, hi = opt->vmax;
     if (isnan(lo) || isnan(hi)) {
@@ -278,8 +278,7 @@ static xanes_status draw_map_figure(const char *path, const float *map, const in
             double cy = (double)l.map_y0 + (info[i].centroid_y_px + 0.5) * (double)l.zoom;
             snprintf(num, sizeof num, "%d", (int)info[i].label);
             snprintf(val, sizeof val, "%.2f", info[i].edge_mean_ev);
-            fig_text_halo(cr, cx, cy - 1.0, num, PARTICLE_FONT_PX + 1.0, 1, FIG_CENTER,
-                          FIG_BOTTOM);
+            fig_text_halo(cr, cx, cy - 1.0, num, PARTICLE_FONT_PX + 1.0, 1, FIG_CENTER, FIG_BOTTOM);
             fig_text_halo(cr, cx, cy + 1.0, val, PARTICLE_FONT_PX, 0, FIG_CENTER, FIG_TOP);
             if (isfinite(info[i].edge_mean_ev)) {
                 sum += info[i].edge_mean_ev;
@@ -299,8 +298,8 @@ static xanes_status draw_map_figure(const char *path, const float *map, const in
         else
             snprintf(sub, sizeof sub, "no particles");
         cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
-        fig_text(cr, (double)l.map_x0, (double)l.map_y0 - SUBTITLE_H_PX / 2.0, sub,
-                 LABEL_FONT_PX, 0, FIG_LEFT, FIG_MIDDLE, 0.0);
+        fig_text(cr, (double)l.map_x0, (double)l.map_y0 - SUBTITLE_H_PX / 2.0, sub, LABEL_FONT_PX,
+                 0, FIG_LEFT, FIG_MIDDLE, 0.0);
     }
     if ((st = fig_cairo_check(cr, path, err)) != XANES_OK)
         goto done;
@@ -309,11 +308,8 @@ static xanes_status draw_map_figure(const char *path, const float *map, const in
     snprintf(vmin_s, sizeof vmin_s, "%.17g", vmin);
     snprintf(vmax_s, sizeof vmax_s, "%.17g", vmax);
     fig_png_text text[] = {
-        {"Title", opt.title != NULL ? opt.title : ""},
-        {"vmin", vmin_s},
-        {"vmax", vmax_s},
-        {"unit", opt.unit != NULL ? opt.unit : ""},
-        {"colormap", "viridis"},
+        {"Title", opt.title != NULL ? opt.title : ""}, {"vmin", vmin_s},        {"vmax", vmax_s},
+        {"unit", opt.unit != NULL ? opt.unit : ""},    {"colormap", "viridis"},
     };
     if ((st = fig_png_write(s, path, text, sizeof text / sizeof text[0], err)) != XANES_OK)
         goto done;

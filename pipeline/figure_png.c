@@ -54,10 +54,7 @@ static void text_origin(cairo_t *cr, const char *s, fig_halign ha, fig_valign va
     cairo_font_extents(cr, &fe);
     double asc = fe.ascent * 0.78; /* cap height of DejaVu is ~0.73 em, ascent ~0.93 em */
     *dx = ha == FIG_LEFT ? 0.0 : ha == FIG_CENTER ? -te.x_advance / 2.0 : -te.x_advance;
-    *dy = va == FIG_TOP      ? asc
-          : va == FIG_MIDDLE ? asc / 2.0
-          : va == FIG_BOTTOM ? -fe.descent
-                             : 0.0;
+    *dy = va == FIG_TOP ? asc : va == FIG_MIDDLE ? asc / 2.0 : va == FIG_BOTTOM ? -fe.descent : 0.0;
 }
 
 void fig_text(cairo_t *cr, double x, double y, const char *s, double size_px, int bold,
@@ -182,11 +179,11 @@ static void on_png_warning(png_structp png, png_const_charp msg)
 /* Writes w x h RGB rows to fp.  The only function that sees libpng's
  * longjmp: everything it needs is allocated by the caller, so nothing leaks
  * when libpng jumps back here.  Returns 0 or -1 with ctx->message set. */
-static int png_stream(FILE *fp, const uint8_t *rgb, size_t w, size_t h, png_text *text,
-                      int n_text, png_ctx *ctx)
+static int png_stream(FILE *fp, const uint8_t *rgb, size_t w, size_t h, png_text *text, int n_text,
+                      png_ctx *ctx)
 {
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, ctx, on_png_error,
-                                              on_png_warning);
+    png_structp png =
+        png_create_write_struct(PNG_LIBPNG_VER_STRING, ctx, on_png_error, on_png_warning);
     if (png == NULL) {
         snprintf(ctx->message, sizeof ctx->message, "cannot create libpng writer");
         return -1;
@@ -237,8 +234,8 @@ xanes_status fig_png_write(cairo_surface_t *s, const char *path, const fig_png_t
     }
     rgb = malloc(w * h * 3);
     if (rgb == NULL) {
-        st = XANES_RAISE(err, XANES_ENOMEM, "out of memory writing figure '%s' (%zu x %zu)",
-                         path, w, h);
+        st = XANES_RAISE(err, XANES_ENOMEM, "out of memory writing figure '%s' (%zu x %zu)", path,
+                         w, h);
         goto done;
     }
     /* ARGB32 is native-endian uint32 0xAARRGGBB, premultiplied; the figures
@@ -268,8 +265,7 @@ xanes_status fig_png_write(cairo_surface_t *s, const char *path, const fig_png_t
     if (st != XANES_OK)
         goto done;
     if (png_stream(xanes_atomic_stream(af), rgb, w, h, chunks, (int)n_text + 1, &ctx) != 0) {
-        st = XANES_RAISE(err, XANES_EIO, "cannot write PNG '%s': libpng: %s", path,
-                         ctx.message);
+        st = XANES_RAISE(err, XANES_EIO, "cannot write PNG '%s': libpng: %s", path, ctx.message);
         goto done;
     }
     st = xanes_atomic_commit(af, err);

@@ -66,15 +66,15 @@ static xanes_status check_series(const char *path, const xanes_plot *p, xanes_er
         const xanes_plot_series *s = &p->series[i];
         int needs_y = s->style != XANES_PLOT_VLINE && s->style != XANES_PLOT_VBAND;
         if (s->n == 0 || s->x == NULL || (needs_y && s->y == NULL))
-            return XANES_RAISE(err, XANES_EINVAL, "plot '%s': series %zu (%s) has no data", path,
-                               i, s->label != NULL ? s->label : "unlabelled");
+            return XANES_RAISE(err, XANES_EINVAL, "plot '%s': series %zu (%s) has no data", path, i,
+                               s->label != NULL ? s->label : "unlabelled");
         if (s->style == XANES_PLOT_VBAND && s->n < 2)
             return XANES_RAISE(err, XANES_EINVAL, "plot '%s': band series %zu needs two x", path,
                                i);
         if (s->panel != 0 && (s->panel != 1 || !p->two_panels))
             return XANES_RAISE(err, XANES_EINVAL,
-                               "plot '%s': series %zu is on panel %d but the plot has %s", path,
-                               i, s->panel, p->two_panels ? "panels 0 and 1" : "one panel");
+                               "plot '%s': series %zu is on panel %d but the plot has %s", path, i,
+                               s->panel, p->two_panels ? "panels 0 and 1" : "one panel");
     }
     return XANES_OK;
 }
@@ -314,8 +314,7 @@ static void draw_axes(cairo_t *cr, const xanes_plot_layout *L, int panel, int la
         fig_text(cr, L->x0 - 9.0, Y, buf, FONT_TICK, 0, FIG_RIGHT, FIG_MIDDLE, 0.0);
     }
     if (ylabel != NULL)
-        fig_text(cr, 22.0, (top + bot) / 2.0, ylabel, FONT_LABEL, 0, FIG_CENTER, FIG_MIDDLE,
-                 90.0);
+        fig_text(cr, 22.0, (top + bot) / 2.0, ylabel, FONT_LABEL, 0, FIG_CENTER, FIG_MIDDLE, 90.0);
 }
 
 /* Legend box; returns its height (0 when no series has a label). */
@@ -372,8 +371,8 @@ static double draw_legend(cairo_t *cr, const xanes_plot_layout *L, const xanes_p
     return bh;
 }
 
-xanes_status xanes_figure_plot_png(const char *path, const xanes_plot *p,
-                                   xanes_plot_layout *layout, xanes_error *err)
+xanes_status xanes_figure_plot_png(const char *path, const xanes_plot *p, xanes_plot_layout *layout,
+                                   xanes_error *err)
 {
     xanes_status st = XANES_OK;
     cairo_surface_t *s = NULL;
@@ -403,8 +402,8 @@ xanes_status xanes_figure_plot_png(const char *path, const xanes_plot *p,
         L.y1 = bottom;
     }
     if (L.x1 - L.x0 < 50.0 || L.y1 - L.y0 < 50.0) {
-        st = XANES_RAISE(err, XANES_EINVAL, "plot '%s': %zu x %zu px is too small", path,
-                         L.width, L.height);
+        st = XANES_RAISE(err, XANES_EINVAL, "plot '%s': %zu x %zu px is too small", path, L.width,
+                         L.height);
         goto done;
     }
     colours = malloc(p->n_series * sizeof *colours);
@@ -445,8 +444,7 @@ xanes_status xanes_figure_plot_png(const char *path, const xanes_plot *p,
         int same_side = (p->annotation_left != 0) == (p->legend_left != 0);
         double ay = L.y0 + 10.0 + (same_side && leg_h > 0.0 ? leg_h + 8.0 : 0.0);
         int right = !p->annotation_left;
-        fig_text_box(cr, right ? L.x1 - 10.0 : L.x0 + 10.0, ay, p->annotation, FONT_LEGEND,
-                     right);
+        fig_text_box(cr, right ? L.x1 - 10.0 : L.x0 + 10.0, ay, p->annotation, FONT_LEGEND, right);
     }
     if ((st = fig_cairo_check(cr, path, err)) != XANES_OK)
         goto done;
@@ -475,9 +473,8 @@ static void unit_of(const char *label, char *unit, size_t size)
 }
 
 xanes_status xanes_figure_histogram_png(const char *path, const float *pixel_values, size_t n,
-                                        const double *particle_values, size_t m,
-                                        const char *title, const char *xlabel,
-                                        xanes_error *err)
+                                        const double *particle_values, size_t m, const char *title,
+                                        const char *xlabel, xanes_error *err)
 {
     xanes_status st = XANES_OK;
     double *pix = NULL, *par = NULL, *rug_y = NULL, *centres = NULL, *dens_pix = NULL,
@@ -500,8 +497,8 @@ xanes_status xanes_figure_histogram_png(const char *path, const float *pixel_val
         if (isfinite(particle_values[i]))
             par[mp++] = particle_values[i];
     if (np == 0) {
-        st = XANES_RAISE(err, XANES_EDATA,
-                         "histogram '%s': no finite value among %zu pixel values", path, n);
+        st = XANES_RAISE(err, XANES_EDATA, "histogram '%s': no finite value among %zu pixel values",
+                         path, n);
         goto done;
     }
     gsl_sort(pix, 1, np);
@@ -600,8 +597,7 @@ xanes_status xanes_figure_histogram_png(const char *path, const float *pixel_val
     st = xanes_figure_plot_png(path, &p, NULL, err);
     goto done;
 nomem:
-    st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for histogram '%s' (%zu values)", path,
-                     n);
+    st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for histogram '%s' (%zu values)", path, n);
 done:
     gsl_histogram_free(h);
     free(dens_par);

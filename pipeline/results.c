@@ -44,8 +44,8 @@ static xanes_status attr_string(hid_t obj, const char *name, const char *value, 
         H5Tset_cset(type, H5T_CSET_UTF8) < 0 || (space = H5Screate(H5S_SCALAR)) < 0 ||
         (attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
         H5Awrite(attr, type, &v) < 0)
-        st = XANES_RAISE(err, XANES_EIO, "cannot write attribute '%s' of '%s' in '%s'", name,
-                         where, file);
+        st = XANES_RAISE(err, XANES_EIO, "cannot write attribute '%s' of '%s' in '%s'", name, where,
+                         file);
     if (attr >= 0)
         H5Aclose(attr);
     if (space >= 0)
@@ -63,8 +63,8 @@ static xanes_status attr_double(hid_t obj, const char *name, double value, const
     if ((space = H5Screate(H5S_SCALAR)) < 0 ||
         (attr = H5Acreate2(obj, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
         H5Awrite(attr, H5T_NATIVE_DOUBLE, &value) < 0)
-        st = XANES_RAISE(err, XANES_EIO, "cannot write attribute '%s' of '%s' in '%s'", name,
-                         where, file);
+        st = XANES_RAISE(err, XANES_EIO, "cannot write attribute '%s' of '%s' in '%s'", name, where,
+                         file);
     if (attr >= 0)
         H5Aclose(attr);
     if (space >= 0)
@@ -73,8 +73,8 @@ static xanes_status attr_double(hid_t obj, const char *name, double value, const
 }
 
 /* A 1-D attribute of n variable-length strings (NXdata "axes"). */
-static xanes_status attr_strings(hid_t obj, const char *name, const char *const *values,
-                                 size_t n, const char *file, const char *where, xanes_error *err)
+static xanes_status attr_strings(hid_t obj, const char *name, const char *const *values, size_t n,
+                                 const char *file, const char *where, xanes_error *err)
 {
     xanes_status st = XANES_OK;
     hid_t type = -1, space = -1, attr = -1;
@@ -83,8 +83,8 @@ static xanes_status attr_strings(hid_t obj, const char *name, const char *const 
         H5Tset_cset(type, H5T_CSET_UTF8) < 0 || (space = H5Screate_simple(1, &dim, NULL)) < 0 ||
         (attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
         H5Awrite(attr, type, values) < 0)
-        st = XANES_RAISE(err, XANES_EIO, "cannot write attribute '%s' of '%s' in '%s'", name,
-                         where, file);
+        st = XANES_RAISE(err, XANES_EIO, "cannot write attribute '%s' of '%s' in '%s'", name, where,
+                         file);
     if (attr >= 0)
         H5Aclose(attr);
     if (space >= 0)
@@ -99,10 +99,10 @@ static xanes_status attr_strings(hid_t obj, const char *name, const char *const 
 /* Writes a rank-1 or rank-2 dataset of file type ftype from memory type
  * mtype, with "units" and "long_name"; when keep_open is non-NULL the
  * dataset stays open there for more attributes (the caller closes it). */
-static xanes_status write_dataset(hid_t group, const char *name, hid_t ftype, hid_t mtype,
-                                  int rank, const hsize_t *dims, const void *data,
-                                  const char *units, const char *long_name, const char *file,
-                                  hid_t *keep_open, xanes_error *err)
+static xanes_status write_dataset(hid_t group, const char *name, hid_t ftype, hid_t mtype, int rank,
+                                  const hsize_t *dims, const void *data, const char *units,
+                                  const char *long_name, const char *file, hid_t *keep_open,
+                                  xanes_error *err)
 {
     xanes_status st = XANES_OK;
     hid_t space = -1, dset = -1;
@@ -111,8 +111,7 @@ static xanes_status write_dataset(hid_t group, const char *name, hid_t ftype, hi
         gname[0] = '\0';
     snprintf(where, sizeof where, "%s/%s", gname, name);
     if ((space = H5Screate_simple(rank, dims, NULL)) < 0 ||
-        (dset = H5Dcreate2(group, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) <
-            0 ||
+        (dset = H5Dcreate2(group, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
         H5Dwrite(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
         st = XANES_RAISE(err, XANES_EIO, "cannot write dataset '%s' in '%s'", where, file);
         goto done;
@@ -139,8 +138,8 @@ static xanes_status write_map_f32(hid_t g, const char *name, const float *map,
     if (map == NULL)
         return XANES_OK;
     hsize_t dims[2] = {r->ny, r->nx};
-    return write_dataset(g, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, map, units,
-                         long_name, file, NULL, err);
+    return write_dataset(g, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, map, units, long_name,
+                         file, NULL, err);
 }
 
 /* /results/particles: one column per dataset. */
@@ -153,8 +152,7 @@ static xanes_status write_particles(hid_t results, const xanes_results *r, const
     int32_t *lab = NULL;
     size_t n = r->n_particles;
     if ((g = H5Gcreate2(results, "particles", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
-        st = XANES_RAISE(err, XANES_EIO, "cannot create group '/results/particles' in '%s'",
-                         file);
+        st = XANES_RAISE(err, XANES_EIO, "cannot create group '/results/particles' in '%s'", file);
         goto done;
     }
     if ((st = attr_string(g, "NX_class", "NXcollection", file, "/results/particles", err)) !=
@@ -191,8 +189,8 @@ static xanes_status write_particles(hid_t results, const xanes_results *r, const
     };
     for (size_t i = 0; i < n; i++)
         col[i] = (double)r->particles[i].area_px;
-    if ((st = write_dataset(g, "area_px", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &dim, col,
-                            "pixel", "particle area", file, NULL, err)) != XANES_OK)
+    if ((st = write_dataset(g, "area_px", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &dim, col, "pixel",
+                            "particle area", file, NULL, err)) != XANES_OK)
         goto done;
     for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
         for (size_t i = 0; i < n; i++)
@@ -214,8 +212,8 @@ static xanes_status check_input(const char *path, const xanes_results *r, xanes_
     if (path == NULL || r == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "results: NULL path or results");
     if (r->ny == 0 || r->nx == 0 || r->edge_energy_ev == NULL)
-        return XANES_RAISE(err, XANES_EINVAL, "results '%s': no edge-energy map (%zu x %zu)",
-                           path, r->ny, r->nx);
+        return XANES_RAISE(err, XANES_EINVAL, "results '%s': no edge-energy map (%zu x %zu)", path,
+                           r->ny, r->nx);
     if (r->n_energy == 0 || r->energy_ev == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "results '%s': no energy axis", path);
     for (size_t k = 0; k < r->n_energy; k++) {
@@ -223,14 +221,12 @@ static xanes_status check_input(const char *path, const xanes_results *r, xanes_
             return XANES_RAISE(err, XANES_EINVAL,
                                "results '%s': energy %zu = %.6f eV is not finite and increasing",
                                path, k, r->energy_ev[k]);
-        if (r->energy_raw_ev != NULL &&
-            !(fabs(r->energy_raw_ev[k] + r->energy_offset_ev - r->energy_ev[k]) <=
-              ENERGY_CONSISTENCY_EV))
+        if (r->energy_raw_ev != NULL && !(fabs(r->energy_raw_ev[k] + r->energy_offset_ev -
+                                               r->energy_ev[k]) <= ENERGY_CONSISTENCY_EV))
             return XANES_RAISE(err, XANES_EINVAL,
                                "results '%s': energy %zu: raw %.6f eV + offset %.6f eV != "
                                "calibrated %.6f eV",
-                               path, k, r->energy_raw_ev[k], r->energy_offset_ev,
-                               r->energy_ev[k]);
+                               path, k, r->energy_raw_ev[k], r->energy_offset_ev, r->energy_ev[k]);
     }
     if (r->n_particles > 0 && r->particles == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "results '%s': %zu particles but no table", path,
@@ -244,8 +240,8 @@ static xanes_status check_input(const char *path, const xanes_results *r, xanes_
                                path, i);
     for (size_t i = 0; i < r->n_number_params; i++)
         if (r->number_params[i].key == NULL || r->number_params[i].key[0] == '\0')
-            return XANES_RAISE(err, XANES_EINVAL,
-                               "results '%s': numeric parameter %zu has no key", path, i);
+            return XANES_RAISE(err, XANES_EINVAL, "results '%s': numeric parameter %zu has no key",
+                               path, i);
     return XANES_OK;
 }
 
@@ -281,25 +277,24 @@ static xanes_status write_contents(hid_t file, const char *path, const xanes_res
             XANES_OK ||
         (st = write_map_f32(res, "valence", r->valence, r, "1", "Ni valence", path, err)) !=
             XANES_OK ||
-        (st = write_map_f32(res, "edge_jump", r->edge_jump, r, "1", "edge jump (absorbance)",
-                            path, err)) != XANES_OK ||
+        (st = write_map_f32(res, "edge_jump", r->edge_jump, r, "1", "edge jump (absorbance)", path,
+                            err)) != XANES_OK ||
         (st = write_map_f32(res, "quality", r->quality, r,
                             r->quality_units != NULL ? r->quality_units : "1",
-                            r->quality_long_name != NULL ? r->quality_long_name : "quality",
-                            path, err)) != XANES_OK)
+                            r->quality_long_name != NULL ? r->quality_long_name : "quality", path,
+                            err)) != XANES_OK)
         goto done;
     if (r->labels != NULL) {
         hsize_t dims[2] = {r->ny, r->nx};
-        if ((st = write_dataset(res, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dims,
-                                r->labels, "", "particle labels (0 = background)", path, NULL,
-                                err)) != XANES_OK)
+        if ((st = write_dataset(res, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dims, r->labels,
+                                "", "particle labels (0 = background)", path, NULL, err)) !=
+            XANES_OK)
             goto done;
     }
 
     hsize_t ne = r->n_energy;
-    if ((st = write_dataset(res, "energy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &ne,
-                            r->energy_ev, "eV", "calibrated photon energy", path, &dset, err)) !=
-            XANES_OK ||
+    if ((st = write_dataset(res, "energy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &ne, r->energy_ev,
+                            "eV", "calibrated photon energy", path, &dset, err)) != XANES_OK ||
         (st = attr_double(dset, "energy_offset_ev", r->energy_offset_ev, path, "/results/energy",
                           err)) != XANES_OK)
         goto done;
@@ -320,8 +315,7 @@ static xanes_status write_contents(hid_t file, const char *path, const xanes_res
         if ((st = write_dataset(res, "shifts", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims,
                                 r->shifts_px, "pixel", "alignment shift (dy, dx) per frame", path,
                                 &dset, err)) != XANES_OK ||
-            (st = attr_string(dset, "columns", "dy,dx", path, "/results/shifts", err)) !=
-                XANES_OK)
+            (st = attr_string(dset, "columns", "dy,dx", path, "/results/shifts", err)) != XANES_OK)
             goto done;
         H5Dclose(dset);
         dset = -1;
@@ -333,8 +327,7 @@ static xanes_status write_contents(hid_t file, const char *path, const xanes_res
         st = XANES_RAISE(err, XANES_EIO, "cannot create group '/parameters' in '%s'", path);
         goto done;
     }
-    if ((st = attr_string(par, "NX_class", "NXcollection", path, "/parameters", err)) !=
-        XANES_OK)
+    if ((st = attr_string(par, "NX_class", "NXcollection", path, "/parameters", err)) != XANES_OK)
         goto done;
     for (size_t i = 0; i < r->n_text_params; i++)
         if ((st = attr_string(par, r->text_params[i].key, r->text_params[i].value, path,

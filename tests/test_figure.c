@@ -354,18 +354,15 @@ static void test_map_errors(void **state)
     opt.vmin = 8357.0;
     opt.vmax = 8356.0;
     xanes_error_clear(&err);
-    assert_int_equal(xanes_figure_map_png(path, map, NY, NX, &opt, NULL, NULL, &err),
-                     XANES_EINVAL);
+    assert_int_equal(xanes_figure_map_png(path, map, NY, NX, &opt, NULL, NULL, &err), XANES_EINVAL);
     assert_non_null(strstr(err.message, "bad.png"));
     xanes_figure_map_default_options(&opt);
     for (size_t i = 0; i < NY * NX; i++)
         map[i] = NAN;
     xanes_error_clear(&err);
-    assert_int_equal(xanes_figure_map_png(path, map, NY, NX, &opt, NULL, NULL, &err),
-                     XANES_EDATA);
+    assert_int_equal(xanes_figure_map_png(path, map, NY, NX, &opt, NULL, NULL, &err), XANES_EDATA);
     xanes_error_clear(&err);
-    assert_int_equal(xanes_figure_map_png(path, map, 0, NX, &opt, NULL, NULL, &err),
-                     XANES_EINVAL);
+    assert_int_equal(xanes_figure_map_png(path, map, 0, NX, &opt, NULL, NULL, &err), XANES_EINVAL);
     assert_int_equal(dir_entries(g_dir), 0); /* nothing written, nothing left */
 }
 

@@ -348,8 +348,7 @@ static void test_bad_input_leaves_nothing(void **state)
     /* a directory that does not exist */
     make_results(&r);
     xanes_error_clear(&err);
-    assert_int_equal(xanes_results_write("/nonexistent-xanes-dir/results.h5", &r, &err),
-                     XANES_EIO);
+    assert_int_equal(xanes_results_write("/nonexistent-xanes-dir/results.h5", &r, &err), XANES_EIO);
     assert_non_null(strstr(err.message, "/nonexistent-xanes-dir/results.h5"));
 }
 

@@ -6,7 +6,8 @@ Source: matplotlib's lib/matplotlib/_cm_listed.py (_viridis_data), the
 ("viridis" in https://bids.github.io/colormap/).  Dev script only; the table it
 prints is committed, so the build needs no Python.
 
-Usage: /usr/bin/python3 tools/gen_viridis.py > /tmp/viridis.inc
+Usage: /usr/bin/python3 tools/gen_viridis.py > /tmp/viridis.inc, paste it over
+the table in pipeline/colormap.c and run clang-format on that file.
 """
 from matplotlib._cm_listed import _viridis_data
 

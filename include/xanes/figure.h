@@ -59,12 +59,12 @@ xanes_status xanes_figure_auto_limits(const float *map, size_t n, double *vmin, 
 /* ---- maps (pipeline/figure.c) ---- */
 
 typedef struct {
-    double vmin, vmax;         /* colour limits; NaN = auto (1-99 % percentiles) */
-    const char *title;         /* drawn above the map; NULL = none */
-    const char *label;         /* colour-bar label, e.g. "Edge energy"; NULL = none */
-    const char *unit;          /* e.g. "eV"; "" = dimensionless; NULL = "" */
-    double pixel_um;           /* pixel size for a scale bar; 0 = no scale bar */
-    size_t zoom;               /* integer nearest-neighbour zoom; 0 = auto */
+    double vmin, vmax; /* colour limits; NaN = auto (1-99 % percentiles) */
+    const char *title; /* drawn above the map; NULL = none */
+    const char *label; /* colour-bar label, e.g. "Edge energy"; NULL = none */
+    const char *unit;  /* e.g. "eV"; "" = dimensionless; NULL = "" */
+    double pixel_um;   /* pixel size for a scale bar; 0 = no scale bar */
+    size_t zoom;       /* integer nearest-neighbour zoom; 0 = auto */
 } xanes_figure_map_options;
 
 /* Defaults: auto limits, no title or label, no unit, no scale bar, auto zoom
@@ -103,10 +103,10 @@ xanes_status xanes_figure_map_png(const char *path, const float *map, size_t ny,
 
 /* One particle to annotate on the particle figure. */
 typedef struct {
-    int32_t label;           /* label value in the label image (1..N) */
-    double centroid_x_px;    /* column of the centroid, map pixels */
-    double centroid_y_px;    /* row of the centroid, map pixels */
-    double edge_mean_ev;     /* mean edge energy of the particle */
+    int32_t label;        /* label value in the label image (1..N) */
+    double centroid_x_px; /* column of the centroid, map pixels */
+    double centroid_y_px; /* row of the centroid, map pixels */
+    double edge_mean_ev;  /* mean edge energy of the particle */
 } xanes_figure_particle_label;
 
 /* Writes the particle figure: edge_map in viridis (opt as for the map figure),
@@ -127,13 +127,13 @@ xanes_status xanes_figure_particles_png(const char *path, const float *edge_map,
 /* ---- plots (pipeline/plot.c) ---- */
 
 typedef enum {
-    XANES_PLOT_LINE = 0,   /* polyline through (x[i], y[i]) */
-    XANES_PLOT_DASHED,     /* dashed polyline */
-    XANES_PLOT_POINTS,     /* filled circles */
-    XANES_PLOT_BARS,       /* histogram bars: x = bin centres (equal width), y = heights */
-    XANES_PLOT_STEPS,      /* histogram outline: x = bin centres (equal width), y = heights */
-    XANES_PLOT_VLINE,      /* vertical line at each x[i] across the panel (y unused) */
-    XANES_PLOT_VBAND       /* shaded band between x[0] and x[1] (y unused) */
+    XANES_PLOT_LINE = 0, /* polyline through (x[i], y[i]) */
+    XANES_PLOT_DASHED,   /* dashed polyline */
+    XANES_PLOT_POINTS,   /* filled circles */
+    XANES_PLOT_BARS,     /* histogram bars: x = bin centres (equal width), y = heights */
+    XANES_PLOT_STEPS,    /* histogram outline: x = bin centres (equal width), y = heights */
+    XANES_PLOT_VLINE,    /* vertical line at each x[i] across the panel (y unused) */
+    XANES_PLOT_VBAND     /* shaded band between x[0] and x[1] (y unused) */
 } xanes_plot_style;
 
 /* Colour 0xRRGGBB, or XANES_PLOT_AUTO for the next colour of the palette
@@ -141,30 +141,30 @@ typedef enum {
 #define XANES_PLOT_AUTO 0xFFFFFFFFu
 
 typedef struct {
-    const double *x;          /* [n] */
-    const double *y;          /* [n]; may be NULL for VLINE/VBAND */
+    const double *x; /* [n] */
+    const double *y; /* [n]; may be NULL for VLINE/VBAND */
     size_t n;
-    const char *label;        /* legend text; NULL = not in the legend */
+    const char *label; /* legend text; NULL = not in the legend */
     xanes_plot_style style;
-    uint32_t rgb;             /* 0xRRGGBB or XANES_PLOT_AUTO */
-    double width;             /* line width / point radius in px; 0 = default */
-    int panel;                /* 0 = main panel, 1 = lower panel */
+    uint32_t rgb; /* 0xRRGGBB or XANES_PLOT_AUTO */
+    double width; /* line width / point radius in px; 0 = default */
+    int panel;    /* 0 = main panel, 1 = lower panel */
 } xanes_plot_series;
 
 typedef struct {
-    const char *title;        /* NULL = none */
+    const char *title; /* NULL = none */
     const char *xlabel;
-    const char *ylabel;       /* main panel */
-    const char *ylabel2;      /* lower panel (e.g. "Residual") */
+    const char *ylabel;  /* main panel */
+    const char *ylabel2; /* lower panel (e.g. "Residual") */
     const xanes_plot_series *series;
     size_t n_series;
-    int two_panels;           /* nonzero: a lower panel sharing x (residuals) */
-    double xmin, xmax;        /* NaN = from the data */
-    double ymin, ymax;        /* main panel; NaN = from the data (bars start at 0) */
-    double ymin2, ymax2;      /* lower panel; NaN = from the data, symmetric about 0 */
-    const char *annotation;   /* text box, lines separated by '\n'; NULL = none */
-    int annotation_left;      /* nonzero: box at the upper left, else upper right */
-    int legend_left;          /* nonzero: legend at the upper left, else upper right */
+    int two_panels;             /* nonzero: a lower panel sharing x (residuals) */
+    double xmin, xmax;          /* NaN = from the data */
+    double ymin, ymax;          /* main panel; NaN = from the data (bars start at 0) */
+    double ymin2, ymax2;        /* lower panel; NaN = from the data, symmetric about 0 */
+    const char *annotation;     /* text box, lines separated by '\n'; NULL = none */
+    int annotation_left;        /* nonzero: box at the upper left, else upper right */
+    int legend_left;            /* nonzero: legend at the upper left, else upper right */
     size_t width_px, height_px; /* 0 = 900 x 600 (x 780 with two panels) */
 } xanes_plot;
 
@@ -174,9 +174,9 @@ void xanes_plot_default(xanes_plot *p);
 /* Geometry of a plot, for tests and for callers placing extra marks. */
 typedef struct {
     size_t width, height;
-    double x0, x1;            /* left and right pixel of the plotting area */
-    double y0, y1;            /* top and bottom pixel of the main panel */
-    double y0_2, y1_2;        /* lower panel (0, 0 when there is none) */
+    double x0, x1;                               /* left and right pixel of the plotting area */
+    double y0, y1;                               /* top and bottom pixel of the main panel */
+    double y0_2, y1_2;                           /* lower panel (0, 0 when there is none) */
     double xmin, xmax, ymin, ymax, ymin2, ymax2; /* data limits actually used */
 } xanes_plot_layout;
 
@@ -198,8 +198,7 @@ xanes_status xanes_figure_plot_png(const char *path, const xanes_plot *plot,
  * particle_values may be NULL with m = 0.  XANES_EDATA when no pixel value
  * is finite; otherwise as xanes_figure_plot_png. */
 xanes_status xanes_figure_histogram_png(const char *path, const float *pixel_values, size_t n,
-                                        const double *particle_values, size_t m,
-                                        const char *title, const char *xlabel,
-                                        xanes_error *err);
+                                        const double *particle_values, size_t m, const char *title,
+                                        const char *xlabel, xanes_error *err);
 
 #endif

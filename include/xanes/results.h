@@ -60,23 +60,23 @@ typedef struct {
 /* Everything results.h5 holds.  All pointers are borrowed for the duration
  * of the write; NULL optional arrays are left out of the file. */
 typedef struct {
-    size_t ny, nx;                    /* map size */
-    size_t n_energy;                  /* energies of the stack */
-    const float *edge_energy_ev;      /* [ny*nx], required */
-    const float *soc;                 /* [ny*nx] or NULL */
-    const float *valence;             /* [ny*nx] or NULL */
-    const int32_t *labels;            /* [ny*nx] or NULL */
-    const float *edge_jump;           /* [ny*nx] or NULL */
-    const float *quality;             /* [ny*nx] or NULL */
-    const char *quality_long_name;    /* e.g. "pre-edge noise / edge jump"; NULL = "quality" */
-    const char *quality_units;        /* NULL = "1" */
-    const double *energy_ev;          /* [n_energy] calibrated, required, finite, increasing */
-    const double *energy_raw_ev;      /* [n_energy] as measured, or NULL */
-    double energy_offset_ev;          /* energy_ev = energy_raw_ev + energy_offset_ev */
-    const double *shifts_px;          /* [n_energy*2] (dy, dx) rows, or NULL */
+    size_t ny, nx;                 /* map size */
+    size_t n_energy;               /* energies of the stack */
+    const float *edge_energy_ev;   /* [ny*nx], required */
+    const float *soc;              /* [ny*nx] or NULL */
+    const float *valence;          /* [ny*nx] or NULL */
+    const int32_t *labels;         /* [ny*nx] or NULL */
+    const float *edge_jump;        /* [ny*nx] or NULL */
+    const float *quality;          /* [ny*nx] or NULL */
+    const char *quality_long_name; /* e.g. "pre-edge noise / edge jump"; NULL = "quality" */
+    const char *quality_units;     /* NULL = "1" */
+    const double *energy_ev;       /* [n_energy] calibrated, required, finite, increasing */
+    const double *energy_raw_ev;   /* [n_energy] as measured, or NULL */
+    double energy_offset_ev;       /* energy_ev = energy_raw_ev + energy_offset_ev */
+    const double *shifts_px;       /* [n_energy*2] (dy, dx) rows, or NULL */
     const xanes_results_particle *particles; /* [n_particles] or NULL when 0 */
     size_t n_particles;
-    const char *command_line;         /* NULL = "" */
+    const char *command_line; /* NULL = "" */
     const xanes_results_text *text_params;
     size_t n_text_params;
     const xanes_results_number *number_params;
@@ -95,8 +95,8 @@ typedef struct {
 xanes_status xanes_results_write(const char *path, const xanes_results *r, xanes_error *err);
 
 /* Header line of particles.csv (without newline). */
-#define XANES_RESULTS_CSV_HEADER                                                                 \
-    "label,area_px,centroid_x,centroid_y,edge_mean_ev,edge_std_ev,edge_median_ev,"             \
+#define XANES_RESULTS_CSV_HEADER                                                                   \
+    "label,area_px,centroid_x,centroid_y,edge_mean_ev,edge_std_ev,edge_median_ev,"                 \
     "edge_mean_spectrum_ev,soc_mean,valence_mean,overcharged_fraction"
 
 /* Writes the particle table to path as CSV (header above, one row per
