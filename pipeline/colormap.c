@@ -9,7 +9,8 @@
  * tools/gen_viridis.py regenerates it.  The lookup follows matplotlib's
  * ListedColormap: entry min(floor(256 t), 255) for t in [0, 1].
  *
- * Ticks follow Heckbert's "nice numbers" (Graphics Gems, 1990); the robust
+ * Ticks are "nice numbers" (1, 2 or 5 x 10^k, after Heckbert, Graphics Gems,
+ * 1990), chosen to fit inside the axis; the robust
  * limits are the 1st and 99th percentiles of the finite values (GSL sort and
  * quantile), so a few hot pixels do not wash out the map.
  */
@@ -185,17 +186,11 @@ int xanes_colormap_index(const uint8_t rgb[3])
     return -1;
 }
 
-/* Heckbert's nicenum: the 1, 2, 5 x 10^k number near x (rounded or ceiled). */
-static double nice_number(double x, int round_it)
+/* Number of multiples of step inside [lo, hi] (with a millionth-of-a-step
+ * tolerance for the rounding of lo/step and hi/step). */
+static double ticks_inside(double lo, double hi, double step)
 {
-    double e = floor(log10(x));
-    double f = x / pow(10.0, e);
-    double nf;
-    if (round_it)
-        nf = f < 1.5 ? 1.0 : f < 3.0 ? 2.0 : f < 7.0 ? 5.0 : 10.0;
-    else
-        nf = f <= 1.0 ? 1.0 : f <= 2.0 ? 2.0 : f <= 5.0 ? 5.0 : 10.0;
-    return nf * pow(10.0, e);
+    return floor(hi / step + 1e-6) - ceil(lo / step - 1e-6) + 1.0;
 }
 
 void xanes_figure_nice_ticks(double lo, double hi, size_t max_ticks, double *ticks, size_t cap,
@@ -205,9 +200,19 @@ void xanes_figure_nice_ticks(double lo, double hi, size_t max_ticks, double *tic
     *decimals = 0;
     if (!isfinite(lo) || !isfinite(hi) || !(hi > lo) || max_ticks < 2)
         return;
-    double range = nice_number(hi - lo, 0);
-    double step = nice_number(range / (double)(max_ticks - 1), 1);
-    /* Tolerance of a millionth of a step absorbs the rounding of lo/step. */
+    /* Candidates 1, 2, 5 x 10^k from below range/max_ticks upwards: the
+     * first that puts at most max_ticks ticks inside the interval is the
+     * finest readable labelling.  (Heckbert's loose labelling extends the
+     * range to the ticks; a colour bar or a fixed axis cannot stretch, so
+     * the ticks must fit inside, and Heckbert's step then leaves too few.) */
+    static const double mult[4] = {1.0, 2.0, 5.0, 10.0};
+    double base = pow(10.0, floor(log10((hi - lo) / (double)max_ticks)));
+    double step = 10.0 * base;
+    for (int i = 0; i < 4; i++)
+        if (ticks_inside(lo, hi, mult[i] * base) <= (double)max_ticks) {
+            step = mult[i] * base;
+            break;
+        }
     double first = ceil(lo / step - 1e-6) * step;
     int d = -(int)floor(log10(step) + 1e-9);
     *decimals = d > 0 ? d : 0;

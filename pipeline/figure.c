@@ -141,7 +141,7 @@ static void draw_decorations(cairo_t *cr, const xanes_figure_map_layout *l,
     int dec;
     size_t want = l->bar_h >= 300 ? 7 : l->bar_h >= 150 ? 5 : 3;
     xanes_figure_nice_ticks(vmin, vmax, want, ticks, 32, &n_ticks, &dec);
-    double bx1 = (double)(l->bar_x0 + l->bar_w);
+    double bx1 = (double)(l->bar_x0 + l->bar_w), text_w = 0.0;
     for (size_t i = 0; i < n_ticks; i++) {
         double y = (double)l->bar_y0 + (vmax - ticks[i]) / (vmax - vmin) * (double)l->bar_h;
         y = floor(y) + 0.5;
@@ -151,6 +151,7 @@ static void draw_decorations(cairo_t *cr, const xanes_figure_map_layout *l,
         char buf[64];
         fig_format_tick(buf, sizeof buf, ticks[i], dec);
         fig_text(cr, bx1 + TICK_LEN_PX + 4.0, y, buf, TICK_FONT_PX, 0, FIG_LEFT, FIG_MIDDLE, 0.0);
+        text_w = fmax(text_w, fig_text_width(cr, buf, TICK_FONT_PX, 0));
     }
     char label[256];
     const char *unit = opt->unit != NULL ? opt->unit : "";
@@ -159,7 +160,10 @@ static void draw_decorations(cairo_t *cr, const xanes_figure_map_layout *l,
     else
         snprintf(label, sizeof label, "%s", opt->label != NULL ? opt->label : unit);
     if (label[0] != '\0')
-        fig_text(cr, (double)(l->width - MARGIN_PX) - BAR_LABEL_W_PX / 2.0,
+        /* next to the widest tick label, inside the reserved column */
+        fig_text(cr,
+                 fmin(bx1 + TICK_LEN_PX + 4.0 + text_w + 16.0,
+                      (double)(l->width - MARGIN_PX) - BAR_LABEL_W_PX / 2.0),
                  (double)l->bar_y0 + (double)l->bar_h / 2.0, label, LABEL_FONT_PX, 0, FIG_CENTER,
                  FIG_MIDDLE, 90.0);
 
@@ -207,7 +211,7 @@ static xanes_status resolve_limits(const char *path, const float *map, size_t n,
 
 /* Boundary segments of the label image: the side of a labelled pixel's block
  * that faces a different label (or the image border) is painted white with a
- * thickness of a quarter of the zoom. */
+ * thickness of a quarter of the zoom (rounded, at least 1). */
 static void paint_outlines(cairo_surface_t *s, const xanes_figure_map_layout *l,
                            const int32_t *labels, size_t ny, size_t nx)
 {
@@ -217,7 +221,7 @@ static void paint_outlines(cairo_surface_t *s, const xanes_figure_map_layout *l,
     cairo_surface_flush(s);
     unsigned char *data = cairo_image_surface_get_data(s);
     size_t stride = (size_t)cairo_image_surface_get_stride(s), z = l->zoom;
-    size_t t = z / 4 > 0 ? z / 4 : 1;
+    size_t t = (z + 2) / 4 > 0 ? (z + 2) / 4 : 1;
     for (size_t y = 0; y < ny; y++)
         for (size_t x = 0; x < nx; x++) {
             int32_t v = labels[y * nx + x];

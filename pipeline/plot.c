@@ -3,7 +3,7 @@
  *
  * One main panel and an optional lower panel sharing the x axis (residuals
  * under a fit, the usual layout of a spectroscopy fit figure).  Axis limits
- * come from the data unless given; ticks are Heckbert's nice numbers
+ * come from the data unless given; ticks are nice numbers
  * (colormap.c); colours default to the Okabe-Ito palette, which stays
  * distinguishable under the common colour-vision deficiencies (Okabe & Ito,
  * "Color Universal Design", 2002).  Series styles: lines (broken at

@@ -21,6 +21,7 @@
 #include <hdf5.h>
 
 #include "testutil.h"
+#include "xanes/atomic.h"
 #include "xanes/results.h"
 
 enum { NY = 6, NX = 9, NE = 11, NP = 3 };
@@ -398,6 +399,36 @@ static void test_particles_csv(void **state)
     assert_int_equal(xanes_results_write_particles_csv(path, NULL, 2, &err), XANES_EINVAL);
 }
 
+static void test_atomic_file(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/out.txt", g_dir);
+    xanes_error err;
+    xanes_error_clear(&err);
+    xanes_atomic_file *af = NULL;
+    assert_int_equal(xanes_atomic_open(path, &af, &err), XANES_OK);
+    fputs("half of it", xanes_atomic_stream(af));
+    assert_int_equal(dir_entries(g_dir), 1); /* only the hidden temporary */
+    assert_null(tu_read_file(path, NULL));   /* nothing under the final name yet */
+    xanes_atomic_discard(af);
+    assert_int_equal(dir_entries(g_dir), 0);
+    assert_int_equal(xanes_atomic_open(path, &af, &err), XANES_OK);
+    fputs("all of it\n", xanes_atomic_stream(af));
+    assert_int_equal(xanes_atomic_commit(af, &err), XANES_OK);
+    char *text = tu_read_file(path, NULL);
+    assert_string_equal(text, "all of it\n");
+    free(text);
+    assert_int_equal(dir_entries(g_dir), 1);
+    xanes_atomic_discard(NULL);
+    assert_int_equal(xanes_atomic_open("", &af, &err), XANES_EINVAL);
+    char dir_slash[600];
+    snprintf(dir_slash, sizeof dir_slash, "%s/", g_dir);
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_atomic_open(dir_slash, &af, &err), XANES_EINVAL);
+    assert_non_null(strstr(err.message, g_dir));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +437,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replaces_existing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_particles_csv, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_atomic_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,7 @@
 
 /* NaN (masked) pixels: R = G = B = this value, a neutral grey that viridis
  * never produces (viridis always has B != G or R != G). */
-#define XANES_FIGURE_NAN_GREY 200
+#define XANES_FIGURE_NAN_GREY 185
 
 /* Colour of value v on the scale [vmin, vmax] as 8-bit sRGB.  Follows
  * matplotlib's lookup: t = (v - vmin)/(vmax - vmin) clamped to [0, 1], entry
@@ -41,11 +41,12 @@ void xanes_colormap_rgb(double v, double vmin, double vmax, uint8_t rgb[3]);
  * back from a PNG.  Thread-safe. */
 int xanes_colormap_index(const uint8_t rgb[3]);
 
-/* "Nice" axis ticks (Heckbert, "Nice numbers for graph labels", Graphics
- * Gems, 1990): step 1, 2 or 5 x 10^k, about max_ticks ticks, every tick inside
- * [lo, hi].  Writes up to cap values to ticks, the count to *n and the number
- * of decimals to print them with to *decimals.  lo < hi must be finite
- * (otherwise *n = 0).  Thread-safe. */
+/* "Nice" axis ticks (after Heckbert, "Nice numbers for graph labels",
+ * Graphics Gems, 1990): the finest step of 1, 2 or 5 x 10^k that puts at most
+ * max_ticks ticks inside [lo, hi]; every tick lies inside.  Writes up to cap
+ * values to ticks, the count to *n and the number of decimals to print them
+ * with to *decimals.  lo < hi must be finite and max_ticks >= 2 (otherwise
+ * *n = 0).  Thread-safe. */
 void xanes_figure_nice_ticks(double lo, double hi, size_t max_ticks, double *ticks, size_t cap,
                              size_t *n, int *decimals);
 
