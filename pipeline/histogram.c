@@ -32,16 +32,67 @@ static void unit_of(const char *label, char *unit, size_t size)
         snprintf(unit, size, " %.*s", (int)(close - open - 1), open + 1);
 }
 
-xanes_status xanes_figure_histogram_png(const char *path, const float *pixel_values, size_t n,
-                                        const double *particle_values, size_t m, const char *title,
-                                        const char *xlabel, xanes_error *err)
+/* Appends "name: mean +- std unit (n = N)" and, with a threshold, the share
+ * above it, to note. */
+static void describe(char *note, size_t size, const char *name, const double *v, size_t n,
+                     const char *unit, double threshold)
+{
+    size_t len = strlen(note);
+    if (n == 0 || len >= size)
+        return;
+    double mean = gsl_stats_mean(v, 1, n);
+    double sd = n > 1 ? gsl_stats_sd_m(v, 1, n, mean) : 0.0;
+    int w = snprintf(note + len, size - len, "%s%s: %.2f \xC2\xB1 %.2f%s (n = %zu)",
+                     len > 0 ? "\n" : "", name, mean, sd, unit, n);
+    if (isnan(threshold) || w < 0)
+        return;
+    size_t above = 0;
+    for (size_t i = 0; i < n; i++)
+        above += v[i] > threshold;
+    len = strlen(note);
+    if (len < size)
+        snprintf(note + len, size - len, ", %.1f %% above", 100.0 * (double)above / (double)n);
+}
+
+/* Probability density of sorted[0..n) on the nb bins of h. */
+static void density(gsl_histogram *h, const double *v, size_t n, double *dens)
+{
+    gsl_histogram_reset(h);
+    for (size_t i = 0; i < n; i++)
+        gsl_histogram_increment(h, v[i]);
+    for (size_t b = 0; b < h->n; b++) {
+        double a, c;
+        gsl_histogram_get_range(h, b, &a, &c);
+        dens[b] = n > 0 ? gsl_histogram_get(h, b) / ((double)n * (c - a)) : 0.0;
+    }
+}
+
+void xanes_figure_histogram_default_options(xanes_figure_histogram_options *opt)
+{
+    opt->title = NULL;
+    opt->xlabel = NULL;
+    opt->name = "pixels";
+    opt->name2 = "particles";
+    opt->threshold = NAN;
+    opt->threshold_label = "threshold";
+}
+
+xanes_status xanes_figure_distribution_png(const char *path, const double *values, size_t n,
+                                           const double *values2, size_t m,
+                                           const xanes_figure_histogram_options *opt_in,
+                                           xanes_plot_layout *layout, xanes_error *err)
 {
     xanes_status st = XANES_OK;
     double *pix = NULL, *par = NULL, *rug_y = NULL, *centres = NULL, *dens_pix = NULL,
            *dens_par = NULL;
     gsl_histogram *h = NULL;
     size_t np = 0, mp = 0;
-    if (path == NULL || (pixel_values == NULL && n > 0) || (particle_values == NULL && m > 0)) {
+    xanes_figure_histogram_options opt;
+    if (opt_in != NULL)
+        opt = *opt_in;
+    else
+        xanes_figure_histogram_default_options(&opt);
+    if (path == NULL || (values == NULL && n > 0) || (values2 == NULL && m > 0)) {
         st = XANES_RAISE(err, XANES_EINVAL, "histogram: NULL path or values");
         goto done;
     }
@@ -51,14 +102,14 @@ xanes_status xanes_figure_histogram_png(const char *path, const float *pixel_val
     if (pix == NULL || par == NULL || rug_y == NULL)
         goto nomem;
     for (size_t i = 0; i < n; i++)
-        if (isfinite(pixel_values[i]))
-            pix[np++] = pixel_values[i];
+        if (isfinite(values[i]))
+            pix[np++] = values[i];
     for (size_t i = 0; i < m; i++)
-        if (isfinite(particle_values[i]))
-            par[mp++] = particle_values[i];
+        if (isfinite(values2[i]))
+            par[mp++] = values2[i];
     if (np == 0) {
-        st = XANES_RAISE(err, XANES_EDATA, "histogram '%s': no finite value among %zu pixel values",
-                         path, n);
+        st = XANES_RAISE(err, XANES_EDATA, "histogram '%s': no finite value among %zu %s values",
+                         path, n, opt.name != NULL ? opt.name : "");
         goto done;
     }
     gsl_sort(pix, 1, np);
@@ -72,7 +123,7 @@ xanes_status xanes_figure_histogram_png(const char *path, const float *pixel_val
         lo -= 0.5;
         hi += 0.5;
     }
-    /* Freedman-Diaconis on the pixels; 10..80 bins keeps both a 20-pixel
+    /* Freedman-Diaconis on the first set; 10..80 bins keeps both a 20-pixel
      * particle and a megapixel map readable. */
     double iqr = gsl_stats_quantile_from_sorted_data(pix, 1, np, 0.75) -
                  gsl_stats_quantile_from_sorted_data(pix, 1, np, 0.25);
@@ -89,72 +140,65 @@ xanes_status xanes_figure_histogram_png(const char *path, const float *pixel_val
     /* The upper range is nudged by a thousandth of a bin so the largest
      * value falls in the last bin (GSL bins are half-open). */
     gsl_histogram_set_ranges_uniform(h, lo, hi + 1e-3 * bw);
-    for (size_t i = 0; i < np; i++)
-        gsl_histogram_increment(h, pix[i]);
-    for (size_t b = 0; b < nb; b++) {
-        double a, c;
-        gsl_histogram_get_range(h, b, &a, &c);
-        centres[b] = 0.5 * (a + c);
-        dens_pix[b] = gsl_histogram_get(h, b) / ((double)np * (c - a));
-    }
-    gsl_histogram_reset(h);
-    for (size_t i = 0; i < mp; i++)
-        gsl_histogram_increment(h, par[i]);
-    for (size_t b = 0; b < nb; b++) {
-        double a, c;
-        gsl_histogram_get_range(h, b, &a, &c);
-        dens_par[b] = mp > 0 ? gsl_histogram_get(h, b) / ((double)mp * (c - a)) : 0.0;
-    }
+    for (size_t b = 0; b < nb; b++)
+        centres[b] = 0.5 * (h->range[b] + h->range[b + 1]);
+    density(h, pix, np, dens_pix);
+    density(h, par, mp, dens_par);
 
-    double mean_pix = gsl_stats_mean(pix, 1, np);
-    double sd_pix = np > 1 ? gsl_stats_sd_m(pix, 1, np, mean_pix) : 0.0;
-    double mean_par = mp > 0 ? gsl_stats_mean(par, 1, mp) : NAN;
-    double sd_par = mp > 1 ? gsl_stats_sd_m(par, 1, mp, mean_par) : 0.0;
-    char unit[64], note[400], ylab[128];
-    unit_of(xlabel, unit, sizeof unit);
-    int off = snprintf(note, sizeof note, "pixels: %.2f \xC2\xB1 %.2f%s (n = %zu)", mean_pix,
-                       sd_pix, unit, np);
-    if (mp > 0 && off > 0 && (size_t)off < sizeof note)
-        snprintf(note + off, sizeof note - (size_t)off,
-                 "\nparticles: %.2f \xC2\xB1 %.2f%s (n = %zu)", mean_par, sd_par, unit, mp);
+    char unit[64], note[600] = "", ylab[128], name_mean[96], name2_mean[96], thr_label[128];
+    unit_of(opt.xlabel, unit, sizeof unit);
+    const char *name = opt.name != NULL ? opt.name : "values";
+    const char *name2 = opt.name2 != NULL ? opt.name2 : "values 2";
+    describe(note, sizeof note, name, pix, np, unit, opt.threshold);
+    describe(note, sizeof note, name2, par, mp, unit, opt.threshold);
     snprintf(ylab, sizeof ylab, "Probability density%s%s%s", unit[0] ? " (1/" : "",
              unit[0] ? unit + 1 : "", unit[0] ? ")" : "");
+    snprintf(name_mean, sizeof name_mean, "%s mean", name);
+    snprintf(name2_mean, sizeof name2_mean, "%s mean", name2);
+    snprintf(thr_label, sizeof thr_label, "%s (%.2f%s)",
+             opt.threshold_label != NULL ? opt.threshold_label : "threshold", opt.threshold, unit);
 
     /* A handful of particles makes a histogram of spikes: below
      * RUG_MAX_PARTICLES they are drawn as a rug of points near the axis. */
     double top = 0.0;
     for (size_t b = 0; b < nb; b++)
-        top = fmax(top, dens_pix[b]);
+        top = fmax(top, fmax(dens_pix[b], mp >= RUG_MAX_PARTICLES ? dens_par[b] : 0.0));
     for (size_t i = 0; i < mp; i++)
         rug_y[i] = 0.04 * top;
-    int rug = mp < RUG_MAX_PARTICLES;
-    double mark_pix[1] = {mean_pix}, mark_par[1] = {mean_par};
-    xanes_plot_series ser[4] = {
-        {centres, dens_pix, nb, "pixels", XANES_PLOT_BARS, 0x56B4E9, 0.0, 0},
-        {mark_pix, NULL, 1, "pixel mean", XANES_PLOT_VLINE, 0x0072B2, 2.0, 0},
-        {centres, dens_par, nb, "particles", XANES_PLOT_STEPS, 0xD55E00, 2.5, 0},
-        {mark_par, NULL, 1, "particle mean", XANES_PLOT_VLINE, 0xD55E00, 2.0, 0},
-    };
-    if (rug) {
-        ser[2].x = par;
-        ser[2].y = rug_y;
-        ser[2].n = mp;
-        ser[2].style = XANES_PLOT_POINTS;
-        ser[2].width = 5.0;
+    double mark_pix[1] = {gsl_stats_mean(pix, 1, np)};
+    double mark_par[1] = {mp > 0 ? gsl_stats_mean(par, 1, mp) : NAN};
+    double mark_thr[1] = {opt.threshold};
+    xanes_plot_series ser[5];
+    size_t ns = 0;
+    ser[ns++] = (xanes_plot_series){centres, dens_pix, nb, name, XANES_PLOT_BARS, 0x56B4E9, 0.0, 0};
+    ser[ns++] =
+        (xanes_plot_series){mark_pix, NULL, 1, name_mean, XANES_PLOT_VLINE, 0x0072B2, 2.0, 0};
+    if (mp > 0) {
+        if (mp < RUG_MAX_PARTICLES)
+            ser[ns++] =
+                (xanes_plot_series){par, rug_y, mp, name2, XANES_PLOT_POINTS, 0xD55E00, 5.0, 0};
+        else
+            ser[ns++] = (xanes_plot_series){centres,          dens_par, nb,  name2,
+                                            XANES_PLOT_STEPS, 0xD55E00, 2.5, 0};
+        ser[ns++] =
+            (xanes_plot_series){mark_par, NULL, 1, name2_mean, XANES_PLOT_VLINE, 0xD55E00, 2.0, 0};
     }
+    if (isfinite(opt.threshold))
+        ser[ns++] =
+            (xanes_plot_series){mark_thr, NULL, 1, thr_label, XANES_PLOT_VLINE, 0x000000, 1.5, 0};
     xanes_plot p;
     xanes_plot_default(&p);
-    p.title = title;
-    p.xlabel = xlabel;
+    p.title = opt.title;
+    p.xlabel = opt.xlabel;
     p.ylabel = ylab;
     p.series = ser;
-    p.n_series = mp > 0 ? 4 : 2;
+    p.n_series = ns;
     p.annotation = note;
     p.annotation_left = 1;
     p.ymax = 1.25 * top; /* headroom for the legend and the annotation box */
-    p.xmin = lo - bw;
-    p.xmax = hi + 2.0 * bw;
-    st = xanes_figure_plot_png(path, &p, NULL, err);
+    p.xmin = fmin(lo, isfinite(opt.threshold) ? opt.threshold : lo) - bw;
+    p.xmax = fmax(hi, isfinite(opt.threshold) ? opt.threshold : hi) + 2.0 * bw;
+    st = xanes_figure_plot_png(path, &p, layout, err);
     goto done;
 nomem:
     st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for histogram '%s' (%zu values)", path, n);
@@ -166,5 +210,28 @@ done:
     free(rug_y);
     free(par);
     free(pix);
+    return st;
+}
+
+xanes_status xanes_figure_histogram_png(const char *path, const float *pixel_values, size_t n,
+                                        const double *particle_values, size_t m, const char *title,
+                                        const char *xlabel, xanes_error *err)
+{
+    if (pixel_values == NULL && n > 0)
+        return XANES_RAISE(err, XANES_EINVAL, "histogram '%s': NULL pixel values",
+                           path != NULL ? path : "(null)");
+    double *v = malloc((n > 0 ? n : 1) * sizeof *v);
+    if (v == NULL)
+        return XANES_RAISE(err, XANES_ENOMEM, "out of memory for histogram '%s' (%zu values)",
+                           path != NULL ? path : "(null)", n);
+    for (size_t i = 0; i < n; i++)
+        v[i] = pixel_values[i];
+    xanes_figure_histogram_options opt;
+    xanes_figure_histogram_default_options(&opt);
+    opt.title = title;
+    opt.xlabel = xlabel;
+    xanes_status st =
+        xanes_figure_distribution_png(path, v, n, particle_values, m, &opt, NULL, err);
+    free(v);
     return st;
 }

@@ -569,6 +569,55 @@ const char *__lsan_default_suppressions(void)
     return "leak:libfontconfig.so\n";
 }
 
+static void test_distribution_threshold(void **state)
+{
+    (void)state;
+    /* 2000 particle edges, uniform on [8355.5, 8357.5) by a Weyl sequence
+     * (about a quarter above 8357.0) */
+    static double v[2000];
+    for (int i = 0; i < 2000; i++)
+        v[i] = 8355.5 + 2.0 * fmod(0.5 + (double)i * 0.6180339887498949, 1.0);
+    xanes_figure_histogram_options opt;
+    xanes_figure_histogram_default_options(&opt);
+    opt.title = "NCM-B, model";
+    opt.xlabel = "Edge energy (eV)";
+    opt.name = "particles";
+    opt.threshold = 8357.0;
+    opt.threshold_label = "overcharge";
+    char path[600];
+    snprintf(path, sizeof path, "%s/distribution.png", g_dir);
+    xanes_plot_layout L;
+    xanes_error err;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_figure_distribution_png(path, v, 2000, NULL, 0, &opt, &L, &err),
+                     XANES_OK);
+    image im;
+    image_read(path, &im);
+    assert_int_equal(im.w, L.width);
+    /* the threshold line: black dashes in the column of 8357.0 eV */
+    size_t X = (size_t)(L.x0 + (8357.0 - L.xmin) / (L.xmax - L.xmin) * (L.x1 - L.x0));
+    int black = 0;
+    for (size_t y = (size_t)L.y0 + 1; y < (size_t)L.y1; y++) {
+        const uint8_t *p = px(&im, X, y);
+        black += p[0] < 30 && p[1] < 30 && p[2] < 30;
+    }
+    assert_true(black > 0.3 * (L.y1 - L.y0));
+    /* a column inside the distribution away from the threshold has bars up
+     * to the uniform density 0.5/eV: the pixel at density 0.3 (between grid
+     * lines at 0.2 and 0.4) is bar colour */
+    X = (size_t)(L.x0 + (8356.13 - L.xmin) / (L.xmax - L.xmin) * (L.x1 - L.x0));
+    double Y = L.y1 - (0.3 - L.ymin) / (L.ymax - L.ymin) * (L.y1 - L.y0);
+    const uint8_t *q = px(&im, X, (size_t)Y);
+    if (!(abs(q[0] - 154) <= 2 && abs(q[1] - 210) <= 2 && abs(q[2] - 242) <= 2))
+        fail_msg("bar pixel (%zu, %zu) is (%u, %u, %u)", X, (size_t)Y, q[0], q[1], q[2]);
+    /* and at density 0.53 (bars end at 0.5 +- counting noise of ~2 %) the
+     * panel is empty again */
+    Y = L.y1 - (0.53 - L.ymin) / (L.ymax - L.ymin) * (L.y1 - L.y0);
+    q = px(&im, X, (size_t)Y);
+    assert_true(q[0] == 255 && q[1] == 255 && q[2] == 255);
+    free(im.rgb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +630,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_particles_png, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plot_geometry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_histogram_png, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_distribution_threshold, setup, teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     /* cairo keeps font caches for the life of the process; release them so

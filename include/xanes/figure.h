@@ -202,4 +202,28 @@ xanes_status xanes_figure_histogram_png(const char *path, const float *pixel_val
                                         const double *particle_values, size_t m, const char *title,
                                         const char *xlabel, xanes_error *err);
 
+/* Options of the general distribution figure. */
+typedef struct {
+    const char *title;           /* NULL = none */
+    const char *xlabel;          /* e.g. "Edge energy (eV)": the unit in () labels the box */
+    const char *name;            /* first set, e.g. "pixels" (default) or "particles" */
+    const char *name2;           /* second set, default "particles" */
+    double threshold;            /* vertical line and share above it; NaN = none (default) */
+    const char *threshold_label; /* e.g. "overcharge"; default "threshold" */
+} xanes_figure_histogram_options;
+
+void xanes_figure_histogram_default_options(xanes_figure_histogram_options *opt);
+
+/* The general form of xanes_figure_histogram_png for double data (e.g. the
+ * per-particle edge energies of `xanes model`): values as bars, values2
+ * (NULL with m = 0) as steps or rug, mean lines, a box with mean +- std (and
+ * with a threshold, the share of each set above it, as "x.x % above"), and
+ * the threshold as a black dashed line.  opt NULL = defaults; layout (may be
+ * NULL) receives the plot geometry.  Same statuses as
+ * xanes_figure_histogram_png. */
+xanes_status xanes_figure_distribution_png(const char *path, const double *values, size_t n,
+                                           const double *values2, size_t m,
+                                           const xanes_figure_histogram_options *opt,
+                                           xanes_plot_layout *layout, xanes_error *err);
+
 #endif
