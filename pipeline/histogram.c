@@ -7,7 +7,7 @@
  * densities on the same bins, so a 5-particle electrode and its 10^5 pixels
  * share one axis.  Fewer than RUG_MAX_PARTICLES particles would make a
  * histogram of spikes, so they are drawn as a rug of points instead.  GSL
- * provides the sort, quantiles, moments and the histogram itself.
+ * provides the selection, moments and the histogram itself.
  */
 #include "xanes/figure.h"
 
@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include <gsl/gsl_histogram.h>
-#include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
 enum { RUG_MAX_PARTICLES = 20 };
@@ -54,7 +53,21 @@ static void describe(char *note, size_t size, const char *name, const double *v,
         snprintf(note + len, size - len, ", %.1f %% above", 100.0 * (double)above / (double)n);
 }
 
-/* Probability density of sorted[0..n) on the nb bins of h. */
+/* GSL's quantile definition (linear interpolation between elements
+ * floor((n-1) f) and the next of the sorted data) by quickselect, O(n): a
+ * megapixel map needs no sort.  Reorders v. */
+static double quantile_select(double *v, size_t n, double f)
+{
+    double idx = (double)(n - 1) * f;
+    size_t k = (size_t)floor(idx);
+    double delta = idx - (double)k;
+    double a = gsl_stats_select(v, 1, n, k);
+    if (delta == 0.0 || k + 1 >= n)
+        return a;
+    return (1.0 - delta) * a + delta * gsl_stats_select(v, 1, n, k + 1);
+}
+
+/* Probability density of v[0..n) on the bins of h. */
 static void density(gsl_histogram *h, const double *v, size_t n, double *dens)
 {
     gsl_histogram_reset(h);
@@ -112,12 +125,12 @@ xanes_status xanes_figure_distribution_png(const char *path, const double *value
                          path, n, opt.name != NULL ? opt.name : "");
         goto done;
     }
-    gsl_sort(pix, 1, np);
-    gsl_sort(par, 1, mp);
-    double lo = pix[0], hi = pix[np - 1];
+    double lo, hi, lo2, hi2;
+    gsl_stats_minmax(&lo, &hi, pix, 1, np);
     if (mp > 0) {
-        lo = fmin(lo, par[0]);
-        hi = fmax(hi, par[mp - 1]);
+        gsl_stats_minmax(&lo2, &hi2, par, 1, mp);
+        lo = fmin(lo, lo2);
+        hi = fmax(hi, hi2);
     }
     if (!(hi > lo)) {
         lo -= 0.5;
@@ -125,8 +138,7 @@ xanes_status xanes_figure_distribution_png(const char *path, const double *value
     }
     /* Freedman-Diaconis on the first set; 10..80 bins keeps both a 20-pixel
      * particle and a megapixel map readable. */
-    double iqr = gsl_stats_quantile_from_sorted_data(pix, 1, np, 0.75) -
-                 gsl_stats_quantile_from_sorted_data(pix, 1, np, 0.25);
+    double iqr = quantile_select(pix, np, 0.75) - quantile_select(pix, np, 0.25);
     double fd = 2.0 * iqr / cbrt((double)np);
     size_t nb = fd > 0.0 ? (size_t)ceil((hi - lo) / fd) : 10;
     nb = nb < 10 ? 10 : nb > 80 ? 80 : nb;
