@@ -33,7 +33,8 @@ enum {
     TICK_LEN_PX = 6,
     TICK_TEXT_W_PX = 64,
     BAR_LABEL_W_PX = 30,
-    SCALE_H_PX = 40
+    SCALE_H_PX = 40,
+    MIN_BAR_H_PX = 120
 };
 
 static const double TITLE_FONT_PX = 21.0, TICK_FONT_PX = 15.0, LABEL_FONT_PX = 16.0,
@@ -66,9 +67,11 @@ static xanes_status map_layout(size_t ny, size_t nx, const xanes_figure_map_opti
     l->bar_x0 = l->map_x0 + nx * zoom + BAR_GAP_PX;
     l->bar_y0 = l->map_y0;
     l->bar_w = BAR_W_PX;
-    l->bar_h = ny * zoom;
+    /* The bar follows the map's height, but a long thin map still gets a bar
+     * tall enough for three readable ticks. */
+    l->bar_h = ny * zoom > MIN_BAR_H_PX ? ny * zoom : MIN_BAR_H_PX;
     l->width = l->bar_x0 + BAR_W_PX + TICK_LEN_PX + TICK_TEXT_W_PX + BAR_LABEL_W_PX + MARGIN_PX;
-    l->height = l->map_y0 + ny * zoom + (opt->pixel_um > 0.0 ? SCALE_H_PX : MARGIN_PX);
+    l->height = l->map_y0 + l->bar_h + (opt->pixel_um > 0.0 ? SCALE_H_PX : MARGIN_PX);
     return XANES_OK;
 }
 
@@ -109,9 +112,9 @@ static void paint_pixels(cairo_surface_t *s, const xanes_figure_map_layout *l, c
             xanes_colormap_rgb(map[y * nx + x], vmin, vmax, c);
             fill_block(data, stride, l->map_x0 + x * z, l->map_y0 + y * z, z, z, c);
         }
-    /* Row r of the bar shows the value at its centre, vmax at the top. */
+    /* Row 0 shows vmax, the last row vmin, so both end colours appear. */
     for (size_t r = 0; r < l->bar_h; r++) {
-        double v = vmax - ((double)r + 0.5) / (double)l->bar_h * (vmax - vmin);
+        double v = vmax - (double)r / (double)(l->bar_h - 1) * (vmax - vmin);
         xanes_colormap_rgb(v, vmin, vmax, c);
         fill_block(data, stride, l->bar_x0, l->bar_y0 + r, l->bar_w, 1, c);
     }
@@ -143,8 +146,9 @@ static void draw_decorations(cairo_t *cr, const xanes_figure_map_layout *l,
     xanes_figure_nice_ticks(vmin, vmax, want, ticks, 32, &n_ticks, &dec);
     double bx1 = (double)(l->bar_x0 + l->bar_w), text_w = 0.0;
     for (size_t i = 0; i < n_ticks; i++) {
-        double y = (double)l->bar_y0 + (vmax - ticks[i]) / (vmax - vmin) * (double)l->bar_h;
-        y = floor(y) + 0.5;
+        /* the centre of the row painted with this value */
+        double y = (double)l->bar_y0 + (vmax - ticks[i]) / (vmax - vmin) * (double)(l->bar_h - 1);
+        y = floor(y + 0.5) + 0.5;
         cairo_move_to(cr, bx1, y);
         cairo_line_to(cr, bx1 + TICK_LEN_PX, y);
         cairo_stroke(cr);

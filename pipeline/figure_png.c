@@ -202,7 +202,7 @@ static int png_stream(FILE *fp, const uint8_t *rgb, size_t w, size_t h, png_text
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_text(png, info, text, n_text);
-    /* zlib level 3: on a megapixel map a third of the CPU time of the default
+    /* zlib level 3: on a megapixel map 60 % of the CPU time of the default
      * level 6 for a file of the same size (measured: 0.09 s vs 0.15 s). */
     png_set_compression_level(png, 3);
     png_write_info(png, info);

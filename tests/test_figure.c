@@ -342,6 +342,32 @@ static void test_map_auto_limits_in_text_chunks(void **state)
     remove(path);
 }
 
+static void test_thin_map_keeps_a_readable_bar(void **state)
+{
+    (void)state;
+    enum { TY = 3, TX = 700 };
+    static float thin[TY * TX];
+    for (size_t i = 0; i < TY * TX; i++)
+        thin[i] = (float)(0.37 + 0.0005 * (double)(i % TX));
+    xanes_figure_map_options opt;
+    xanes_figure_map_default_options(&opt);
+    opt.pixel_um = 0.05;
+    char path[600];
+    snprintf(path, sizeof path, "%s/thin.png", g_dir);
+    xanes_error err;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_figure_map_png(path, thin, TY, TX, &opt, NULL, NULL, &err), XANES_OK);
+    xanes_figure_map_layout l;
+    assert_int_equal(xanes_figure_map_layout_get(TY, TX, &opt, 0, &l, &err), XANES_OK);
+    assert_int_equal(l.zoom, 1);
+    assert_int_equal(l.bar_h, 120);
+    image im;
+    image_read(path, &im);
+    assert_int_equal(im.h, l.height);
+    assert_int_equal(xanes_colormap_index(px(&im, l.bar_x0 + 3, l.bar_y0 + l.bar_h - 1)), 0);
+    free(im.rgb);
+}
+
 static void test_map_errors(void **state)
 {
     (void)state;
@@ -626,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_auto_limits),
         cmocka_unit_test_setup_teardown(test_map_png, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_auto_limits_in_text_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thin_map_keeps_a_readable_bar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_particles_png, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plot_geometry, setup, teardown),
