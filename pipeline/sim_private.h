@@ -17,6 +17,7 @@
 #include <gsl/gsl_spline.h>
 
 #include "xanes/simulate.h"
+#include "xanes/standards.h"
 
 /* One normalized spectral shape on a uniform grid, interpolated by GSL's
  * Steffen spline (monotone between nodes: no overshoot at the edge). */
@@ -51,6 +52,7 @@ struct xanes_simulate_scene {
     sim_particle *parts;             /* [np] */
 
     /* calibration scale (calibration/standards.json) */
+    xanes_standards std;
     double soc0_edge_ev, soc1_edge_ev, nio_edge_ev;
 
     /* spectral model: pixel Ni spectrum of SoC s = f_w(E - delta) with

@@ -2,8 +2,8 @@
  * configurations, the scene's life cycle, and xanes_simulate_run.
  *
  * Building a scene: check the params; read the calibration scale
- * (calibration/standards.json: E(SoC) is the line through the pristine and
- * delithiated NCM standards) and the Ni shapes; place the Ni3+ shape so its
+ * (calibration/standards.json through xanes_standards: E(SoC) is the line
+ * through the pristine and delithiated NCM standards) and the Ni shapes; place the Ni3+ shape so its
  * half-edge is the pristine edge (s0) and the Ni4+ copy d34 eV above it;
  * tabulate the half-edge of their mixture f_w over w in [0, 1] (41 nodes,
  * natural cubic spline: the half-edge is smooth in w, interpolation error
@@ -128,41 +128,19 @@ static xanes_status get_num(const char *path, const cJSON *obj, const char *wher
     return XANES_OK;
 }
 
-/* The SoC scale: E = e_lo + (soc - soc_lo) (e_hi - e_lo) / (soc_hi - soc_lo). */
-typedef struct {
-    double e_lo, soc_lo, e_hi, soc_hi, nio;
-} soc_scale;
-
-static xanes_status load_scale(const char *dir, soc_scale *sc, xanes_error *err)
+/* The calibration scale of calibration/standards.json (or of
+ * params.calibration_dir), through the standards stage. */
+static xanes_status load_standards(const xanes_simulate_params *p, xanes_standards *std,
+                                   xanes_error *err)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/standards.json", dir);
-    cJSON *root = load_json(path, err);
-    if (root == NULL)
-        return err != NULL ? err->status : XANES_EIO;
-    const cJSON *stds = cJSON_GetObjectItemCaseSensitive(root, "standards");
-    const cJSON *lo = cJSON_GetObjectItemCaseSensitive(stds, "NCM_pristine");
-    const cJSON *hi = cJSON_GetObjectItemCaseSensitive(stds, "NCM_delithiated");
-    const cJSON *nio = cJSON_GetObjectItemCaseSensitive(stds, "NiO");
-    xanes_status st = get_num(path, lo, "standards.NCM_pristine.", "edge_ev", &sc->e_lo, err);
-    if (st == XANES_OK)
-        st = get_num(path, lo, "standards.NCM_pristine.", "soc", &sc->soc_lo, err);
-    if (st == XANES_OK)
-        st = get_num(path, hi, "standards.NCM_delithiated.", "edge_ev", &sc->e_hi, err);
-    if (st == XANES_OK)
-        st = get_num(path, hi, "standards.NCM_delithiated.", "soc", &sc->soc_hi, err);
-    if (st == XANES_OK)
-        st = get_num(path, nio, "standards.NiO.", "edge_ev", &sc->nio, err);
-    if (st == XANES_OK && !(sc->e_hi > sc->e_lo && sc->soc_hi != sc->soc_lo))
-        st = XANES_RAISE(err, XANES_EDATA, "%s: the SoC scale needs pristine < delithiated edges",
-                         path);
-    cJSON_Delete(root);
-    return st;
+    snprintf(path, sizeof path, "%s/standards.json", calib_dir(p));
+    return xanes_standards_load(path, std, err);
 }
 
 double sim_edge_from_soc(const xanes_simulate_scene *sc, double soc)
 {
-    return sc->soc0_edge_ev + soc * (sc->soc1_edge_ev - sc->soc0_edge_ev);
+    return xanes_standards_edge_from_soc(&sc->std, soc);
 }
 
 xanes_status xanes_simulate_apply_config(xanes_simulate_params *p, const char *config,
@@ -184,8 +162,8 @@ xanes_status xanes_simulate_apply_config(xanes_simulate_params *p, const char *c
                            "JSON file with edge_mean_ev and edge_std_ev)",
                            config);
     }
-    soc_scale s;
-    xanes_status st = load_scale(calib_dir(p), &s, err);
+    xanes_standards std;
+    xanes_status st = load_standards(p, &std, err);
     if (st != XANES_OK)
         return st;
     cJSON *root = load_json(path, err);
@@ -207,9 +185,8 @@ xanes_status xanes_simulate_apply_config(xanes_simulate_params *p, const char *c
                                            "edge distribution",
                          path, where, mean, sd);
     if (st == XANES_OK) {
-        double k = (s.soc_hi - s.soc_lo) / (s.e_hi - s.e_lo);
-        p->soc_mean = s.soc_lo + (mean - s.e_lo) * k;
-        p->soc_std = sd * k;
+        p->soc_mean = xanes_standards_soc(&std, mean);
+        p->soc_std = fabs(xanes_standards_soc(&std, mean + sd) - p->soc_mean);
     }
     cJSON_Delete(root);
     return st;
@@ -386,14 +363,12 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p,
     }
     gsl_rng_set(sc->rng, p->seed);
 
-    soc_scale scale;
-    st = load_scale(calib_dir(p), &scale, err);
+    st = load_standards(p, &sc->std, err);
     if (st != XANES_OK)
         goto done;
-    sc->soc0_edge_ev = scale.e_lo - scale.soc_lo * (scale.e_hi - scale.e_lo) /
-                                        (scale.soc_hi - scale.soc_lo);
-    sc->soc1_edge_ev = sc->soc0_edge_ev + (scale.e_hi - scale.e_lo) / (scale.soc_hi - scale.soc_lo);
-    sc->nio_edge_ev = scale.nio;
+    sc->soc0_edge_ev = xanes_standards_edge_from_soc(&sc->std, 0.0);
+    sc->soc1_edge_ev = xanes_standards_edge_from_soc(&sc->std, 1.0);
+    sc->nio_edge_ev = sc->std.nio_edge_ev;
     st = sim_shapes_load(calib_dir(p), &sc->ni2, &sc->ni3, err);
     if (st == XANES_OK)
         st = build_spectral_model(sc, err);
