@@ -2,7 +2,9 @@
 #ifndef XANES_XANES_H
 #define XANES_XANES_H
 
+#include "xanes/align.h"
 #include "xanes/edge.h"
+#include "xanes/edgemap.h"
 #include "xanes/normalize.h"
 #include "xanes/spectrum.h"
 #include "xanes/standards.h"
