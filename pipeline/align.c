@@ -557,17 +557,40 @@ static int register_frame(const xanes_align *a, scratch *s, size_t n_ref, double
     return 1;
 }
 
+/* Where prepared frames come from: the stack (prepared on demand), or a
+ * cache of every frame prepared once, used when binning makes it small
+ * (1/bin^2 of the stack): the averaged reference reads the frames it
+ * averages three times, and the cache makes that one read. */
+typedef struct {
+    const float *stack;
+    float *cache;           /* [n_energy][nyb*nxb] or NULL */
+    unsigned char *cache_ok; /* [n_energy] prepare() results */
+} frames;
+
+/* Prepared frame k into s->real; 0 when it has no finite pixel. */
+static int load(const xanes_align *a, scratch *s, const frames *f, size_t k)
+{
+    size_t nb = a->nyb * a->nxb;
+    if (f->cache != NULL) {
+        if (!f->cache_ok[k])
+            return 0;
+        memcpy(s->real, f->cache + k * nb, nb * sizeof *s->real);
+        return 1;
+    }
+    return prepare(a, f->stack + k * a->ny * a->nx, a->nx, a->p.bin, s->real, s->row,
+                   s->nan_rows);
+}
+
 /* Registers the frames list[0..n) on the current reference, in parallel
  * (static schedule over the list, so the post-edge frames of pass 1 spread
  * over the threads).  loo (may be NULL) marks frames averaged into the
  * reference, taken out again with their first-pass shifts first[]. */
-static void register_pass(const xanes_align *a, const float *stack, const size_t *list, size_t n,
+static void register_pass(const xanes_align *a, const frames *f, const size_t *list, size_t n,
                           const unsigned char *loo, size_t n_ref, const double *first,
                           double *shift, unsigned char *ok)
 {
-    size_t ny = a->ny, nx = a->nx, bin = a->p.bin;
 #pragma omp parallel num_threads(a->nthr) default(none)                                        \
-    shared(a, stack, list, loo, first, shift, ok) firstprivate(n, n_ref, ny, nx, bin)
+    shared(a, f, list, loo, first, shift, ok) firstprivate(n, n_ref)
     {
         scratch *s = &a->s[omp_get_thread_num()];
 #pragma omp for schedule(static)
@@ -575,8 +598,7 @@ static void register_pass(const xanes_align *a, const float *stack, const size_t
             size_t k = list[j];
             int use_loo = loo != NULL && loo[k] && n_ref > 1;
             double dy = use_loo ? first[2 * k] : 0.0, dx = use_loo ? first[2 * k + 1] : 0.0;
-            int good = prepare(a, stack + k * ny * nx, nx, bin, s->real, s->row, s->nan_rows) &&
-                       register_frame(a, s, use_loo ? n_ref : 0, &dy, &dx);
+            int good = load(a, s, f, k) && register_frame(a, s, use_loo ? n_ref : 0, &dy, &dx);
             shift[2 * k] = good ? dy : 0.0;
             shift[2 * k + 1] = good ? dx : 0.0;
             ok[k] = (unsigned char)good;
@@ -589,23 +611,23 @@ static void register_pass(const xanes_align *a, const float *stack, const size_t
  * Frames are transformed nthr at a time, each into its own scratch set, then
  * summed element by element in list order, so the sum does not depend on the
  * thread count. */
-static void accumulate_reference(xanes_align *a, const float *stack, const size_t *list, size_t n,
+static void accumulate_reference(xanes_align *a, const frames *f, const size_t *list, size_t n,
                                  const double *shift)
 {
-    size_t nspec = a->nyb * a->nxh, ny = a->ny, nx = a->nx, bin = a->p.bin;
+    size_t nspec = a->nyb * a->nxh;
     size_t nthr = (size_t)a->nthr;
     memset(a->ref_spec, 0, nspec * sizeof *a->ref_spec);
     for (size_t c = 0; c < n; c += nthr) {
         size_t cnt = n - c < nthr ? n - c : nthr;
 #pragma omp parallel num_threads(a->nthr) default(none)                                        \
-    shared(a, stack, list, shift) firstprivate(c, cnt, nspec, ny, nx, bin)
+    shared(a, f, list, shift) firstprivate(c, cnt, nspec)
         {
 #pragma omp for schedule(static)
             for (size_t j = 0; j < cnt; j++) {
                 scratch *s = &a->s[j];
                 size_t k = list[c + j];
-                /* prepare() succeeded for these frames in pass 1. */
-                (void)prepare(a, stack + k * ny * nx, nx, bin, s->real, s->row, s->nan_rows);
+                /* load() succeeded for these frames in pass 1. */
+                (void)load(a, s, f, k);
                 fftwf_execute_dft_r2c(a->r2c, s->real, s->spec);
                 shift_phase(a, s, shift[2 * k], shift[2 * k + 1]);
                 translate(a, s, s->spec);
@@ -626,9 +648,9 @@ static void accumulate_reference(xanes_align *a, const float *stack, const size_
 }
 
 /* Reference from one frame; returns 0 when it is all NaN or flat. */
-static int single_reference(xanes_align *a, const float *frame)
+static int single_reference(xanes_align *a, const frames *f, size_t k)
 {
-    if (!prepare(a, frame, a->nx, a->p.bin, a->s[0].real, a->s[0].row, a->s[0].nan_rows))
+    if (!load(a, &a->s[0], f, k))
         return 0;
     fftwf_execute_dft_r2c(a->r2c, a->s[0].real, a->ref_spec);
     double pow = 0.0;
@@ -646,6 +668,7 @@ xanes_status xanes_align_estimate(xanes_align *a, const float *stack, size_t n_e
     unsigned char *sel = NULL, *ok = NULL;
     size_t *list = NULL;
     double *first = NULL;
+    frames f = {NULL, NULL, NULL};
     if (a == NULL || stack == NULL || energy_ev == NULL || shift_px == NULL || n_energy == 0) {
         st = XANES_RAISE(err, XANES_EINVAL,
                          "align: estimate needs an aligner, a stack, energies, a shift array "
@@ -673,19 +696,43 @@ xanes_status xanes_align_estimate(xanes_align *a, const float *stack, size_t n_e
     }
     for (size_t k = 0; k < n_energy; k++)
         list[k] = k;
+    f.stack = stack;
+    if (a->p.reference != XANES_ALIGN_REF_FRAME && a->p.bin >= 2) {
+        size_t nb = a->nyb * a->nxb;
+        f.cache = fftwf_malloc(n_energy * nb * sizeof *f.cache);
+        f.cache_ok = malloc(n_energy);
+        if (f.cache == NULL || f.cache_ok == NULL) {
+            st = XANES_RAISE(err, XANES_ENOMEM, "align: cannot cache %zu binned frames",
+                             n_energy);
+            goto done;
+        }
+        const xanes_align *ac = a;
+        float *cache = f.cache;
+        unsigned char *cache_ok = f.cache_ok;
+        size_t ny = a->ny, nx = a->nx, bin = a->p.bin;
+#pragma omp parallel num_threads(a->nthr) default(none)                                        \
+    shared(ac, stack, cache, cache_ok) firstprivate(n_energy, nb, ny, nx, bin)
+        {
+            scratch *s = &ac->s[omp_get_thread_num()];
+#pragma omp for schedule(static)
+            for (size_t k = 0; k < n_energy; k++)
+                cache_ok[k] = (unsigned char)prepare(ac, stack + k * ny * nx, nx, bin,
+                                                     cache + k * nb, s->row, s->nan_rows);
+        }
+    }
     if (a->p.reference == XANES_ALIGN_REF_FRAME) {
         if (a->p.ref_frame >= n_energy) {
             st = XANES_RAISE(err, XANES_EINVAL, "align: reference frame %zu of a %zu-frame stack",
                              a->p.ref_frame, n_energy);
             goto done;
         }
-        if (!single_reference(a, stack + a->p.ref_frame * a->ny * a->nx)) {
+        if (!single_reference(a, &f, a->p.ref_frame)) {
             st = XANES_RAISE(err, XANES_EDATA,
                              "align: reference frame %zu is flat or all NaN, nothing to align on",
                              a->p.ref_frame);
             goto done;
         }
-        register_pass(a, stack, list, n_energy, NULL, 0, NULL, shift_px, ok);
+        register_pass(a, &f, list, n_energy, NULL, 0, NULL, shift_px, ok);
         goto copy;
     }
     /* Averaged reference, in two passes.  Pass 1 registers the frames to be
@@ -726,7 +773,7 @@ xanes_status xanes_align_estimate(xanes_align *a, const float *stack, size_t n_e
                 best = j;
         pivot = list[best];
         ok[pivot] = 1;
-        found = single_reference(a, stack + pivot * a->ny * a->nx);
+        found = single_reference(a, &f, pivot);
     }
     if (!found) {
         st = XANES_RAISE(err, XANES_EDATA,
@@ -735,7 +782,7 @@ xanes_status xanes_align_estimate(xanes_align *a, const float *stack, size_t n_e
                          nsel, smin, smax);
         goto done;
     }
-    register_pass(a, stack, list, nsel, NULL, 0, NULL, first, ok);
+    register_pass(a, &f, list, nsel, NULL, 0, NULL, first, ok);
     /* The pivot is in register with itself by definition, even where its
      * self-correlation is too smooth to pass the sharpness test. */
     ok[pivot] = 1;
@@ -747,14 +794,16 @@ xanes_status xanes_align_estimate(xanes_align *a, const float *stack, size_t n_e
         else
             sel[list[j]] = 0;
     /* nok >= 1: the pivot. */
-    accumulate_reference(a, stack, list, nok, first);
+    accumulate_reference(a, &f, list, nok, first);
     for (size_t k = 0; k < n_energy; k++)
         list[k] = k;
-    register_pass(a, stack, list, n_energy, sel, nok, first, shift_px, ok);
+    register_pass(a, &f, list, n_energy, sel, nok, first, shift_px, ok);
 copy:
     if (frame_ok != NULL)
         memcpy(frame_ok, ok, n_energy);
 done:
+    fftwf_free(f.cache);
+    free(f.cache_ok);
     free(first);
     free(list);
     free(ok);

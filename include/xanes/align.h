@@ -18,7 +18,10 @@
  * Memory: the object holds the reference spectrum (one complex half frame)
  * and, per OpenMP thread, three frames of scratch (one real, two complex
  * half frames), all allocated by xanes_align_alloc.  The stack itself is
- * never copied; xanes_align_apply modifies it in place.
+ * never copied; xanes_align_apply modifies it in place.  While
+ * xanes_align_estimate runs with an averaged reference and bin >= 2, it
+ * keeps every frame binned and windowed (1/bin^2 of the stack, 1/16 at the
+ * default), because the averaged frames are read three times.
  */
 #ifndef XANES_ALIGN_H
 #define XANES_ALIGN_H
