@@ -278,7 +278,8 @@ static xanes_status storage_check(const stack_source *src, const stack_dset *d, 
         n *= (double)d->dims[i];
     double bytes = n * (double)H5Tget_size(type);
     H5D_layout_t layout = H5Pget_layout(dcpl);
-    if (layout == H5D_CONTIGUOUS && bytes > 0) {
+    /* Data in external raw files have no offset in this file. */
+    if (layout == H5D_CONTIGUOUS && bytes > 0 && H5Pget_external_count(dcpl) <= 0) {
         haddr_t off = H5Dget_offset(d->id);
         if (off == HADDR_UNDEF || (double)H5Dget_storage_size(d->id) < bytes)
             return XANES_RAISE(err, XANES_EFORMAT,
