@@ -105,8 +105,98 @@ static void type_describe(hid_t type, char *name, size_t size, double *saturatio
     }
 }
 
+/* Little-endian unsigned integer of n bytes. */
+static unsigned long long le_uint(const unsigned char *p, size_t n)
+{
+    unsigned long long v = 0;
+    for (size_t i = n; i-- > 0;)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Checks, before HDF5 follows it, the global-heap reference of a scalar
+ * variable-length string dataset stored contiguously: HDF5 1.10 trusts the
+ * heap's lengths and, on a corrupt file, copies out of bounds or loops
+ * forever in H5HG_read.  Layout from the HDF5 File Format Specification
+ * (version 2/3), sections III.E "Global Heap" and IV.A.2.d "Datatype"
+ * (variable-length data: 4-byte length, collection address, 4-byte index).
+ * Returns 1 when sound or not checkable (compact storage), 0 when corrupt. */
+static int vlen_heap_ok(hid_t dset)
+{
+    int ok = 1;
+    haddr_t off = H5Dget_offset(dset);
+    if (off == HADDR_UNDEF)
+        return 1;
+    hid_t fid = H5Iget_file_id(dset);
+    hid_t fcpl = fid >= 0 ? H5Fget_create_plist(fid) : H5I_INVALID_HID;
+    size_t sa = 8, ss = 8;
+    hsize_t base = 0;
+    char name[1024] = "";
+    FILE *f = NULL;
+    unsigned char *coll = NULL;
+    if (fcpl < 0 || H5Pget_sizes(fcpl, &sa, &ss) < 0 || H5Pget_userblock(fcpl, &base) < 0 ||
+        sa > 8 || ss > 8 || H5Fget_name(fid, name, sizeof name) <= 0 ||
+        (f = fopen(name, "rb")) == NULL)
+        goto done;
+    fseek(f, 0, SEEK_END);
+    unsigned long long fsize = (unsigned long long)ftell(f);
+    unsigned char desc[24];
+    ok = 0;
+    if (fseek(f, (long)(base + off), SEEK_SET) != 0 || fread(desc, 1, 8 + sa, f) != 8 + sa)
+        goto done;
+    unsigned long long len = le_uint(desc, 4), addr = le_uint(desc + 4, sa);
+    unsigned long long index = le_uint(desc + 4 + sa, 4);
+    unsigned char head[24];
+    if (len > 65536 || base + addr + 8 + ss > fsize || fseek(f, (long)(base + addr), SEEK_SET) ||
+        fread(head, 1, 8 + ss, f) != 8 + ss || memcmp(head, "GCOL", 4) != 0)
+        goto done;
+    unsigned long long csize = le_uint(head + 8, ss);
+    if (csize < 8 + ss || base + addr + csize > fsize) /* collection must lie in the file */
+        goto done;
+    if (csize > ((unsigned long long)64 << 20)) { /* too big to walk here: trust it */
+        ok = 1;
+        goto done;
+    }
+    coll = malloc((size_t)csize);
+    if (coll == NULL || fseek(f, (long)(base + addr), SEEK_SET) != 0 ||
+        fread(coll, 1, (size_t)csize, f) != csize)
+        goto done;
+    /* Walk every object (index 2, refcount 2, reserved 4, size ss, data
+     * padded to 8), as HDF5 will: sizes must stay inside the collection and
+     * the free-space object (index 0) must cover exactly the rest; a
+     * collection that does not add up sends HDF5 into an endless loop. */
+    int found = 0, consistent = 0;
+    unsigned long long p = 8 + ss;
+    while (p + 8 + ss <= csize) {
+        unsigned long long idx = le_uint(coll + p, 2), osize = le_uint(coll + p + 8, ss);
+        if (idx == 0) {
+            consistent = osize == csize - p;
+            break;
+        }
+        unsigned long long need = 8 + ss + ((osize + 7) / 8) * 8;
+        if (osize > csize || p + need > csize)
+            break;
+        if (idx == index)
+            found = osize >= len;
+        p += need;
+    }
+    if (p + 8 + ss > csize)
+        consistent = 1; /* no room left for a free-space object */
+    ok = found && consistent;
+done:
+    free(coll);
+    if (f != NULL)
+        fclose(f);
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
+    if (fid >= 0)
+        H5Fclose(fid);
+    return ok;
+}
+
 /* Reads a string (fixed or variable length, scalar or one element) from a
- * dataset or attribute.  Returns 0 on success. */
+ * dataset or attribute.  Returns 0 on success, -1 when it is not a
+ * one-element string, -2 when its heap reference is corrupt. */
 int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size)
 {
     int rc = -1;
@@ -122,6 +212,10 @@ int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size)
     H5Tset_cset(mtype, H5Tget_cset(ftype));
     if (H5Tis_variable_str(ftype) > 0) {
         char *s = NULL;
+        if (!is_attr && !vlen_heap_ok(obj)) {
+            rc = -2;
+            goto done;
+        }
         H5Tset_size(mtype, H5T_VARIABLE);
         herr_t st = is_attr ? H5Aread(obj, mtype, &s) : H5Dread(obj, mtype, H5S_ALL, H5S_ALL,
                                                                H5P_DEFAULT, &s);
@@ -156,6 +250,67 @@ done:
     return rc;
 }
 
+/* Only the standard layouts of numbers: HDF5 1.10 converts a corrupt
+ * integer (precision or bit offset outside its size) by smashing the stack. */
+static int type_sane(hid_t type)
+{
+    H5T_class_t cls = H5Tget_class(type);
+    size_t size = H5Tget_size(type);
+    if (cls == H5T_INTEGER)
+        return (size == 1 || size == 2 || size == 4 || size == 8) &&
+               H5Tget_precision(type) == 8 * size && H5Tget_offset(type) == 0;
+    if (cls == H5T_FLOAT)
+        return H5Tequal(type, H5T_IEEE_F32LE) > 0 || H5Tequal(type, H5T_IEEE_F32BE) > 0 ||
+               H5Tequal(type, H5T_IEEE_F64LE) > 0 || H5Tequal(type, H5T_IEEE_F64BE) > 0;
+    return 1;
+}
+
+/* The stored data must cover the shape: a contiguous dataset must lie inside
+ * the file, a chunked one must have every chunk written.  A dataset whose
+ * shape was corrupted, or an acquisition that stopped half way, otherwise
+ * reads as fill values (zeros) or sends HDF5 through billions of absent
+ * chunks. */
+static xanes_status storage_check(const stack_source *src, const stack_dset *d, hid_t type,
+                                  hid_t dcpl, const char *role, xanes_error *err)
+{
+    double n = 1.0;
+    for (int i = 0; i < d->rank; i++)
+        n *= (double)d->dims[i];
+    double bytes = n * (double)H5Tget_size(type);
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    /* Data in external raw files have no offset in this file. */
+    if (layout == H5D_CONTIGUOUS && bytes > 0 && H5Pget_external_count(dcpl) <= 0) {
+        haddr_t off = H5Dget_offset(d->id);
+        if (off == HADDR_UNDEF || (double)H5Dget_storage_size(d->id) < bytes)
+            return XANES_RAISE(err, XANES_EFORMAT,
+                               "%s: %s (%s) holds no data or less than its shape needs (never "
+                               "written, or corrupt)",
+                               src->path, d->name, role);
+        if ((double)off + bytes > (double)src->file_size)
+            return XANES_RAISE(err, XANES_EFORMAT,
+                               "%s: %s (%s): its %.0f bytes would end past the end of the file "
+                               "(%llu bytes): corrupt shape or truncated file",
+                               src->path, d->name, role, bytes, src->file_size);
+    } else if (layout == H5D_CHUNKED && bytes > 0) {
+        hsize_t chunk[3] = {1, 1, 1};
+        H5Pget_chunk(dcpl, d->rank, chunk);
+        double expected = 1.0;
+        for (int i = 0; i < d->rank; i++)
+            expected *= (double)((d->dims[i] + chunk[i] - 1) / chunk[i]);
+        hid_t space = H5Dget_space(d->id);
+        hsize_t stored = 0;
+        herr_t st = space >= 0 ? H5Dget_num_chunks(d->id, space, &stored) : -1;
+        if (space >= 0)
+            H5Sclose(space);
+        if (st < 0 || (double)stored < expected)
+            return XANES_RAISE(err, XANES_EFORMAT,
+                               "%s: %s (%s): only %llu of its %.0f chunks are stored (acquisition "
+                               "stopped early, or the file is corrupt)",
+                               src->path, d->name, role, (unsigned long long)stored, expected);
+    }
+    return XANES_OK;
+}
+
 /* Reads a one-element numeric dataset or attribute as double; 0 on success. */
 static int read_scalar(hid_t obj, int is_attr, double *v)
 {
@@ -183,13 +338,17 @@ int sh5_read_meta(hid_t file, const char *name, char *text, size_t size, double 
     if (sh5_is_dataset(file, path)) {
         hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
         if (d >= 0) {
-            rc = sh5_read_text(d, 0, text, size) == 0 ? 0 : read_scalar(d, 0, num);
+            rc = sh5_read_text(d, 0, text, size);
+            if (rc == -1)
+                rc = read_scalar(d, 0, num);
             H5Dclose(d);
         }
     } else if (H5Aexists(file, name) > 0) {
         hid_t a = H5Aopen(file, name, H5P_DEFAULT);
         if (a >= 0) {
-            rc = sh5_read_text(a, 1, text, size) == 0 ? 0 : read_scalar(a, 1, num);
+            rc = sh5_read_text(a, 1, text, size);
+            if (rc == -1)
+                rc = read_scalar(a, 1, num);
             H5Aclose(a);
         }
     }
@@ -274,7 +433,8 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
         goto done;
     }
     d->rank = rank;
-    H5Sget_simple_extent_dims(space, d->dims, NULL);
+    hsize_t maxdims[3] = {0, 0, 0};
+    H5Sget_simple_extent_dims(space, d->dims, maxdims);
     type = H5Dget_type(d->id);
     int numeric = 0;
     type_describe(type, d->dtype, sizeof d->dtype, &d->saturation, &numeric);
@@ -283,11 +443,38 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
                          src->path, name, role, d->dtype);
         goto done;
     }
+    if (!type_sane(type)) {
+        st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s (%s): unsupported or corrupt datatype (%s)",
+                         src->path, name, role, d->dtype);
+        goto done;
+    }
     dcpl = H5Dget_create_plist(d->id);
-    if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED && rank >= 2) {
+    if (dcpl < 0) {
+        st = XANES_RAISE(err, XANES_EIO, "%s: cannot read the storage layout of %s: %s",
+                         src->path, name, sh5_reason(why));
+        goto done;
+    }
+    if (H5Pget_layout(dcpl) == H5D_CHUNKED && rank >= 1) {
         d->chunked = 1;
         hsize_t chunk[3] = {1, 1, 1};
-        H5Pget_chunk(dcpl, rank, chunk);
+        /* A corrupt chunk shape (larger than the dataset can ever grow, or
+         * over HDF5's 4 GiB chunk limit) makes HDF5 1.10 copy out of bounds
+         * in H5Dread instead of failing, so it is refused here. */
+        int chunk_ok = H5Pget_chunk(dcpl, rank, chunk) == rank;
+        double chunk_elems = 1.0;
+        for (int i = 0; i < rank && chunk_ok; i++) {
+            chunk_ok = chunk[i] > 0 && (maxdims[i] == H5S_UNLIMITED || chunk[i] <= maxdims[i]);
+            chunk_elems *= (double)chunk[i];
+        }
+        if (!chunk_ok || chunk_elems * (double)H5Tget_size(type) > 4294967295.0) {
+            st = XANES_RAISE(err, XANES_EFORMAT,
+                             "%s: %s (%s): corrupt chunk layout (chunk %llux%llux%llu for a "
+                             "%s dataset)",
+                             src->path, name, role, (unsigned long long)chunk[0],
+                             (unsigned long long)chunk[1], (unsigned long long)chunk[2],
+                             sh5_dims_text(d, why, sizeof why));
+            goto done;
+        }
         int nf = H5Pget_nfilters(dcpl);
         for (int i = 0; i < nf; i++) {
             unsigned flags = 0, cd[8];
@@ -299,9 +486,9 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
         }
         /* One frame (or the whole 2-D image) spans ceil(ny/cy)*ceil(nx/cx)
          * chunks; caching them all means each is decompressed once. */
-        size_t ey = rank == 3 ? 1 : 0;
-        size_t per_frame = (size_t)((d->dims[ey] + chunk[ey] - 1) / chunk[ey]) *
-                           (size_t)((d->dims[ey + 1] + chunk[ey + 1] - 1) / chunk[ey + 1]);
+        size_t per_frame = 1;
+        for (int i = rank == 3 ? 1 : 0; i < rank; i++)
+            per_frame *= (size_t)((d->dims[i] + chunk[i] - 1) / chunk[i]);
         size_t chunk_bytes = H5Tget_size(type);
         for (int i = 0; i < rank; i++)
             chunk_bytes *= (size_t)chunk[i];
@@ -321,6 +508,7 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
             }
         }
     }
+    st = storage_check(src, d, type, dcpl, role, err);
 done:
     if (dapl >= 0)
         H5Pclose(dapl);

@@ -252,6 +252,7 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     fclose(f);
+    src->file_size = size > 0 ? (unsigned long long)size : 0;
     if (!xanes_stack_is_hdf5(path)) {
         st = XANES_RAISE(err, XANES_EFORMAT, "%s: not an HDF5 file (%ld bytes, no HDF5 signature)",
                          path, size);
@@ -391,8 +392,15 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
     src->dark_missing = src->flats_applied && src->dark.id < 0;
 
     double num = NAN;
-    if (sh5_read_meta(src->file, "Pixel Size", src->pixel_size_text, sizeof src->pixel_size_text,
-                  &num) == 0) {
+    int meta = sh5_read_meta(src->file, "Pixel Size", src->pixel_size_text,
+                             sizeof src->pixel_size_text, &num);
+    if (meta == -2) {
+        st = XANES_RAISE(err, XANES_EFORMAT,
+                         "%s: \"Pixel Size\": its string points outside its heap (corrupt file)",
+                         path);
+        goto done;
+    }
+    if (meta == 0) {
         if (src->pixel_size_text[0] != '\0')
             src->pixel_size_nm = parse_pixel_size_nm(src->pixel_size_text);
         else if (isfinite(num) && num > 0) {

@@ -23,6 +23,7 @@ typedef struct {
 
 typedef struct {
     char path[512];
+    unsigned long long file_size; /* bytes */
     hid_t file;
     xanes_stack_layout layout;
     char layout_reason[160];
@@ -58,11 +59,13 @@ int sh5_link_exists(hid_t file, const char *path);
 int sh5_is_dataset(hid_t file, const char *path);
 
 /* A one-element string (fixed or variable length, any character set) of a
- * dataset (is_attr 0) or attribute (1) into buf.  0 on success. */
+ * dataset (is_attr 0) or attribute (1) into buf.  0 on success, -1 when not
+ * a one-element string, -2 when its heap reference is corrupt. */
 int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size);
 
 /* Root dataset or attribute `name`: text when it is a string, else *num.
- * 0 when found. */
+ * 0 when found, -2 when it is a string with a corrupt heap reference,
+ * -1 otherwise. */
 int sh5_read_meta(hid_t file, const char *name, char *text, size_t size, double *num);
 
 /* H5Lvisit callback collecting "name [dims]" of up to 12 datasets. */

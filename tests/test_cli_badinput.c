@@ -206,6 +206,65 @@ static void test_corrupt_chunk(void **state)
     expect(1, p, NULL, "cannot read frame 5", "/img_xanes", NULL);
 }
 
+/* An acquisition that stopped after 5 of 12 frames: the chunks of the
+ * others were never written and would read as zeros. */
+static void test_partial_acquisition(void **state)
+{
+    (void)state;
+    char p[600];
+    double e[NE];
+    default_energies(e, NE);
+    hid_t f = fx_create(path_of(p, "partial.h5"));
+    hsize_t dims[3] = {NE, NY, NX}, chunk[3] = {1, NY, NX};
+    hid_t space = H5Screate_simple(3, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 3, chunk);
+    hid_t d = H5Dcreate2(f, "/img_xanes", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    static float frames[5 * NY * NX];
+    for (size_t i = 0; i < 5 * NY * NX; i++)
+        frames[i] = 0.5f;
+    hsize_t start[3] = {0, 0, 0}, count[3] = {5, NY, NX};
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL);
+    hid_t mspace = H5Screate_simple(3, count, NULL);
+    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, mspace, space, H5P_DEFAULT, frames) >= 0);
+    H5Sclose(mspace);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    fx_energy(f, "/X_eng", NE, e);
+    fx_close(f);
+    expect(1, p, NULL, "/img_xanes", "only 5 of its 12 chunks", NULL);
+}
+
+/* The "Pixel Size" string's global heap with one object size overwritten:
+ * HDF5 1.10 loops forever on it; the reader must refuse it first. */
+static void test_corrupt_string_heap(void **state)
+{
+    (void)state;
+    char p[600];
+    double e[NE];
+    default_energies(e, NE);
+    write_fxi(path_of(p, "heap.h5"), NE, 3, e, NE, NULL);
+    size_t n = 0;
+    char *buf = tu_read_file(p, &n);
+    assert_non_null(buf);
+    char *gcol = NULL;
+    for (size_t i = 0; i + 4 <= n && gcol == NULL; i++)
+        if (memcmp(buf + i, "GCOL", 4) == 0)
+            gcol = buf + i;
+    assert_non_null(gcol);
+    /* header 16 bytes; object 1: index(2) refcount(2) reserved(4) size(8) */
+    assert_int_equal(gcol[16], 1);
+    assert_int_equal(gcol[24], 6); /* strlen("21.3nm") */
+    gcol[24] = (char)0xff;
+    FILE *fp = fopen(p, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(buf, 1, n, fp), n);
+    fclose(fp);
+    free(buf);
+    expect(1, p, NULL, "Pixel Size", "corrupt", NULL);
+}
+
 /* ---- structure -------------------------------------------------------- */
 
 static void test_structure(void **state)
@@ -427,7 +486,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_not_hdf5),      cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_corrupt_chunk), cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_corrupt_chunk), cmocka_unit_test(test_partial_acquisition),
+        cmocka_unit_test(test_corrupt_string_heap), cmocka_unit_test(test_structure),
         cmocka_unit_test(test_energies),      cmocka_unit_test(test_usage_and_text),
         cmocka_unit_test(test_good_files),
     };

@@ -116,7 +116,7 @@ const char *cli_stack_options_help(void)
            "  --stack-path P        stack dataset [energies x rows x columns], e.g. "
            "/entry/data/data\n"
            "  --flat-path P         flat field(s): one per energy, or a few to average\n"
-           "  --dark-path P         dark field(s), averaged (absent: dark = 0)\n"
+           "  --dark-path P         dark field(s): one per energy, or averaged (absent: dark = 0)\n"
            "  --energy-path P       energies, one per frame\n"
            "  --energy-unit ev|kev  override the unit (units attribute, else < 100 = keV)\n";
 }
