@@ -145,7 +145,8 @@ done:
 }
 
 /* Edge of one averaged spectrum with the core code; NaN when the core finds
- * none.  fbuf holds n_energy floats, scratch the plan's scratch. */
+ * none.  fbuf holds n_fbuf >= n_energy floats, NaN past n_energy, scratch
+ * the plan's scratch. */
 static void spectrum_edge(const xanes_particles_input *in, const double *mu, float *fbuf,
                           double *scratch, xanes_normalize_workspace *ws, xanes_particle *out)
 {
@@ -280,11 +281,22 @@ xanes_status xanes_particles_compute(const xanes_particles_input *in, xanes_part
         mean = malloc(nl * ne * sizeof *mean);
         count = malloc(nl * sizeof *count);
         valid = malloc(n);
-        fbuf = malloc(ne * sizeof *fbuf);
-        if (in->plan != NULL)
-            scratch = malloc(xanes_normalize_plan_scratch_size(in->plan) * sizeof *scratch);
-        else
+        /* A plan built on a longer grid than energy_ev would read past the
+         * spectrum; the plan does not tell its length, but its scratch is at
+         * least that long, so the buffer is padded to it with NaN, which the
+         * plan rejects (edge NaN) instead of reading out of bounds. */
+        size_t n_fbuf = ne;
+        if (in->plan != NULL) {
+            size_t ns = xanes_normalize_plan_scratch_size(in->plan);
+            n_fbuf = ns > ne ? ns : ne;
+            scratch = malloc(ns * sizeof *scratch);
+        } else {
             ws = xanes_normalize_workspace_alloc(ne);
+        }
+        fbuf = malloc(n_fbuf * sizeof *fbuf);
+        if (fbuf != NULL)
+            for (size_t k = ne; k < n_fbuf; k++)
+                fbuf[k] = NAN;
         if (!mean || !count || !valid || !fbuf || (in->plan != NULL ? !scratch : !ws)) {
             st = XANES_RAISE(err, XANES_ENOMEM,
                              "particles: cannot allocate %zu averaged spectra "

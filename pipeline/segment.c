@@ -485,17 +485,27 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
                                           err)) != XANES_OK)
             goto done;
         seg_watershed(w.dist, mask, ny, nx, conn, w.reg, w.heap);
-        /* A component without a marker (impossible for h >= 0, kept as a
-         * guard) stays whole under a fresh id. */
+        /* A component without a marker (impossible for h >= 0: its highest
+         * plateau is a regional maximum; kept as a guard) stays whole under a
+         * fresh id.  Unflooded mask pixels form whole components, so a flood
+         * through them stays inside one. */
         int32_t next = (int32_t)nm;
-        for (size_t p = 0; p < n; p++)
-            if (mask[p] && w.reg[p] == 0) {
-                int32_t c = w.comp[p];
-                ++next;
-                for (size_t q = p; q < n; q++)
-                    if (w.comp[q] == c && w.reg[q] == 0)
-                        w.reg[q] = next;
+        for (size_t s = 0; s < n; s++) {
+            if (!mask[s] || w.reg[s] != 0)
+                continue;
+            size_t head = 0, tail = 0;
+            w.reg[s] = ++next;
+            w.queue[tail++] = s;
+            while (head < tail) {
+                size_t nb[8];
+                size_t k = seg_neighbours(w.queue[head++], ny, nx, conn, nb);
+                for (size_t i = 0; i < k; i++)
+                    if (mask[nb[i]] && w.reg[nb[i]] == 0) {
+                        w.reg[nb[i]] = next;
+                        w.queue[tail++] = nb[i];
+                    }
             }
+        }
         size_t n_merged = 0;
         if ((st = seg_merge_small_regions(w.reg, (size_t)next, ny, nx, params->min_area_px,
                                           &n_merged, err)) != XANES_OK)
