@@ -161,14 +161,18 @@ static double noise_sigma(const float *map, size_t ny, size_t nx, double *scratc
 static void smooth_map(const float *map, size_t ny, size_t nx, double sigma_px, float *out,
                        double *v, double *wt, double *tmp)
 {
-    size_t n = ny * nx;
+    size_t n = ny * nx, n_nan = 0;
     for (size_t p = 0; p < n; p++) {
         int ok = isfinite(map[p]);
         v[p] = ok ? (double)map[p] : 0.0;
         wt[p] = ok ? 1.0 : 0.0;
+        n_nan += !ok;
     }
     seg_gaussian_smooth(v, ny, nx, sigma_px, tmp);
-    seg_gaussian_smooth(wt, ny, nx, sigma_px, tmp);
+    /* Without NaN the weights smooth to 1 everywhere (normalized kernel,
+     * replicated edges): skip that pass. */
+    if (n_nan > 0)
+        seg_gaussian_smooth(wt, ny, nx, sigma_px, tmp);
     for (size_t p = 0; p < n; p++)
         out[p] = isfinite(map[p]) && wt[p] > 0.0 ? (float)(v[p] / wt[p]) : NAN;
 }

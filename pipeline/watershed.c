@@ -145,7 +145,10 @@ void seg_gaussian_smooth(double *img, size_t ny, size_t nx, double sigma_px, dou
     long half = gaussian_kernel(sigma_px, kern);
     long lnx = (long)nx, lny = (long)ny;
     /* Along x into tmp, then along y back into img; the edges are replicated
-     * so that the border does not pull the distance down. */
+     * so that the border does not pull the distance down.  Rows are shared
+     * out between threads; every output value is one thread's fixed sum. */
+#pragma omp parallel for default(none) shared(img, tmp, kern) firstprivate(lnx, lny, half)         \
+    schedule(static)
     for (long y = 0; y < lny; y++)
         for (long x = 0; x < lnx; x++) {
             double acc = 0.0;
@@ -156,6 +159,8 @@ void seg_gaussian_smooth(double *img, size_t ny, size_t nx, double sigma_px, dou
             }
             tmp[y * lnx + x] = acc;
         }
+#pragma omp parallel for default(none) shared(img, tmp, kern) firstprivate(lnx, lny, half)         \
+    schedule(static)
     for (long y = 0; y < lny; y++)
         for (long x = 0; x < lnx; x++) {
             double acc = 0.0;

@@ -25,6 +25,7 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <gsl/gsl_sort.h>
+#include <omp.h>
 
 #include "testutil.h"
 #include "xanes/segment.h"
@@ -766,6 +767,30 @@ static void test_connectivity(void **state)
     assert_int_equal(lab[15 * nx + 15], 2);
 }
 
+/* The labels do not depend on the thread count. */
+static void test_threads_identical(void **state)
+{
+    (void)state;
+    scene sc;
+    scene_make(&sc, 230, 270, 77, 8, 4, 0.3, 6);
+    for (size_t p = 0; p < sc.ny * sc.nx; p += 97)
+        sc.jump[p] = NAN;
+    int saved = omp_get_max_threads();
+    xanes_segment_info i1, i3;
+    omp_set_num_threads(1);
+    int32_t *a = run_ok(&sc, NULL, &i1);
+    omp_set_num_threads(3);
+    int32_t *b = run_ok(&sc, NULL, &i3);
+    omp_set_num_threads(saved);
+    assert_int_equal(i1.n_labels, i3.n_labels);
+    assert_true(i1.n_labels >= 14);
+    assert_memory_equal(a, b, sc.ny * sc.nx * sizeof *a);
+    assert_memory_equal(&i1.threshold, &i3.threshold, sizeof i1.threshold);
+    free(a);
+    free(b);
+    scene_free(&sc);
+}
+
 static void test_bad_params(void **state)
 {
     (void)state;
@@ -813,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_nan_maps),
         cmocka_unit_test(test_order_holes_border),
         cmocka_unit_test(test_connectivity),
+        cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_bad_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

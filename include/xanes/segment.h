@@ -99,8 +99,9 @@ typedef struct {
  * Returns XANES_EINVAL (NULL arrays, ny or nx zero, bad params: connectivity
  * not 4/8, negative radius, otsu_bins < 2, non-finite threshold_value),
  * XANES_EDATA (no finite pixel in the map), XANES_ENOMEM.  On error labels
- * is all zero.  Allocates O(ny*nx) scratch internally; thread-safe (no shared
- * state), single-threaded. */
+ * is all zero.  Allocates about 80 bytes per pixel of scratch internally;
+ * thread-safe (no shared state); the smoothing runs OpenMP over rows, and the
+ * result does not depend on the thread count. */
 xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
                                const xanes_segment_params *params, int32_t *labels,
                                xanes_segment_info *info, xanes_error *err);
