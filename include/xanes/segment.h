@@ -1,17 +1,17 @@
 /* segment.h: stage 5 of `xanes run`, particle mask and labels from the
  * edge-jump map.
  *
- * The edge-jump map (float [ny][nx], row-major, NaN = no data) is thresholded
- * (Otsu by default), cleaned with a binary opening and closing by a disc and a
- * fill of small holes, labelled into connected components, and touching
- * particles are split by a marker-controlled watershed on the Euclidean
- * distance transform.  The result is an int32 label image: 0 = background,
- * 1..N = particles, numbered in raster order of each particle's first pixel
- * (top row first, then left to right), so the numbering is reproducible.
+ * The edge-jump map (float [ny][nx], row-major, NaN = no data) is smoothed
+ * (Gaussian, NaN-aware), thresholded (Otsu by default), cleaned with a binary opening and closing
+ * by a disc and a fill of small holes, labelled into connected components, and touching particles
+ * are split by a marker-controlled watershed on the Euclidean distance transform.  The result is an
+ * int32 label image: 0 = background, 1..N = particles, numbered in raster order of each particle's
+ * first pixel (top row first, then left to right), so the numbering is reproducible.
  *
  * Conventions (documented once here):
- *  - foreground is `jump > threshold` (strictly greater); NaN pixels are
- *    background;
+ *  - foreground is `smoothed jump > threshold` (strictly greater); NaN
+ *    pixels are background (holes inside a particle are filled);
+ *  - the segmentation needs the whole map (it is not a per-row stage);
  *  - particles are connected components under `connectivity` (8 by default;
  *    4 is allowed); background holes use the complementary connectivity;
  *  - the image border is neutral for the morphology: pixels outside the
@@ -97,7 +97,8 @@ typedef struct {
  * written completely: 0 background, 1..info->n_labels particles).  info may be
  * NULL; params NULL means the defaults.
  * Returns XANES_EINVAL (NULL arrays, ny or nx zero, bad params: connectivity
- * not 4/8, negative radius, otsu_bins < 2, non-finite threshold_value),
+ * not 4/8, a negative radius or smoothing, smooth_px > 20, otsu_bins < 2,
+ * non-finite threshold_value, h_relative outside [0, 1)),
  * XANES_EDATA (no finite pixel in the map), XANES_ENOMEM.  On error labels
  * is all zero.  Allocates about 80 bytes per pixel of scratch internally;
  * thread-safe (no shared state); the smoothing runs OpenMP over rows, and the
