@@ -15,7 +15,7 @@
  * standards.h applied to each valid pixel and averaged; for the linear scales
  * of calibration/standards.json this equals the scale of the mean edge.
  * Memory: one double per labelled pixel, n_labels * n_energy doubles of
- * sums, and a byte per pixel.
+ * sums, and 25 bytes per pixel (validity and runs of one label).
  */
 #include "xanes/particles.h"
 
@@ -69,10 +69,16 @@ static xanes_status check_input(const xanes_particles_input *in, int need_stack,
     return XANES_OK;
 }
 
+/* A run of consecutive valid pixels (in memory order) of one label. */
+typedef struct {
+    size_t start, len;
+    int32_t label;
+} pixel_run;
+
 /* Sums of the finite spectra into mean[] and count[], then divides.  valid is
- * [ny * nx] scratch. */
+ * [ny * nx] bytes and runs [ny * nx] run records of scratch. */
 static void mean_spectra(const xanes_particles_input *in, double *mean, size_t *count,
-                         uint8_t *valid)
+                         uint8_t *valid, pixel_run *runs)
 {
     const size_t ny = in->ny, nx = in->nx, n = ny * nx, ne = in->n_energy;
     const size_t nl = in->n_labels;
@@ -93,21 +99,33 @@ static void mean_spectra(const xanes_particles_input *in, double *mean, size_t *
                     valid[row + x] = 0;
         }
     }
+    /* Runs of one label turn the per-frame pass into contiguous sums. */
     memset(count, 0, nl * sizeof *count);
-    for (size_t p = 0; p < n; p++)
-        if (valid[p])
-            count[labels[p] - 1]++;
+    size_t nr = 0;
+    for (size_t p = 0; p < n; p++) {
+        if (!valid[p])
+            continue;
+        count[labels[p] - 1]++;
+        if (nr > 0 && runs[nr - 1].label == labels[p] && runs[nr - 1].start + runs[nr - 1].len == p)
+            runs[nr - 1].len++;
+        else
+            runs[nr++] = (pixel_run){p, 1, labels[p]};
+    }
     memset(mean, 0, nl * ne * sizeof *mean);
     long lne = (long)ne;
     /* Each thread owns whole frames: column k of every particle's sum is
-     * written by one thread, in raster order. */
-#pragma omp parallel for default(none) shared(labels, stack, valid, mean) firstprivate(lne, n, ne) \
+     * written by one thread, run after run in raster order. */
+#pragma omp parallel for default(none) shared(runs, stack, mean) firstprivate(lne, n, ne, nr)      \
     schedule(static)
     for (long k = 0; k < lne; k++) {
         const float *f = stack + (size_t)k * n;
-        for (size_t p = 0; p < n; p++)
-            if (valid[p])
-                mean[(size_t)(labels[p] - 1) * ne + (size_t)k] += (double)f[p];
+        for (size_t r = 0; r < nr; r++) {
+            const float *v = f + runs[r].start;
+            double acc = 0.0;
+            for (size_t i = 0; i < runs[r].len; i++)
+                acc += (double)v[i];
+            mean[(size_t)(runs[r].label - 1) * ne + (size_t)k] += acc;
+        }
     }
     for (size_t l = 0; l < nl; l++)
         for (size_t k = 0; k < ne; k++)
@@ -119,6 +137,7 @@ xanes_status xanes_particles_mean_spectra(const xanes_particles_input *in, doubl
 {
     xanes_status st = XANES_OK;
     uint8_t *valid = NULL;
+    pixel_run *runs = NULL;
     size_t *cnt = NULL;
     if ((st = check_input(in, 1, err)) != XANES_OK)
         goto done;
@@ -127,25 +146,28 @@ xanes_status xanes_particles_mean_spectra(const xanes_particles_input *in, doubl
         goto done;
     }
     valid = malloc(in->ny * in->nx);
+    runs = malloc(in->ny * in->nx * sizeof *runs);
     cnt = malloc((in->n_labels + 1) * sizeof *cnt);
-    if (valid == NULL || cnt == NULL) {
+    if (valid == NULL || runs == NULL || cnt == NULL) {
         st = XANES_RAISE(err, XANES_ENOMEM,
                          "particles: cannot allocate scratch for %zu x %zu "
                          "pixels",
                          in->ny, in->nx);
         goto done;
     }
-    mean_spectra(in, mean, cnt, valid);
+    mean_spectra(in, mean, cnt, valid, runs);
     if (count != NULL)
         memcpy(count, cnt, in->n_labels * sizeof *count);
 done:
     free(valid);
+    free(runs);
     free(cnt);
     return st;
 }
 
 /* Edge of one averaged spectrum with the core code; NaN when the core finds
- * none.  fbuf holds n_energy floats, scratch the plan's scratch. */
+ * none.  fbuf holds n_fbuf >= n_energy floats, NaN past n_energy, scratch
+ * the plan's scratch. */
 static void spectrum_edge(const xanes_particles_input *in, const double *mu, float *fbuf,
                           double *scratch, xanes_normalize_workspace *ws, xanes_particle *out)
 {
@@ -200,6 +222,7 @@ xanes_status xanes_particles_compute(const xanes_particles_input *in, xanes_part
     size_t *start = NULL, *cursor = NULL, *count = NULL;
     double *edges = NULL, *mean = NULL, *sx = NULL, *sy = NULL, *scratch = NULL;
     uint8_t *valid = NULL;
+    pixel_run *runs = NULL;
     float *fbuf = NULL;
     xanes_normalize_workspace *ws = NULL;
     if (out == NULL || n_out == NULL) {
@@ -280,19 +303,31 @@ xanes_status xanes_particles_compute(const xanes_particles_input *in, xanes_part
         mean = malloc(nl * ne * sizeof *mean);
         count = malloc(nl * sizeof *count);
         valid = malloc(n);
-        fbuf = malloc(ne * sizeof *fbuf);
-        if (in->plan != NULL)
-            scratch = malloc(xanes_normalize_plan_scratch_size(in->plan) * sizeof *scratch);
-        else
+        runs = malloc(n * sizeof *runs);
+        /* A plan built on a longer grid than energy_ev would read past the
+         * spectrum; the plan does not tell its length, but its scratch is at
+         * least that long, so the buffer is padded to it with NaN, which the
+         * plan rejects (edge NaN) instead of reading out of bounds. */
+        size_t n_fbuf = ne;
+        if (in->plan != NULL) {
+            size_t ns = xanes_normalize_plan_scratch_size(in->plan);
+            n_fbuf = ns > ne ? ns : ne;
+            scratch = malloc(ns * sizeof *scratch);
+        } else {
             ws = xanes_normalize_workspace_alloc(ne);
-        if (!mean || !count || !valid || !fbuf || (in->plan != NULL ? !scratch : !ws)) {
+        }
+        fbuf = malloc(n_fbuf * sizeof *fbuf);
+        if (fbuf != NULL)
+            for (size_t k = ne; k < n_fbuf; k++)
+                fbuf[k] = NAN;
+        if (!mean || !count || !valid || !runs || !fbuf || (in->plan != NULL ? !scratch : !ws)) {
             st = XANES_RAISE(err, XANES_ENOMEM,
                              "particles: cannot allocate %zu averaged spectra "
                              "of %zu energies",
                              nl, ne);
             goto done;
         }
-        mean_spectra(in, mean, count, valid);
+        mean_spectra(in, mean, count, valid, runs);
         for (size_t l = 0; l < nl; l++) {
             res[l].n_spectrum_px = count[l];
             if (count[l] > 0)
@@ -313,6 +348,7 @@ done:
     free(sy);
     free(scratch);
     free(valid);
+    free(runs);
     free(fbuf);
     xanes_normalize_workspace_free(ws);
     return st;

@@ -16,7 +16,7 @@
  * marker distance, flooding restricted to each component; watershed
  * fragments under min_area_px merge into the neighbour they share the longest
  * border with; (5) labels renumbered 1..N in raster order of each particle's
- * first pixel.  See segment.h for the conventions.  Scratch is about 70
+ * first pixel.  See segment.h for the conventions.  Scratch is about 80
  * bytes per pixel, allocated once per call.
  */
 #include "xanes/segment.h"
@@ -37,6 +37,7 @@ void xanes_segment_default_params(xanes_segment_params *p)
     p->threshold_value = 0.0;
     p->otsu_bins = 256;
     p->otsu_min_contrast = 2.5;
+    p->smooth_px = 1.0;
     p->opening_radius_px = 1.0;
     p->closing_radius_px = 1.0;
     p->max_hole_px = 64;
@@ -44,7 +45,8 @@ void xanes_segment_default_params(xanes_segment_params *p)
     p->min_area_px = 20;
     p->split_touching = 1;
     p->distance_smooth_px = 0.5;
-    p->h_maxima_px = 0.5;
+    p->h_maxima_px = 0.3;
+    p->h_relative = 0.0;
     p->min_marker_distance_px = 6.0;
 }
 
@@ -152,18 +154,43 @@ static double noise_sigma(const float *map, size_t ny, size_t nx, double *scratc
     return 1.4826 * gsl_stats_median(scratch, 1, m) / M_SQRT2;
 }
 
+/* Gaussian smoothing of the finite values of map into out (NaN stays NaN):
+ * normalized convolution, sum(w x) / sum(w) over finite neighbours, so NaN
+ * pixels and the border neither pull values down nor spread.  v and wt hold
+ * ny * nx doubles each, tmp too. */
+static void smooth_map(const float *map, size_t ny, size_t nx, double sigma_px, float *out,
+                       double *v, double *wt, double *tmp)
+{
+    size_t n = ny * nx, n_nan = 0;
+    for (size_t p = 0; p < n; p++) {
+        int ok = isfinite(map[p]);
+        v[p] = ok ? (double)map[p] : 0.0;
+        wt[p] = ok ? 1.0 : 0.0;
+        n_nan += !ok;
+    }
+    seg_gaussian_smooth(v, ny, nx, sigma_px, tmp);
+    /* Without NaN the weights smooth to 1 everywhere (normalized kernel,
+     * replicated edges): skip that pass. */
+    if (n_nan > 0)
+        seg_gaussian_smooth(wt, ny, nx, sigma_px, tmp);
+    for (size_t p = 0; p < n; p++)
+        out[p] = isfinite(map[p]) && wt[p] > 0.0 ? (float)(v[p] / wt[p]) : NAN;
+}
+
 /* Scratch of one segmentation call, allocated together and freed together. */
 typedef struct {
+    float *smooth;
     uint8_t *mask, *aux;
     double *d2, *dist, *tmp;
     double *dscratch;
-    size_t *iscratch, *queue;
+    size_t *iscratch, *queue, *peak;
     int32_t *comp, *reg;
     seg_heap_item *heap;
 } seg_work;
 
 static void work_free(seg_work *w)
 {
+    free(w->smooth);
     free(w->mask);
     free(w->aux);
     free(w->d2);
@@ -172,6 +199,7 @@ static void work_free(seg_work *w)
     free(w->dscratch);
     free(w->iscratch);
     free(w->queue);
+    free(w->peak);
     free(w->comp);
     free(w->reg);
     free(w->heap);
@@ -181,6 +209,7 @@ static int work_alloc(seg_work *w, size_t ny, size_t nx)
 {
     size_t n = ny * nx, m = ny > nx ? ny : nx;
     memset(w, 0, sizeof *w);
+    w->smooth = malloc(n * sizeof *w->smooth);
     w->mask = malloc(n);
     w->aux = malloc(n);
     w->d2 = malloc(n * sizeof *w->d2);
@@ -189,11 +218,12 @@ static int work_alloc(seg_work *w, size_t ny, size_t nx)
     w->dscratch = malloc((3 * m + 1) * sizeof *w->dscratch);
     w->iscratch = malloc(m * sizeof *w->iscratch);
     w->queue = malloc(n * sizeof *w->queue);
+    w->peak = malloc(n * sizeof *w->peak);
     w->comp = malloc(n * sizeof *w->comp);
     w->reg = malloc(n * sizeof *w->reg);
     w->heap = malloc(n * sizeof *w->heap);
-    return w->mask && w->aux && w->d2 && w->dist && w->tmp && w->dscratch && w->iscratch &&
-           w->queue && w->comp && w->reg && w->heap;
+    return w->smooth && w->mask && w->aux && w->d2 && w->dist && w->tmp && w->dscratch &&
+           w->iscratch && w->queue && w->peak && w->comp && w->reg && w->heap;
 }
 
 /* Discs up to this radius are applied by scanning their offsets (at most 29
@@ -343,6 +373,10 @@ static xanes_status check_params(const xanes_segment_params *p, xanes_error *err
                            "segment: opening/closing radius must be >= 0 px, "
                            "got %g and %g",
                            p->opening_radius_px, p->closing_radius_px);
+    if (!(p->smooth_px >= 0.0 && p->smooth_px <= 20.0))
+        return XANES_RAISE(err, XANES_EINVAL,
+                           "segment: smoothing of the jump map must be 0..20 px, got %g",
+                           p->smooth_px);
     if (p->threshold_method == XANES_THRESHOLD_OTSU) {
         if (p->otsu_bins < 2)
             return XANES_RAISE(err, XANES_EINVAL, "segment: Otsu needs at least 2 bins, got %zu",
@@ -362,12 +396,14 @@ static xanes_status check_params(const xanes_segment_params *p, xanes_error *err
         return XANES_RAISE(err, XANES_EINVAL, "segment: unknown threshold method %d",
                            (int)p->threshold_method);
     }
-    if (p->split_touching && (!(p->distance_smooth_px >= 0.0) || !(p->h_maxima_px >= 0.0) ||
-                              !(p->min_marker_distance_px >= 0.0)))
+    if (p->split_touching &&
+        (!(p->distance_smooth_px >= 0.0) || !(p->h_maxima_px >= 0.0) ||
+         !(p->h_relative >= 0.0 && p->h_relative < 1.0) || !(p->min_marker_distance_px >= 0.0)))
         return XANES_RAISE(err, XANES_EINVAL,
-                           "segment: split parameters must be >= 0: smoothing "
-                           "%g px, h-maxima %g px, marker distance %g px",
-                           p->distance_smooth_px, p->h_maxima_px, p->min_marker_distance_px);
+                           "segment: split parameters must be >= 0 (h_relative < 1): smoothing "
+                           "%g px, h-maxima %g px, h_relative %g, marker distance %g px",
+                           p->distance_smooth_px, p->h_maxima_px, p->h_relative,
+                           p->min_marker_distance_px);
     return XANES_OK;
 }
 
@@ -416,11 +452,18 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
         goto done;
     }
 
+    /* Thresholding a smoothed map gives clean outlines on noisy data; the
+     * noise estimate below still uses the raw map. */
+    const float *map = jump;
+    if (params->smooth_px > 0.0) {
+        smooth_map(jump, ny, nx, params->smooth_px, w.smooth, w.d2, w.dist, w.tmp);
+        map = w.smooth;
+    }
     if (params->threshold_method == XANES_THRESHOLD_OTSU) {
         xanes_error local;
         xanes_error_clear(&local);
         double cm[2];
-        st = xanes_segment_otsu(jump, n, params->otsu_bins, &inf.threshold, cm, &local);
+        st = xanes_segment_otsu(map, n, params->otsu_bins, &inf.threshold, cm, &local);
         if (st == XANES_EDATA) {
             /* Finite but constant: no contrast, zero particles (segment.h). */
             inf.no_contrast = 1;
@@ -432,7 +475,11 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
             goto done;
         }
         inf.noise_sigma = noise_sigma(jump, ny, nx, w.d2);
-        inf.otsu_contrast = inf.noise_sigma > 0.0 ? (cm[1] - cm[0]) / inf.noise_sigma : HUGE_VAL;
+        /* The classes are those of the smoothed map, so the noise they are
+         * compared with is the raw noise times the smoothing's noise gain:
+         * pure white noise then scores 1.6 whatever the smoothing. */
+        double noise = inf.noise_sigma * seg_gaussian_noise_gain(params->smooth_px);
+        inf.otsu_contrast = noise > 0.0 ? (cm[1] - cm[0]) / noise : HUGE_VAL;
         if (inf.otsu_contrast < params->otsu_min_contrast) {
             inf.no_contrast = 1;
             goto done;
@@ -443,7 +490,7 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
 
     uint8_t *mask = w.mask;
     for (size_t p = 0; p < n; p++)
-        mask[p] = isfinite(jump[p]) && (double)jump[p] > inf.threshold;
+        mask[p] = isfinite(map[p]) && (double)map[p] > inf.threshold;
     if (params->opening_radius_px > 0.0) {
         morph_disc(mask, ny, nx, params->opening_radius_px, 1, &w);
         morph_disc(mask, ny, nx, params->opening_radius_px, 0, &w);
@@ -478,24 +525,34 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
         for (size_t p = 0; p < n; p++)
             if (!mask[p])
                 w.dist[p] = 0.0;
-        size_t nm = seg_hmax_markers(w.dist, mask, ny, nx, params->h_maxima_px, w.tmp, w.queue,
-                                     w.aux, w.reg);
+        size_t nm = seg_dynamic_markers(w.dist, mask, ny, nx, params->h_maxima_px,
+                                        params->h_relative, w.heap, w.queue, w.peak, w.aux, w.reg);
         if (params->min_marker_distance_px > 0.0 &&
             (st = seg_merge_close_markers(w.reg, nm, w.comp, ny, nx, params->min_marker_distance_px,
                                           err)) != XANES_OK)
             goto done;
         seg_watershed(w.dist, mask, ny, nx, conn, w.reg, w.heap);
-        /* A component without a marker (impossible for h >= 0, kept as a
-         * guard) stays whole under a fresh id. */
+        /* A component without a marker (impossible for h >= 0: its highest
+         * plateau is a regional maximum; kept as a guard) stays whole under a
+         * fresh id.  Unflooded mask pixels form whole components, so a flood
+         * through them stays inside one. */
         int32_t next = (int32_t)nm;
-        for (size_t p = 0; p < n; p++)
-            if (mask[p] && w.reg[p] == 0) {
-                int32_t c = w.comp[p];
-                ++next;
-                for (size_t q = p; q < n; q++)
-                    if (w.comp[q] == c && w.reg[q] == 0)
-                        w.reg[q] = next;
+        for (size_t s = 0; s < n; s++) {
+            if (!mask[s] || w.reg[s] != 0)
+                continue;
+            size_t head = 0, tail = 0;
+            w.reg[s] = ++next;
+            w.queue[tail++] = s;
+            while (head < tail) {
+                size_t nb[8];
+                size_t k = seg_neighbours(w.queue[head++], ny, nx, conn, nb);
+                for (size_t i = 0; i < k; i++)
+                    if (mask[nb[i]] && w.reg[nb[i]] == 0) {
+                        w.reg[nb[i]] = next;
+                        w.queue[tail++] = nb[i];
+                    }
             }
+        }
         size_t n_merged = 0;
         if ((st = seg_merge_small_regions(w.reg, (size_t)next, ny, nx, params->min_area_px,
                                           &n_merged, err)) != XANES_OK)

@@ -7,11 +7,13 @@
  * exactly in O(n): column distances by two scans (Meijster et al. 2000),
  * rows by the lower envelope of parabolas of Felzenszwalb and Huttenlocher
  * (Theory of Computing 8 (2012) 415).  Pixel-grid artefacts and ragged
- * outlines put small spurious bumps on each hill, so markers are the
- * h-maxima (Soille, Morphological Image Analysis, 2nd ed. 2003, sec. 6.3.4):
- * maxima that rise at least h above the saddle towards any higher maximum,
- * found as regional maxima of the reconstruction by dilation of f - h under f
- * (Vincent, IEEE TIP 2 (1993) 176, hybrid algorithm).  From the markers the
+ * outlines put small spurious bumps on each hill, so a maximum seeds a
+ * particle only if its dynamic (M. Grimaud, Proc. SPIE 1769 (1992) 292: the
+ * depth one must descend from it to reach a higher maximum) is at least h px
+ * and at least h_rel times its height; with h_rel = 0 these are the h-maxima
+ * markers (Soille, Morphological Image Analysis, 2nd ed. 2003, sec. 6.3.4).
+ * The dynamics come from one top-down sweep with a union-find.  From the
+ * markers the
  * blob is flooded in order of decreasing distance with a priority queue
  * (Meyer's algorithm, Beucher & Meyer 1993), so every pixel joins the hill it
  * is attached to and the cut falls on the neck.  Two clean-ups complete the
@@ -105,12 +107,11 @@ void xanes_segment_edt_sq(const uint8_t *target, size_t ny, size_t nx, double *o
     }
 }
 
-void seg_gaussian_smooth(double *img, size_t ny, size_t nx, double sigma_px, double *tmp)
+enum { MAX_HALF = 64 };
+
+/* The normalized 1-D kernel of seg_gaussian_smooth; returns its half width. */
+static long gaussian_kernel(double sigma_px, double kern[2 * MAX_HALF + 1])
 {
-    if (!(sigma_px > 0.0))
-        return;
-    enum { MAX_HALF = 64 };
-    double kern[2 * MAX_HALF + 1];
     long half = (long)ceil(3.0 * sigma_px);
     if (half > MAX_HALF)
         half = MAX_HALF;
@@ -121,9 +122,33 @@ void seg_gaussian_smooth(double *img, size_t ny, size_t nx, double sigma_px, dou
     }
     for (long i = -half; i <= half; i++)
         kern[i + half] /= sum;
+    return half;
+}
+
+double seg_gaussian_noise_gain(double sigma_px)
+{
+    if (!(sigma_px > 0.0))
+        return 1.0;
+    double kern[2 * MAX_HALF + 1], ss = 0.0;
+    long half = gaussian_kernel(sigma_px, kern);
+    for (long i = -half; i <= half; i++)
+        ss += kern[i + half] * kern[i + half];
+    /* 2-D kernel k(x) k(y): sqrt(sum k(x)^2 k(y)^2) = sum k^2. */
+    return ss;
+}
+
+void seg_gaussian_smooth(double *img, size_t ny, size_t nx, double sigma_px, double *tmp)
+{
+    if (!(sigma_px > 0.0))
+        return;
+    double kern[2 * MAX_HALF + 1];
+    long half = gaussian_kernel(sigma_px, kern);
     long lnx = (long)nx, lny = (long)ny;
     /* Along x into tmp, then along y back into img; the edges are replicated
-     * so that the border does not pull the distance down. */
+     * so that the border does not pull the distance down.  Rows are shared
+     * out between threads; every output value is one thread's fixed sum. */
+#pragma omp parallel for default(none) shared(img, tmp, kern) firstprivate(lnx, lny, half)         \
+    schedule(static)
     for (long y = 0; y < lny; y++)
         for (long x = 0; x < lnx; x++) {
             double acc = 0.0;
@@ -134,6 +159,8 @@ void seg_gaussian_smooth(double *img, size_t ny, size_t nx, double sigma_px, dou
             }
             tmp[y * lnx + x] = acc;
         }
+#pragma omp parallel for default(none) shared(img, tmp, kern) firstprivate(lnx, lny, half)         \
+    schedule(static)
     for (long y = 0; y < lny; y++)
         for (long x = 0; x < lnx; x++) {
             double acc = 0.0;
@@ -146,127 +173,78 @@ void seg_gaussian_smooth(double *img, size_t ny, size_t nx, double sigma_px, dou
         }
 }
 
-/* Reconstruction by dilation of g (marker, g <= f) under f, 8-connected,
- * in place in g (Vincent 1993, sec. V.C hybrid algorithm). */
-static void reconstruct_dilate(const double *f, double *g, size_t ny, size_t nx, size_t *queue,
-                               uint8_t *queued)
+/* Order of the sweep: higher f first, then lower index. */
+static int item_cmp(const void *a, const void *b)
 {
-    size_t n = ny * nx;
-    memset(queued, 0, n);
-    /* Raster scan with the already-visited half of the neighbourhood. */
-    for (size_t p = 0; p < n; p++) {
-        size_t y = p / nx, x = p % nx;
-        double m = g[p];
-        if (x > 0 && g[p - 1] > m)
-            m = g[p - 1];
-        if (y > 0) {
-            if (g[p - nx] > m)
-                m = g[p - nx];
-            if (x > 0 && g[p - nx - 1] > m)
-                m = g[p - nx - 1];
-            if (x + 1 < nx && g[p - nx + 1] > m)
-                m = g[p - nx + 1];
-        }
-        g[p] = m < f[p] ? m : f[p];
-    }
-    /* Anti-raster scan; pixels that could still raise a neighbour go to the
-     * FIFO. */
-    size_t head = 0, tail = 0;
-    for (size_t p = n; p-- > 0;) {
-        size_t y = p / nx, x = p % nx;
-        size_t nb[4];
-        size_t k = 0;
-        if (x + 1 < nx)
-            nb[k++] = p + 1;
-        if (y + 1 < ny) {
-            nb[k++] = p + nx;
-            if (x > 0)
-                nb[k++] = p + nx - 1;
-            if (x + 1 < nx)
-                nb[k++] = p + nx + 1;
-        }
-        double m = g[p];
-        for (size_t i = 0; i < k; i++)
-            if (g[nb[i]] > m)
-                m = g[nb[i]];
-        g[p] = m < f[p] ? m : f[p];
-        for (size_t i = 0; i < k; i++)
-            if (g[nb[i]] < g[p] && g[nb[i]] < f[nb[i]]) {
-                queue[tail++] = p;
-                queued[p] = 1;
-                break;
-            }
-    }
-    /* Propagation.  A pixel already waiting in the FIFO is not queued again
-     * when it rises further (it propagates its current value when popped), so
-     * at most n pixels are pending and a ring of n entries suffices. */
-    size_t count = tail;
-    tail %= n;
-    while (count > 0) {
-        size_t p = queue[head];
-        head = (head + 1) % n;
-        count--;
-        queued[p] = 0;
-        size_t nb[8];
-        size_t k = seg_neighbours(p, ny, nx, 8, nb);
-        for (size_t i = 0; i < k; i++) {
-            size_t q = nb[i];
-            if (g[q] < g[p] && g[q] != f[q]) {
-                g[q] = g[p] < f[q] ? g[p] : f[q];
-                if (!queued[q]) {
-                    queued[q] = 1;
-                    queue[tail] = q;
-                    tail = (tail + 1) % n;
-                    count++;
-                }
-            }
-        }
-    }
+    const seg_heap_item *x = a, *y = b;
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
 }
 
-size_t seg_hmax_markers(const double *f, const uint8_t *mask, size_t ny, size_t nx, double h,
-                        double *g, size_t *queue, uint8_t *visited, int32_t *markers)
+static size_t root_of(size_t *parent, size_t a)
 {
-    size_t n = ny * nx;
-    for (size_t p = 0; p < n; p++)
-        g[p] = f[p] - h;
-    reconstruct_dilate(f, g, ny, nx, queue, visited);
-    memset(visited, 0, n);
-    memset(markers, 0, n * sizeof *markers);
-    int32_t nm = 0;
-    /* Flood each 8-connected plateau of equal g inside the mask; it is a
-     * regional maximum when no in-mask neighbour is higher.  Equality is
-     * exact: the reconstruction copies values, it does not compute them. */
-    for (size_t s = 0; s < n; s++) {
-        if (!mask[s] || visited[s])
-            continue;
-        size_t head = 0, tail = 0;
-        queue[tail++] = s;
-        visited[s] = 1;
-        int is_max = 1;
-        double v = g[s];
-        while (head < tail) {
-            size_t p = queue[head++];
-            size_t nb[8];
-            size_t k = seg_neighbours(p, ny, nx, 8, nb);
-            for (size_t i = 0; i < k; i++) {
-                size_t q = nb[i];
-                if (!mask[q])
-                    continue;
-                if (g[q] > v)
-                    is_max = 0;
-                else if (g[q] == v && !visited[q]) {
-                    visited[q] = 1;
-                    queue[tail++] = q;
-                }
-            }
-        }
-        if (is_max) {
-            nm++;
-            for (size_t i = 0; i < tail; i++)
-                markers[queue[i]] = nm;
+    while (parent[a] != a) {
+        parent[a] = parent[parent[a]];
+        a = parent[a];
+    }
+    return a;
+}
+
+size_t seg_dynamic_markers(const double *f, const uint8_t *mask, size_t ny, size_t nx, double h,
+                           double h_rel, seg_heap_item *order, size_t *parent, size_t *peak,
+                           uint8_t *keep, int32_t *markers)
+{
+    const size_t n = ny * nx, unseen = (size_t)-1;
+    size_t m = 0;
+    for (size_t p = 0; p < n; p++) {
+        parent[p] = unseen;
+        keep[p] = 0;
+        if (mask[p])
+            order[m++] = (seg_heap_item){f[p], 0, p};
+    }
+    qsort(order, m, sizeof *order, item_cmp);
+    /* Sweep the pixels from the top down, growing one region per maximum
+     * with a union-find.  When two regions meet at pixel p, the one with the
+     * lower peak ends there: its dynamic is peak - f[p], the depth one must
+     * descend from it to reach a higher maximum (Grimaud 1992).  It is kept
+     * as a marker when that depth is at least h and at least h_rel times its
+     * own height, so a bump on a large particle (a few px on a radius of 50)
+     * is not a particle, while a small particle on a large one is. */
+    for (size_t i = 0; i < m; i++) {
+        size_t p = order[i].index;
+        parent[p] = p;
+        peak[p] = p;
+        size_t nb[8];
+        size_t k = seg_neighbours(p, ny, nx, 8, nb);
+        for (size_t j = 0; j < k; j++) {
+            if (parent[nb[j]] == unseen)
+                continue;
+            size_t ra = root_of(parent, nb[j]), rb = root_of(parent, p);
+            if (ra == rb)
+                continue;
+            size_t pa = peak[ra], pb = peak[rb];
+            /* The lower peak (ties: the later one in the sweep order) ends. */
+            int a_lower = f[pa] < f[pb] || (f[pa] == f[pb] && pa > pb);
+            size_t low = a_lower ? ra : rb, high = a_lower ? rb : ra;
+            double top = f[peak[low]], dyn = top - f[p];
+            double need = h > h_rel * top ? h : h_rel * top;
+            if (dyn > 0.0 && dyn >= need)
+                keep[peak[low]] = 1;
+            parent[low] = high;
         }
     }
+    /* The highest maximum of every component never ends: always a marker. */
+    for (size_t i = 0; i < m; i++) {
+        size_t p = order[i].index;
+        if (root_of(parent, p) == p)
+            keep[peak[p]] = 1;
+    }
+    memset(markers, 0, n * sizeof *markers);
+    int32_t nm = 0;
+    for (size_t p = 0; p < n; p++)
+        if (keep[p])
+            markers[p] = ++nm;
     return (size_t)nm;
 }
 

@@ -53,14 +53,21 @@ typedef struct {
  * ny * nx doubles.  sigma_px <= 0 leaves img unchanged. */
 void seg_gaussian_smooth(double *img, size_t ny, size_t nx, double sigma_px, double *tmp);
 
-/* Markers of the h-maxima of f inside mask: the regional maxima (8-connected
- * plateaus with no higher in-mask neighbour) of the reconstruction by
- * dilation of f - h under f (Vincent 1993 hybrid algorithm, IEEE TIP 2:176).
- * markers[ny * nx] receives 0 or marker ids 1..M (8-connected plateaus, raster
- * order); returns M.  Scratch: g (ny * nx doubles), queue (ny * nx size_t),
- * visited (ny * nx bytes). */
-size_t seg_hmax_markers(const double *f, const uint8_t *mask, size_t ny, size_t nx, double h,
-                        double *g, size_t *queue, uint8_t *visited, int32_t *markers);
+/* Factor by which seg_gaussian_smooth with sigma_px scales the standard
+ * deviation of white noise (away from edges and NaN); 1 for sigma_px <= 0. */
+double seg_gaussian_noise_gain(double sigma_px);
+
+/* Markers of the significant maxima of f inside mask: each maximum whose
+ * dynamic (descent needed to reach a higher maximum through the mask,
+ * 8-connected) is > 0, >= h and >= h_rel * its value, plus the highest
+ * maximum of every connected part of the mask.  markers[ny * nx] receives 0
+ * or ids 1..M at the single peak pixel of each (raster order); returns M.
+ * Scratch: order (ny * nx items), parent and peak (ny * nx size_t each),
+ * keep (ny * nx bytes).  Ties in f are broken by pixel index, so the result
+ * is deterministic. */
+size_t seg_dynamic_markers(const double *f, const uint8_t *mask, size_t ny, size_t nx, double h,
+                           double h_rel, seg_heap_item *order, size_t *parent, size_t *peak,
+                           uint8_t *keep, int32_t *markers);
 
 /* Marker-controlled watershed (Meyer flooding, Beucher & Meyer 1993): every
  * unlabelled mask pixel reachable from a marker through the mask takes the

@@ -1,17 +1,17 @@
 /* segment.h: stage 5 of `xanes run`, particle mask and labels from the
  * edge-jump map.
  *
- * The edge-jump map (float [ny][nx], row-major, NaN = no data) is thresholded
- * (Otsu by default), cleaned with a binary opening and closing by a disc and a
- * fill of small holes, labelled into connected components, and touching
- * particles are split by a marker-controlled watershed on the Euclidean
- * distance transform.  The result is an int32 label image: 0 = background,
- * 1..N = particles, numbered in raster order of each particle's first pixel
- * (top row first, then left to right), so the numbering is reproducible.
+ * The edge-jump map (float [ny][nx], row-major, NaN = no data) is smoothed
+ * (Gaussian, NaN-aware), thresholded (Otsu by default), cleaned with a binary opening and closing
+ * by a disc and a fill of small holes, labelled into connected components, and touching particles
+ * are split by a marker-controlled watershed on the Euclidean distance transform.  The result is an
+ * int32 label image: 0 = background, 1..N = particles, numbered in raster order of each particle's
+ * first pixel (top row first, then left to right), so the numbering is reproducible.
  *
  * Conventions (documented once here):
- *  - foreground is `jump > threshold` (strictly greater); NaN pixels are
- *    background;
+ *  - foreground is `smoothed jump > threshold` (strictly greater); NaN
+ *    pixels are background (holes inside a particle are filled);
+ *  - the segmentation needs the whole map (it is not a per-row stage);
  *  - particles are connected components under `connectivity` (8 by default;
  *    4 is allowed); background holes use the complementary connectivity;
  *  - the image border is neutral for the morphology: pixels outside the
@@ -38,13 +38,19 @@ typedef enum {
 } xanes_threshold_method;
 
 typedef struct {
+    /* Gaussian sigma applied to the finite jump values before the threshold
+     * (NaN-aware), 0 = none, at most 20 (1.0).  Fields of large particles
+     * (radius >> 20 px) want more: 3 px gave clean masks on the SSRL 6-2c
+     * NCA frames (31 nm pixels, particle radii 30-130 px). */
+    double smooth_px;
     xanes_threshold_method threshold_method;
     double threshold_value; /* used with XANES_THRESHOLD_VALUE (units of the jump map)  */
     size_t otsu_bins;       /* histogram bins between min and max finite value (256)    */
     /* Otsu's class means must differ by at least this many noise standard
      * deviations (noise estimated from differences of horizontal neighbours,
-     * 1.4826 MAD / sqrt 2): pure noise gives 1.6, so a field of view without
-     * particles yields none instead of a speckle of noise (2.5; 0 = off). */
+     * of the raw map, 1.4826 MAD / sqrt 2, times the noise gain of smooth_px):
+     * white noise alone gives 1.6, so a field of view without particles
+     * yields none instead of a speckle of noise (2.5; 0 = off). */
     double otsu_min_contrast;
     double opening_radius_px; /* disc radius of the binary opening, 0 = none (1.0) */
     double closing_radius_px; /* disc radius of the binary closing, 0 = none (1.0) */
@@ -54,12 +60,17 @@ typedef struct {
     int split_touching;       /* nonzero: watershed split of touching particles (1)    */
     /* Marker rule.  The defaults were chosen on synthetic scenes (discs and
      * ellipses of radius 6-20 px, touching pairs 0.8-1.0 (r1 + r2) apart,
-     * noise 0.1-0.2 of the jump) with seeds other than those of the tests. */
-    double distance_smooth_px;     /* Gaussian sigma applied to the distance map before the
-                                    * marker search, 0 = none (0.5)                        */
-    double h_maxima_px;            /* a distance maximum seeds a particle only if it rises
-                                    * at least this high above the saddle towards a higher
-                                    * maximum (h-maxima, Soille 2003 sec. 6.3.4), (0.5)    */
+     * noise 0.1 and 0.4 of the jump) with seeds other than those of the tests. */
+    double distance_smooth_px; /* Gaussian sigma applied to the distance map before the
+                                * marker search, 0 = none (0.5)                        */
+    /* A distance maximum seeds a particle only if its dynamic (the descent
+     * needed to reach a higher maximum) is at least h_maxima_px (0.3) and at
+     * least h_relative (0 = off) times its own height: the absolute part is
+     * the h-maxima rule (Soille 2003 sec. 6.3.4) against pixel-grid bumps;
+     * the relative part can keep ragged outlines of large particles from
+     * seeding, at the cost of unsplit pairs of very unequal size. */
+    double h_maxima_px;
+    double h_relative;
     double min_marker_distance_px; /* markers of one blob whose centroids are closer than
                                     * this are merged into one particle: below the
                                     * smallest particle radius of interest (6; 0 = off) */
@@ -71,7 +82,7 @@ void xanes_segment_default_params(xanes_segment_params *p);
 /* What the segmentation did, for the report and for the log. */
 typedef struct {
     double threshold;       /* threshold used (Otsu's or the given value)               */
-    double otsu_contrast;   /* (mu1 - mu0) / noise_sigma of Otsu's split, NaN unused   */
+    double otsu_contrast;   /* (mu1 - mu0) / (noise_sigma x smoothing gain), NaN unused */
     double noise_sigma;     /* noise estimate of the jump map (its units), NaN unused  */
     int no_contrast;        /* nonzero: the map had no usable contrast, zero particles */
     size_t n_finite_px;     /* finite pixels of the jump map                            */
@@ -86,10 +97,12 @@ typedef struct {
  * written completely: 0 background, 1..info->n_labels particles).  info may be
  * NULL; params NULL means the defaults.
  * Returns XANES_EINVAL (NULL arrays, ny or nx zero, bad params: connectivity
- * not 4/8, negative radius, otsu_bins < 2, non-finite threshold_value),
+ * not 4/8, a negative radius or smoothing, smooth_px > 20, otsu_bins < 2,
+ * non-finite threshold_value, h_relative outside [0, 1)),
  * XANES_EDATA (no finite pixel in the map), XANES_ENOMEM.  On error labels
- * is all zero.  Allocates O(ny*nx) scratch internally; thread-safe (no shared
- * state), single-threaded. */
+ * is all zero.  Allocates about 80 bytes per pixel of scratch internally;
+ * thread-safe (no shared state); the smoothing runs OpenMP over rows, and the
+ * result does not depend on the thread count. */
 xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
                                const xanes_segment_params *params, int32_t *labels,
                                xanes_segment_info *info, xanes_error *err);
