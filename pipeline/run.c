@@ -391,6 +391,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
         st = align_stage(p, s, r, err);
         if (st != XANES_OK)
             goto done;
+        r->aligned = 1;
     } else {
         memset(r->frame_ok, 1, s->n_energy);
     }

@@ -95,7 +95,8 @@ typedef struct {
     double ref_edge_ev;          /* its known true edge; NaN without --calib      */
     double *shifts_px;           /* [n_energy][2] (dy, dx) applied, px; NaN for
                                     frames not aligned; all 0 without alignment   */
-    unsigned char *frame_ok;     /* [n_energy] 1 = aligned                        */
+    unsigned char *frame_ok;     /* [n_energy] 1 = aligned (all 1 without)        */
+    int aligned;                 /* nonzero: the alignment stage ran              */
     size_t n_frames_not_aligned;
     float *edge_ev;              /* edge energy, eV, NaN outside the particles    */
     float *soc;                  /* state of charge, NaN outside                  */

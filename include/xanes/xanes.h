@@ -12,6 +12,7 @@
 #include "xanes/normalize.h"
 #include "xanes/particles.h"
 #include "xanes/results.h"
+#include "xanes/run.h"
 #include "xanes/segment.h"
 #include "xanes/spectrum.h"
 #include "xanes/stack.h"

@@ -102,8 +102,11 @@ static void print_summary(const char *stack, const char *outdir, const char *cal
                r->energy_offset_ev, calib, r->ref_measured_edge_ev, r->ref_edge_ev);
     else
         printf("energy offset: %+.3f eV (%s)\n", r->energy_offset_ev, r->offset_source);
-    printf("alignment: %zu of %zu frames aligned, largest shift %.2f px\n",
-           r->n_energy - r->n_frames_not_aligned, r->n_energy, max_abs_shift(r));
+    if (r->aligned)
+        printf("alignment: %zu of %zu frames aligned, largest shift %.2f px\n",
+               r->n_energy - r->n_frames_not_aligned, r->n_energy, max_abs_shift(r));
+    else
+        printf("alignment: off (--no-align)\n");
     const xanes_edgemap_counts *c = &r->edgemap_counts;
     printf("pixels: %zu with an edge energy, %zu rejected by the noise gate, %zu invalid, %zu "
            "without an edge (e0 %.2f eV)\n",
@@ -157,6 +160,7 @@ static int print_json(const char *stack, const char *outdir, const xanes_run_res
     cJSON_AddStringToObject(o, "energy_offset_source", r->offset_source);
     cJSON_AddItemToObject(o, "reference_measured_edge_ev", num(r->ref_measured_edge_ev));
     cJSON_AddItemToObject(o, "reference_edge_ev", num(r->ref_edge_ev));
+    cJSON_AddBoolToObject(o, "aligned", r->aligned);
     cJSON_AddNumberToObject(o, "frames_not_aligned", (double)r->n_frames_not_aligned);
     cJSON_AddItemToObject(o, "max_shift_px", num(max_abs_shift(r)));
     cJSON_AddItemToObject(o, "e0_ev", num(r->norm.e0_ev));
