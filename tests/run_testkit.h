@@ -11,8 +11,11 @@
  *    (estimate + truth - c), c their mean (as tests/test_align.c);
  *  - particles: the aligned maps show the scene displaced by c, so detected
  *    label d at (y, x) is compared with truth label t at (y - round(cy),
- *    x - round(cx)); d matches t when their intersection over union is
- *    >= 0.5 (a one-to-one match), F1 = 2 TP / (detected + true);
+ *    x - round(cx)); d matches t when each is the other's largest overlap
+ *    and at least half of d lies inside t (one-to-one; a merged pair or a
+ *    split particle leaves one side unmatched; a particle whose thin rim
+ *    falls under the jump threshold still counts as detected, which an IoU
+ *    rule would punish for small spheres), F1 = 2 TP / (detected + true);
  *  - edge error: for each matched pair, the detected particle's edge
  *    (pixel mean, or the averaged spectrum's edge) minus the truth's mean edge
  *    over that particle (xanes_simulate_particle_edge_mean_ev);
@@ -106,26 +109,39 @@ static inline void rt_score(const xanes_simulate_scene *s, double sim_offset_ev,
             if (t > 0)
                 tab[(size_t)d * (nt + 1) + (size_t)t]++;
         }
+    /* Mutual best overlap: t is d's largest overlap and d is t's, and at
+     * least half of d lies inside t. */
+    size_t *best_t = calloc(nd + 1, sizeof *best_t), *best_d = calloc(nt + 1, sizeof *best_d);
+    if (best_t == NULL || best_d == NULL)
+        abort();
+    for (size_t d = 1; d <= nd; d++)
+        for (size_t t = 1; t <= nt; t++) {
+            const size_t v = tab[d * (nt + 1) + t];
+            if (v > 0 && (best_t[d] == 0 || v > tab[d * (nt + 1) + best_t[d]]))
+                best_t[d] = t;
+            if (v > 0 && (best_d[t] == 0 || v > tab[best_d[t] * (nt + 1) + t]))
+                best_d[t] = d;
+        }
     double se = 0.0, ss = 0.0;
     a->edge_err_max_ev = 0.0;
     a->spec_err_max_ev = 0.0;
-    for (size_t d = 1; d <= nd; d++)
-        for (size_t t = 1; t <= nt; t++) {
-            const double inter = (double)tab[d * (nt + 1) + t];
-            const double uni = (double)(area_d[d] + area_t[t]) - inter;
-            if (inter <= 0.0 || inter / uni < 0.5)
-                continue;
-            a->tp++;
-            const double e1 = r->particles[d - 1].edge_mean_ev - tedge[t - 1];
-            const double e2 = r->particles[d - 1].edge_mean_spectrum_ev - tedge[t - 1];
-            /* A NaN edge of a matched particle counts as an infinite error. */
-            const double f1 = isfinite(e1) ? fabs(e1) : INFINITY;
-            const double f2 = isfinite(e2) ? fabs(e2) : INFINITY;
-            a->edge_err_max_ev = fmax(a->edge_err_max_ev, f1);
-            a->spec_err_max_ev = fmax(a->spec_err_max_ev, f2);
-            se += f1 * f1;
-            ss += f2 * f2;
-        }
+    for (size_t d = 1; d <= nd; d++) {
+        const size_t t = best_t[d];
+        if (t == 0 || best_d[t] != d || 2 * tab[d * (nt + 1) + t] < area_d[d])
+            continue;
+        a->tp++;
+        const double e1 = r->particles[d - 1].edge_mean_ev - tedge[t - 1];
+        const double e2 = r->particles[d - 1].edge_mean_spectrum_ev - tedge[t - 1];
+        /* A NaN edge of a matched particle counts as an infinite error. */
+        const double f1 = isfinite(e1) ? fabs(e1) : INFINITY;
+        const double f2 = isfinite(e2) ? fabs(e2) : INFINITY;
+        a->edge_err_max_ev = fmax(a->edge_err_max_ev, f1);
+        a->spec_err_max_ev = fmax(a->spec_err_max_ev, f2);
+        se += f1 * f1;
+        ss += f2 * f2;
+    }
+    free(best_t);
+    free(best_d);
     a->f1 = nd + nt > 0 ? 2.0 * (double)a->tp / (double)(nd + nt) : 1.0;
     a->edge_err_rms_ev = a->tp > 0 ? sqrt(se / (double)a->tp) : NAN;
     a->spec_err_rms_ev = a->tp > 0 ? sqrt(ss / (double)a->tp) : NAN;
