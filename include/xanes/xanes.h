@@ -2,10 +2,14 @@
 #ifndef XANES_XANES_H
 #define XANES_XANES_H
 
+#include "xanes/atomic.h"
 #include "xanes/calibrate.h"
 #include "xanes/edge.h"
+#include "xanes/figure.h"
 #include "xanes/lcf.h"
+#include "xanes/model.h"
 #include "xanes/normalize.h"
+#include "xanes/results.h"
 #include "xanes/spectrum.h"
 #include "xanes/standards.h"
 #include "xanes/status.h"
