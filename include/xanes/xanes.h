@@ -2,6 +2,7 @@
 #ifndef XANES_XANES_H
 #define XANES_XANES_H
 
+#include "xanes/sfit.h"
 #include "xanes/spectrum.h"
 #include "xanes/status.h"
 
