@@ -44,7 +44,14 @@ typedef struct {
     size_t ifluor_columns[XANES_SPECTRUM_MAX_FLUOR]; /* summed */
     size_t n_ifluor;
     const char *ifluor_name;
-    int sort;            /* nonzero: sort unsorted energies instead of failing */
+    int sort;            /* nonzero: sort energies and average exact duplicates
+                            instead of failing on them */
+    /* JSON files (an object of arrays, no energy axis): mu = key[index],
+     * energy_ev = grid_start_ev + grid_step_ev * i. */
+    const char *json_key;
+    const char *json_index;
+    double grid_start_ev; /* NaN = not given */
+    double grid_step_ev;  /* NaN = not given */
 } xanes_spectrum_options;
 
 void xanes_spectrum_default_options(xanes_spectrum_options *opt);

@@ -4,6 +4,7 @@
 
 #include "xanes/sfit.h"
 #include "xanes/spectrum.h"
+#include "xanes/standards.h"
 #include "xanes/status.h"
 
 #endif

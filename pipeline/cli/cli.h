@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "xanes/spectrum.h"
 #include "xanes/status.h"
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_DATA = 1, CLI_EXIT_USAGE = 2 };
@@ -43,6 +44,15 @@ int cli_parse_double(const char *cmd, const char *opt, const char *text, double 
 /* Parses an integer in [lo, hi]; same contract as cli_parse_double. */
 int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, long hi,
                    long *out);
+
+/* Consumes one spectrum-reading option at argv[*i] (advancing *i past its
+ * value).  Returns 1 when consumed, 0 when argv[*i] is not a spectrum option,
+ * -1 after printing a usage error. */
+int cli_spectrum_option(const char *cmd, int argc, char **argv, int *i,
+                        xanes_spectrum_options *opt);
+
+/* Help text for the spectrum-reading options. */
+const char *cli_spectrum_options_help(void);
 
 /* Nonzero when argv[i] is "-h" or "--help". */
 int cli_is_help(const char *arg);
