@@ -172,8 +172,8 @@ static size_t index_of(const double *energy_ev, size_t n, double e)
 }
 
 /* larch: p1 = index_of(e0+a); p2 = index_nearest(e0+b); p2 >= p1+2. */
-static void fit_range(const double *energy_ev, size_t n, double e0, double a, double b,
-                      size_t *lo, size_t *hi)
+static void fit_range(const double *energy_ev, size_t n, double e0, double a, double b, size_t *lo,
+                      size_t *hi)
 {
     size_t p1 = index_of(energy_ev, n, e0 + a);
     size_t p2 = norm_index_nearest(energy_ev, n, e0 + b);
@@ -270,14 +270,13 @@ void norm_find_edges(const double *energy_ev, const double *mu, const double *no
                      double half_level, double *dmu, xanes_normalize_result *r)
 {
     size_t start = r->pre_hi > 0 ? r->pre_hi - 1 : 0;
-    if (xanes_edge_half(energy_ev, norm, n, start, half_level, &r->half_edge_ev, NULL) !=
-        XANES_OK)
+    if (xanes_edge_half(energy_ev, norm, n, start, half_level, &r->half_edge_ev, NULL) != XANES_OK)
         r->half_edge_ev = NAN;
     r->deriv_edge_ev = NAN;
     if (r->post_lo > r->pre_hi) {
         xanes_edge_dmude(energy_ev, mu, n, dmu);
-        if (xanes_edge_deriv(energy_ev, dmu, n, r->pre_hi, r->post_lo, &r->deriv_edge_ev,
-                             NULL) != XANES_OK)
+        if (xanes_edge_deriv(energy_ev, dmu, n, r->pre_hi, r->post_lo, &r->deriv_edge_ev, NULL) !=
+            XANES_OK)
             r->deriv_edge_ev = NAN;
     }
 }
@@ -285,9 +284,9 @@ void norm_find_edges(const double *energy_ev, const double *mu, const double *no
 /* Least-squares polynomial y ~ sum_k c[k] t^k, t = (E - e0)/scale, over
  * samples [lo, hi), by Householder QR in the workspace.  Returns the RMS
  * residual in *rms. */
-static xanes_status fit_poly(xanes_normalize_workspace *w, const double *energy_ev,
-                             const double *y, size_t lo, size_t hi, double e0, double scale,
-                             int deg, double *c, double *rms, xanes_error *err)
+static xanes_status fit_poly(xanes_normalize_workspace *w, const double *energy_ev, const double *y,
+                             size_t lo, size_t hi, double e0, double scale, int deg, double *c,
+                             double *rms, xanes_error *err)
 {
     size_t m = hi - lo, np = (size_t)deg + 1;
     for (size_t i = 0; i < m; i++) {

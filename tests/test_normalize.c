@@ -42,14 +42,17 @@ static void assert_near_(double a, double b, double tol, const char *what, const
 /* ---- analytic spectra ---------------------------------------------------- */
 
 typedef struct {
-    double pre0, pre1;        /* pre-edge line: pre0 + pre1 (E - 8000) */
-    double step, e0, width;   /* edge: erf (width = sigma) or arctan (width = gamma) */
-    double b1, b2;            /* post-edge shape: step (1 + b1 x + b2 x^2), x = E - e0 */
-    double wl_amp, wl_e, wl_w;/* white line */
-    int arctan;               /* 0: erf + Gaussian, 1: arctan + Lorentzian */
+    double pre0, pre1;         /* pre-edge line: pre0 + pre1 (E - 8000) */
+    double step, e0, width;    /* edge: erf (width = sigma) or arctan (width = gamma) */
+    double b1, b2;             /* post-edge shape: step (1 + b1 x + b2 x^2), x = E - e0 */
+    double wl_amp, wl_e, wl_w; /* white line */
+    int arctan;                /* 0: erf + Gaussian, 1: arctan + Lorentzian */
 } model;
 
-static double model_pre(const model *m, double e) { return m->pre0 + m->pre1 * (e - 8000.0); }
+static double model_pre(const model *m, double e)
+{
+    return m->pre0 + m->pre1 * (e - 8000.0);
+}
 
 static double model_mu(const model *m, double e)
 {
@@ -99,8 +102,16 @@ static void check_no_nan_params(const xanes_normalize_result *r)
 static void test_analytic_erf(void **state)
 {
     (void)state;
-    model m = {.pre0 = 0.412, .pre1 = -3.1e-4, .step = 1.373, .e0 = 8345.3217, .width = 1.6,
-               .b1 = -2.2e-4, .b2 = 1.3e-7, .wl_amp = 0.31, .wl_e = 8351.7, .wl_w = 2.2,
+    model m = {.pre0 = 0.412,
+               .pre1 = -3.1e-4,
+               .step = 1.373,
+               .e0 = 8345.3217,
+               .width = 1.6,
+               .b1 = -2.2e-4,
+               .b2 = 1.3e-7,
+               .wl_amp = 0.31,
+               .wl_e = 8351.7,
+               .wl_w = 2.2,
                .arctan = 0};
     size_t n;
     double *e = grid(8150.0, 8900.0, 0.25, &n);
@@ -163,9 +174,17 @@ static void test_analytic_arctan_deriv(void **state)
      * slopes is biased by O(h^2) (documented in edge.h), within 5% of h. */
     const double hs[] = {0.1, 0.5}, tol[] = {1e-3, 0.025};
     for (size_t k = 0; k < 2; k++) {
-        model m = {.pre0 = 0.205, .pre1 = -1.7e-4, .step = 0.917, .e0 = 8347.4183,
-                   .width = 1.9, .b1 = -1.1e-4, .b2 = 0.0, .wl_amp = 0.27, .wl_e = 8355.6,
-                   .wl_w = 3.1, .arctan = 1};
+        model m = {.pre0 = 0.205,
+                   .pre1 = -1.7e-4,
+                   .step = 0.917,
+                   .e0 = 8347.4183,
+                   .width = 1.9,
+                   .b1 = -1.1e-4,
+                   .b2 = 0.0,
+                   .wl_amp = 0.27,
+                   .wl_e = 8355.6,
+                   .wl_w = 3.1,
+                   .arctan = 1};
         size_t n;
         double *e = grid(8200.0, 8750.0, hs[k], &n);
         double *mu = malloc(n * sizeof(double));
@@ -186,8 +205,8 @@ static void test_analytic_arctan_deriv(void **state)
         xanes_error err;
         xanes_error_clear(&err);
         assert_int_equal(xanes_normalize_run(e, mu, n, NULL, w, &r, NULL, NULL, &err), XANES_OK);
-        print_message("arctan h=%.2f: deriv edge %.6f true %.6f (diff %.2e), find_e0 %.3f\n",
-                      hs[k], r.deriv_edge_ev, emax, r.deriv_edge_ev - emax, r.e0_ev);
+        print_message("arctan h=%.2f: deriv edge %.6f true %.6f (diff %.2e), find_e0 %.3f\n", hs[k],
+                      r.deriv_edge_ev, emax, r.deriv_edge_ev - emax, r.e0_ev);
         assert_double_equal(r.deriv_edge_ev, emax, tol[k]);
         assert_true(fabs(r.e0_ev - emax) <= hs[k]);
         xanes_normalize_workspace_free(w);
@@ -299,8 +318,7 @@ static void test_larch_agreement(void **state)
         double spacing = e[rd.ie0 + 1] - e[rd.ie0 - 1];
         double de0 = fabs(rd.e0_ev - json_num(s, "find_e0"));
         if (de0 > 0.5 * spacing)
-            fail_msg("%s: e0 %.4f vs larch find_e0 %.4f", file, rd.e0_ev,
-                     json_num(s, "find_e0"));
+            fail_msg("%s: e0 %.4f vs larch find_e0 %.4f", file, rd.e0_ev, json_num(s, "find_e0"));
         worst_e0 = fmax(worst_e0, de0);
         assert_double_equal(rd.pre1_ev, json_num(s, "pre1"), 1e-9);
         assert_double_equal(rd.pre2_ev, json_num(s, "pre2"), 1e-9);
@@ -406,9 +424,9 @@ static void check_plan_equals_run(const double *e, size_t n, const float *stack,
         for (size_t i = 0; i < n; i++)
             mu[i] = (double)stack[i * stride + px];
         xanes_normalize_result ra, rb;
-        assert_int_equal(xanes_normalize_plan_apply(plan, stack + px, stride, scratch, &ra, n1, f1,
-                                                    &err),
-                         XANES_OK);
+        assert_int_equal(
+            xanes_normalize_plan_apply(plan, stack + px, stride, scratch, &ra, n1, f1, &err),
+            XANES_OK);
         xanes_normalize_params q = *p;
         q.e0_ev = desc.e0_ev;
         q.pre1_ev = desc.pre1_ev;
@@ -494,8 +512,17 @@ static void test_plan_equals_run(void **state)
 static void test_plan_threads(void **state)
 {
     (void)state;
-    model m = {.pre0 = 0.3, .pre1 = -2e-4, .step = 1.0, .e0 = 8350.0, .width = 1.5, .b1 = 0,
-               .b2 = 0, .wl_amp = 0.2, .wl_e = 8356.0, .wl_w = 2.0, .arctan = 0};
+    model m = {.pre0 = 0.3,
+               .pre1 = -2e-4,
+               .step = 1.0,
+               .e0 = 8350.0,
+               .width = 1.5,
+               .b1 = 0,
+               .b2 = 0,
+               .wl_amp = 0.2,
+               .wl_e = 8356.0,
+               .wl_w = 2.0,
+               .arctan = 0};
     size_t n;
     double *e = grid(8250.0, 8600.0, 1.0, &n);
     const size_t npix = 64;
@@ -534,8 +561,8 @@ static void test_plan_threads(void **state)
 #pragma omp for schedule(static)
         for (size_t px = 0; px < npix; px++) {
             xanes_normalize_result r;
-            if (sc == NULL || xanes_normalize_plan_apply(plan, stack + px, npix, sc, &r, NULL,
-                                                         NULL, NULL) != XANES_OK) {
+            if (sc == NULL || xanes_normalize_plan_apply(plan, stack + px, npix, sc, &r, NULL, NULL,
+                                                         NULL) != XANES_OK) {
 #pragma omp atomic
                 failures++;
                 par[px] = NAN;
@@ -565,8 +592,17 @@ static void expect(xanes_status got, xanes_status want, const xanes_error *err, 
 static void test_bad_input(void **state)
 {
     (void)state;
-    model m = {.pre0 = 0.3, .pre1 = -2e-4, .step = 1.0, .e0 = 8350.0, .width = 1.5, .b1 = 0,
-               .b2 = 0, .wl_amp = 0.2, .wl_e = 8356.0, .wl_w = 2.0, .arctan = 0};
+    model m = {.pre0 = 0.3,
+               .pre1 = -2e-4,
+               .step = 1.0,
+               .e0 = 8350.0,
+               .width = 1.5,
+               .b1 = 0,
+               .b2 = 0,
+               .wl_amp = 0.2,
+               .wl_e = 8356.0,
+               .wl_w = 2.0,
+               .arctan = 0};
     size_t n;
     double *e = grid(8200.0, 8700.0, 2.0, &n);
     double *mu = malloc(n * sizeof(double));
@@ -664,9 +700,9 @@ int main(void)
 {
     xanes_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_analytic_erf),     cmocka_unit_test(test_analytic_arctan_deriv),
-        cmocka_unit_test(test_larch_agreement),  cmocka_unit_test(test_larch_gpl_nmc),
-        cmocka_unit_test(test_plan_equals_run),  cmocka_unit_test(test_plan_threads),
+        cmocka_unit_test(test_analytic_erf),    cmocka_unit_test(test_analytic_arctan_deriv),
+        cmocka_unit_test(test_larch_agreement), cmocka_unit_test(test_larch_gpl_nmc),
+        cmocka_unit_test(test_plan_equals_run), cmocka_unit_test(test_plan_threads),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

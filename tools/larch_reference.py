@@ -28,8 +28,8 @@ the C test reads the mu values from ../shared when it exists.
 
 Data decisions (documented in tests/data/PROVENANCE.md as well):
   * APS10BM_2019.dat starts with three lines at the same energy; larch's
-    remove_dups would nudge them apart, our reader needs strictly increasing
-    energies, so both larch and C get the first occurrence only.
+    remove_dups would nudge them apart, our reader (with --sort) averages
+    duplicate points, so larch and C both get the average of the three.
   * APS12BM_2019.dat: i1 <= 0 at 66 points makes ln(i0/i1) undefined; it is
     listed under "unusable" with the count and not normalized.
 """
@@ -192,10 +192,13 @@ def main():
         formula, build = SPECS[name]
         path = os.path.join(real, name)
         energy, mu = build(numeric_rows(path))
-        # Exact duplicate energies (APS10BM): keep the first occurrence.
-        keep = np.concatenate(([True], np.diff(energy) > 0))
-        ndrop = int((~keep).sum())
-        energy, mu = energy[keep], mu[keep]
+        # Exact duplicate energies (APS10BM): average them, as xanes_spectrum_read
+        # does with --sort.
+        ue, inv = np.unique(energy, return_inverse=True)
+        ndrop = int(len(energy) - len(ue))
+        if ndrop:
+            mu = np.bincount(inv, weights=mu) / np.bincount(inv)
+            energy = ue
         bad = int((~np.isfinite(mu)).sum())
         if bad:
             result['unusable'].append({'file': name, 'mu_formula': formula,

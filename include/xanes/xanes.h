@@ -2,6 +2,8 @@
 #ifndef XANES_XANES_H
 #define XANES_XANES_H
 
+#include "xanes/edge.h"
+#include "xanes/normalize.h"
 #include "xanes/sfit.h"
 #include "xanes/spectrum.h"
 #include "xanes/standards.h"
