@@ -84,6 +84,7 @@ void xanes_sfit_default_params(xanes_sfit_params *p)
     p->gtol = 6e-6;
     p->ftol = 1e-10;
     p->rcond_min = 1e-9;
+    p->min_starts = 1;
     p->max_starts = 8;
     p->covar_epsrel = 1e-10;
     p->fwhm_start_ev[0] = 0.8;
@@ -351,8 +352,12 @@ static xanes_status setup(xanes_sfit_workspace *ws, const double *energy_ev, con
                                "sfit: peak %zu centre %g eV is outside the fit range %g:%g eV",
                                k + 1, p->center_ev[k], emin, emax);
     size_t m = 0;
+    /* The slack only excuses a nominal limit; the points fitted are those in
+     * the range clipped to the data. */
+    emin = fmax(emin, d0);
+    emax = fmin(emax, d1);
     for (size_t i = 0; i < n; i++)
-        if (energy_ev[i] >= emin - tol0 && energy_ev[i] <= emax + tol1) {
+        if (energy_ev[i] >= emin && energy_ev[i] <= emax) {
             if (m == ws->n_max)
                 return XANES_RAISE(err, XANES_EINVAL,
                                    "sfit: %g:%g eV holds more points than the workspace (%zu)",
@@ -562,7 +567,7 @@ xanes_status xanes_sfit_run(xanes_sfit_workspace *ws, const double *energy_ev, c
         }
         /* The data-derived start is enough when it converged well inside
          * the bounds with a well-conditioned Jacobian. */
-        if (s == 0 && !needs_more_starts(ws, p, &cur))
+        if (s + 1 >= p->min_starts && best.ok && !needs_more_starts(ws, p, &best))
             break;
     }
     if (!best.ok)

@@ -55,6 +55,7 @@ typedef struct {
     size_t max_iter;
     double xtol, gtol, ftol;
     double rcond_min;        /* below this the fit counts as ill-conditioned */
+    size_t min_starts;       /* starts always tried (the best is kept) */
     size_t max_starts;       /* starts tried when ill-conditioned or at a bound */
     double covar_epsrel;     /* rank cut of gsl_multifit_nlinear_covar */
     double fwhm_start_ev[4]; /* common FWHMs tried for the data-derived start */

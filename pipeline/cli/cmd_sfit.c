@@ -29,6 +29,7 @@ typedef struct {
     xanes_sfit_params fp;
     xanes_spectrum *spec;
     double *norm; /* [spec->n] */
+    xanes_normalize_result nres;
     xanes_sfit_result res;
 } sfit_item;
 
@@ -50,12 +51,17 @@ static void print_help(void)
            "  --step arctan|erf    edge-step form (default arctan)\n"
            "  --fix-centers        keep the centres at the given values\n"
            "  --center-tol EV      centres may move this far (default 1)\n"
+           "  --starts N           always fit from N data-derived starts, keep the best\n"
+           "                       (default 1; up to 8 when ill-conditioned or at a bound)\n"
            "  --window A:B         window of the area figure of merit (default 2480:2487)\n"
            "  --e0 EV --pre1 EV --pre2 EV --norm1 EV --norm2 EV --nnorm N\n"
            "                       normalization parameters (default: larch's rules)\n"
            "  --json               print {\"spectra\":[...]} instead of the text table\n"
            "  -o FILE.csv          write the table (one row per peak)\n"
            "  --png FILE.png       overlay figure: data, fit, components, residuals\n"
+           "  --details FILE.json  every parameter (start, value, error, bounds), the\n"
+           "                       normalization used and the normalized data fitted, so a\n"
+           "                       fit can be reproduced elsewhere (tools/lmfit_reference.py)\n"
            "  -h, --help           this help\n\n"
            "%s\n"
            "Noise: chi2_red = (SSR/(n-p)) / sigma^2 with sigma estimated from the data's\n"
@@ -243,6 +249,91 @@ static int write_csv(const char *path, const sfit_item *items, size_t n_items)
 }
 
 
+static cJSON *num_array(const double *v, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a != NULL && i < n; i++)
+        cJSON_AddItemToArray(a, num_or_null(v[i]));
+    return a;
+}
+
+/* --details: everything needed to reproduce each fit. */
+static int write_details(const char *path, const sfit_item *items, size_t n_items)
+{
+    xanes_error err;
+    xanes_error_clear(&err);
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "spectra");
+    for (size_t s = 0; s < n_items; s++) {
+        const sfit_item *it = &items[s];
+        const xanes_sfit_result *r = &it->res;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "file", it->path);
+        cJSON_AddStringToObject(o, "mu_formula", it->spec->mu_formula);
+        cJSON_AddStringToObject(o, "shape", xanes_sfit_shape_name(it->fp.shape));
+        cJSON_AddStringToObject(o, "step", xanes_sfit_step_name(it->fp.step));
+        cJSON_AddNumberToObject(o, "pvoigt_fraction", it->fp.pvoigt_fraction);
+        cJSON_AddBoolToObject(o, "fix_centers", it->fp.fix_centers != 0);
+        cJSON_AddItemToObject(o, "given_centers_ev", num_array(it->fp.center_ev, r->n_peaks));
+        const double range[2] = {r->emin_ev, r->emax_ev};
+        const double window[2] = {it->fp.window_lo_ev, it->fp.window_hi_ev};
+        cJSON_AddItemToObject(o, "range_ev", num_array(range, 2));
+        cJSON_AddItemToObject(o, "window_ev", num_array(window, 2));
+        cJSON *nz = cJSON_AddObjectToObject(o, "normalization");
+        cJSON_AddNumberToObject(nz, "e0_ev", it->nres.e0_ev);
+        cJSON_AddNumberToObject(nz, "edge_step", it->nres.edge_step);
+        cJSON_AddNumberToObject(nz, "pre1", it->nres.pre1_ev);
+        cJSON_AddNumberToObject(nz, "pre2", it->nres.pre2_ev);
+        cJSON_AddNumberToObject(nz, "norm1", it->nres.norm1_ev);
+        cJSON_AddNumberToObject(nz, "norm2", it->nres.norm2_ev);
+        cJSON_AddNumberToObject(nz, "nnorm", it->nres.nnorm);
+        cJSON *pa = cJSON_AddArrayToObject(o, "params");
+        for (size_t j = 0; j < r->n_params; j++) {
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddStringToObject(p, "name", r->name[j]);
+            cJSON_AddItemToObject(p, "start", num_or_null(r->start[j]));
+            cJSON_AddItemToObject(p, "value", num_or_null(r->value[j]));
+            cJSON_AddItemToObject(p, "error", num_or_null(r->error[j]));
+            cJSON_AddItemToObject(p, "lower", num_or_null(r->lower[j]));
+            cJSON_AddItemToObject(p, "upper", num_or_null(r->upper[j]));
+            cJSON_AddItemToArray(pa, p);
+        }
+        cJSON_AddNumberToObject(o, "n_starts", (double)r->n_starts);
+        cJSON_AddNumberToObject(o, "best_start", (double)r->best_start);
+        cJSON_AddItemToObject(o, "noise_sigma", num_or_null(r->noise_sigma));
+        cJSON_AddItemToObject(o, "rms_residual", num_or_null(r->rms_residual));
+        cJSON_AddItemToObject(o, "chi2_red", num_or_null(r->chi2_red));
+        /* The points actually fitted. */
+        cJSON *ea = cJSON_AddArrayToObject(o, "energy_ev");
+        cJSON *ma = cJSON_AddArrayToObject(o, "mu_norm");
+        for (size_t i = 0; i < it->spec->n; i++) {
+            const double e = it->spec->energy_ev[i];
+            if (e >= r->emin_ev && e <= r->emax_ev) {
+                cJSON_AddItemToArray(ea, cJSON_CreateNumber(e));
+                cJSON_AddItemToArray(ma, cJSON_CreateNumber(it->norm[i]));
+            }
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (text == NULL) {
+        fprintf(stderr, "xanes %s: out of memory formatting %s\n", CMD, path);
+        return CLI_EXIT_DATA;
+    }
+    xanes_atomic_file *af = NULL;
+    if (xanes_atomic_open(path, &af, &err) != XANES_OK) {
+        free(text);
+        return cli_fail(CMD, &err);
+    }
+    fputs(text, xanes_atomic_stream(af));
+    fputc('\n', xanes_atomic_stream(af));
+    free(text);
+    if (xanes_atomic_commit(af, &err) != XANES_OK)
+        return cli_fail(CMD, &err);
+    return CLI_EXIT_OK;
+}
+
 /* Base name of a path (lent pointer into it). */
 static const char *base_name(const char *path)
 {
@@ -289,7 +380,7 @@ static int write_png(const char *path, const sfit_item *items, size_t n_items)
         size_t j = 0;
         for (size_t i = 0; i < it->spec->n && j < m; i++) {
             const double ei = it->spec->energy_ev[i];
-            if (ei >= r->emin_ev - 1e-9 && ei <= r->emax_ev + 1e-9 && j < m) {
+            if (ei >= r->emin_ev && ei <= r->emax_ev) {
                 e[j] = ei;
                 y[j] = it->norm[i];
                 j++;
@@ -339,7 +430,6 @@ static int process(sfit_item *it, const xanes_spectrum_options *sopt,
     xanes_error_clear(&err);
     xanes_normalize_workspace *nw = NULL;
     xanes_sfit_workspace *sw = NULL;
-    xanes_normalize_result nr;
     int rc = CLI_EXIT_DATA;
     if (xanes_spectrum_read(it->path, sopt, &it->spec, &err) != XANES_OK) {
         rc = cli_fail(CMD, &err);
@@ -352,7 +442,7 @@ static int process(sfit_item *it, const xanes_spectrum_options *sopt,
         fprintf(stderr, "xanes %s: %s: out of memory\n", CMD, it->path);
         goto done;
     }
-    if (xanes_normalize_run(it->spec->energy_ev, it->spec->mu, n, np, nw, &nr, it->norm, NULL,
+    if (xanes_normalize_run(it->spec->energy_ev, it->spec->mu, n, np, nw, &it->nres, it->norm, NULL,
                             &err) != XANES_OK) {
         fprintf(stderr, "xanes %s: %s: normalization failed: %s\n", CMD, it->path, err.message);
         rc = err.status == XANES_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_DATA;
@@ -380,7 +470,7 @@ int xanes_cmd_sfit(int argc, char **argv)
     xanes_spectrum_default_options(&sopt);
     xanes_normalize_params np;
     xanes_normalize_default_params(&np);
-    const char *csv_path = NULL, *png_path = NULL;
+    const char *csv_path = NULL, *png_path = NULL, *details_path = NULL;
     int json = 0;
     int rc = CLI_EXIT_USAGE;
     sfit_item *items = calloc((size_t)argc, sizeof *items);
@@ -452,6 +542,14 @@ int xanes_cmd_sfit(int argc, char **argv)
             if (cli_parse_double(CMD, a, v, 0.01, 20.0, &base.center_tol_ev))
                 goto done;
             i++;
+        } else if (strcmp(a, "--starts") == 0) {
+            long ns = 0;
+            if (cli_parse_long(CMD, a, v, 1, 16, &ns))
+                goto done;
+            base.min_starts = (size_t)ns;
+            if (base.max_starts < base.min_starts)
+                base.max_starts = base.min_starts;
+            i++;
         } else if (strcmp(a, "--window") == 0) {
             if (parse_range(a, v, &base.window_lo_ev, &base.window_hi_ev))
                 goto done;
@@ -476,15 +574,18 @@ int xanes_cmd_sfit(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--png") == 0) {
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--png") == 0 ||
+                   strcmp(a, "--details") == 0) {
             if (v == NULL || v[0] == '\0') {
                 cli_usage_error(CMD, "option %s needs a file name", a);
                 goto done;
             }
             if (strcmp(a, "-o") == 0)
                 csv_path = v;
-            else
+            else if (strcmp(a, "--png") == 0)
                 png_path = v;
+            else
+                details_path = v;
             i++;
         } else if (a[0] == '-' && a[1] != '\0') {
             cli_usage_error(CMD, "unknown option '%s'", a);
@@ -519,6 +620,9 @@ int xanes_cmd_sfit(int argc, char **argv)
     if (csv_path != NULL && (rc = write_csv(csv_path, items, n_items)) != CLI_EXIT_OK)
         goto done;
     if (png_path != NULL && (rc = write_png(png_path, items, n_items)) != CLI_EXIT_OK)
+        goto done;
+    if (details_path != NULL &&
+        (rc = write_details(details_path, items, n_items)) != CLI_EXIT_OK)
         goto done;
     if (json)
         rc = print_json(items, n_items);
