@@ -5,7 +5,10 @@
  * positions), with Gaussian noise from GSL's mt19937 at fixed seeds.  Truth
  * is the generating parameters: areas A f K, and for the window figure of
  * merit the trapezoid integral of the true peak 4 over the window points.
- * The real spectra and the lmfit cross-check live in test_sfit_real.c.
+ * The real S K-edge spectra (tests/data copies of the XAS Data Library and
+ * larch files) are read, normalized by the spectral core and fitted, and
+ * compared with lmfit's fit of the same model from the same start
+ * (tests/data/lmfit_reference.json, written by tools/lmfit_reference.py).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,13 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
 #include "sfit_model.h"
 #include "testutil.h"
+#include "xanes/normalize.h"
 #include "xanes/sfit.h"
+#include "xanes/spectrum.h"
 
 #define NPTS 301 /* 2450 .. 2510 eV in 0.2 eV steps */
 
@@ -388,6 +394,119 @@ static void test_bad_inputs(void **state)
     assert_int_equal(xanes_sfit_step_parse("tanh", &sf), XANES_EINVAL);
 }
 
+static double jnum(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* Every real S K-edge configuration of the fixture: read, normalize, fit
+ * without failure; areas within 1 % of lmfit's (the issue's requirement),
+ * area errors within 2 %, centres within 0.01 eV, window areas within 1 %
+ * of their scale, the residual sum of squares within 0.1 %. */
+static void test_lmfit_cross_check(void **state)
+{
+    (void)state;
+    char path[1024];
+    char *text = tu_read_file(tu_data_path(path, sizeof path, "lmfit_reference.json"), NULL);
+    assert_non_null(text);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    assert_non_null(root);
+    const cJSON *spectra = cJSON_GetObjectItemCaseSensitive(root, "spectra");
+    assert_true(cJSON_GetArraySize(spectra) >= 7);
+    double worst_area = 0.0;
+    const cJSON *sp;
+    cJSON_ArrayForEach(sp, spectra)
+    {
+        const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(sp, "config");
+        const char *file = cJSON_GetObjectItemCaseSensitive(cfg, "file")->valuestring;
+        xanes_spectrum_options so;
+        xanes_spectrum_default_options(&so);
+        const cJSON *fl = cJSON_GetObjectItemCaseSensitive(cfg, "fluor");
+        if (cJSON_IsObject(fl)) {
+            so.mode = XANES_MU_FLUOR;
+            const cJSON *c;
+            cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(fl, "ifluor"))
+                so.ifluor_columns[so.n_ifluor++] = (size_t)c->valueint;
+            so.i0_column = (size_t)jnum(fl, "i0");
+        }
+        xanes_error err;
+        xanes_error_clear(&err);
+        xanes_spectrum *s = NULL;
+        if (xanes_spectrum_read(tu_data_path(path, sizeof path, file), &so, &s, &err) != XANES_OK)
+            fail_msg("%s: %s", file, err.message);
+        double *norm = malloc(s->n * sizeof(double));
+        assert_non_null(norm);
+        xanes_normalize_workspace *nw = xanes_normalize_workspace_alloc(s->n);
+        xanes_normalize_result nr;
+        assert_int_equal(xanes_normalize_run(s->energy_ev, s->mu, s->n, NULL, nw, &nr, norm,
+                                             NULL, &err),
+                         XANES_OK);
+        xanes_sfit_params p;
+        xanes_sfit_default_params(&p);
+        assert_int_equal(xanes_sfit_shape_parse(
+                             cJSON_GetObjectItemCaseSensitive(cfg, "shape")->valuestring, &p.shape),
+                         XANES_OK);
+        assert_int_equal(xanes_sfit_step_parse(
+                             cJSON_GetObjectItemCaseSensitive(cfg, "step")->valuestring, &p.step),
+                         XANES_OK);
+        p.center_tol_ev = jnum(cfg, "center_tol");
+        p.n_peaks = 0;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(cfg, "peaks"))
+            p.center_ev[p.n_peaks++] = c->valuedouble;
+        const cJSON *rg = cJSON_GetObjectItemCaseSensitive(cfg, "range");
+        if (cJSON_IsArray(rg)) {
+            p.emin_ev = cJSON_GetArrayItem(rg, 0)->valuedouble;
+            p.emax_ev = cJSON_GetArrayItem(rg, 1)->valuedouble;
+        }
+        xanes_sfit_workspace *ws = xanes_sfit_workspace_alloc(s->n, &p, &err);
+        assert_non_null(ws);
+        static xanes_sfit_result r;
+        if (xanes_sfit_run(ws, s->energy_ev, norm, s->n, &p, &r, &err) != XANES_OK)
+            fail_msg("%s: %s", file, err.message);
+        const cJSON *lm = cJSON_GetObjectItemCaseSensitive(sp, "lmfit");
+        assert_int_equal(r.n_points, (size_t)jnum(sp, "n_points"));
+        const double ssr = r.rms_residual * r.rms_residual * (double)r.n_points;
+        if (fabs(ssr / jnum(lm, "chisqr") - 1.0) > 1e-3)
+            fail_msg("%s: SSR %.8g, lmfit %.8g", file, ssr, jnum(lm, "chisqr"));
+        size_t k = 0;
+        const cJSON *pk;
+        cJSON_ArrayForEach(pk, cJSON_GetObjectItemCaseSensitive(lm, "peaks"))
+        {
+            const double a = jnum(pk, "area"), ae = jnum(pk, "area_err");
+            const double rel = fabs(r.peak[k].area / a - 1.0);
+            worst_area = fmax(worst_area, rel);
+            print_message("%-24s %-6s peak %zu area %.5f +- %.5f  lmfit %.5f +- %.5f\n", file,
+                          xanes_sfit_shape_name(p.shape), k + 1, r.peak[k].area,
+                          r.peak[k].area_err, a, ae);
+            if (rel > 0.01 || fabs(r.peak[k].area_err / ae - 1.0) > 0.02 ||
+                fabs(r.peak[k].center_ev - jnum(pk, "center_ev")) > 0.01)
+                fail_msg("%s peak %zu: area %.6g +- %.4g centre %.4f; lmfit %.6g +- %.4g "
+                         "centre %.4f",
+                         file, k + 1, r.peak[k].area, r.peak[k].area_err, r.peak[k].center_ev,
+                         a, ae, jnum(pk, "center_ev"));
+            k++;
+        }
+        assert_int_equal(k, r.n_peaks);
+        const double wa = jnum(lm, "window_area");
+        if (isfinite(wa)) {
+            const double scale = fmax(fabs(wa), r.window_area_err);
+            if (fabs(r.window_area - wa) > 0.01 * scale)
+                fail_msg("%s: window area %.6g, lmfit %.6g", file, r.window_area, wa);
+        } else {
+            assert_true(isnan(r.window_area));
+        }
+        xanes_sfit_workspace_free(ws);
+        xanes_normalize_workspace_free(nw);
+        free(norm);
+        xanes_spectrum_free(s);
+    }
+    print_message("largest relative area difference from lmfit: %.2e\n", worst_area);
+    cJSON_Delete(root);
+}
+
 int main(void)
 {
     xanes_init();
@@ -400,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_coverage),
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_lmfit_cross_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
