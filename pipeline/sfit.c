@@ -55,7 +55,6 @@
 #define N_E0_SHIFTS 4
 #define MAX_CANDIDATES (4 * N_E0_SHIFTS)
 
-
 void xanes_sfit_default_params(xanes_sfit_params *p)
 {
     memset(p, 0, sizeof *p);
@@ -258,8 +257,8 @@ static double linear_start(xanes_sfit_workspace *ws, const xanes_sfit_params *p,
     for (size_t k = 0; k < npk; k++) {
         if (!L->fix_centers)
             x[sfit_idx_center(L, k)] = p->center_ev[k];
-        x[sfit_idx_fwhm(L, k)] = clamp_inside(f, ws->lo[sfit_idx_fwhm(L, k)],
-                                              ws->hi[sfit_idx_fwhm(L, k)]);
+        x[sfit_idx_fwhm(L, k)] =
+            clamp_inside(f, ws->lo[sfit_idx_fwhm(L, k)], ws->hi[sfit_idx_fwhm(L, k)]);
         x[sfit_idx_height(L, k)] = 1.0;
     }
     for (size_t i = 0; i < ws->n; i++) {
@@ -307,8 +306,8 @@ static xanes_status setup(xanes_sfit_workspace *ws, const double *energy_ev, con
         return XANES_RAISE(err, XANES_EINVAL,
                            "sfit: inconsistent bounds (FWHM %g..%g eV, centre tolerance %g eV, "
                            "step width %g..%g eV, pseudo-Voigt fraction %g)",
-                           p->fwhm_min_ev, p->fwhm_max_ev, p->center_tol_ev,
-                           p->step_width_min_ev, p->step_width_max_ev, p->pvoigt_fraction);
+                           p->fwhm_min_ev, p->fwhm_max_ev, p->center_tol_ev, p->step_width_min_ev,
+                           p->step_width_max_ev, p->pvoigt_fraction);
     if (!(p->window_lo_ev < p->window_hi_ev))
         return XANES_RAISE(err, XANES_EINVAL, "sfit: window %g:%g eV is empty", p->window_lo_ev,
                            p->window_hi_ev);
@@ -402,8 +401,7 @@ static xanes_status setup(xanes_sfit_workspace *ws, const double *energy_ev, con
 }
 
 /* Ranked data-derived starting points (see the file comment). */
-static size_t make_candidates(xanes_sfit_workspace *ws, const xanes_sfit_params *p,
-                              candidate *cand)
+static size_t make_candidates(xanes_sfit_workspace *ws, const xanes_sfit_params *p, candidate *cand)
 {
     /* Level at the end of the range: mean of the last tenth of the points. */
     const size_t tail = ws->n / 10 > 0 ? ws->n / 10 : 1;

@@ -126,8 +126,8 @@ void sfit_peak_point(const sfit_layout *L, const double *x, size_t k, double e, 
     }
 }
 
-void sfit_model_point(const sfit_layout *L, const double *x, double e, double *total,
-                      double *step, double *peaks, double *grad)
+void sfit_model_point(const sfit_layout *L, const double *x, double e, double *total, double *step,
+                      double *peaks, double *grad)
 {
     const double e0 = x[SFIT_P_E0], w = x[SFIT_P_W], h = x[SFIT_P_H];
     const double t = (e - e0) / w;
@@ -193,8 +193,7 @@ double sfit_to_int(double x, double lo, double hi)
  * (a 3-point second difference would leak about 10 %). */
 #define NOISE_STENCIL 7
 
-double xanes_sfit_noise_sigma(const double *energy_ev, const double *mu, size_t n,
-                              double *scratch)
+double xanes_sfit_noise_sigma(const double *energy_ev, const double *mu, size_t n, double *scratch)
 {
     if (n < NOISE_STENCIL)
         return NAN;

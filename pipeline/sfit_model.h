@@ -23,8 +23,8 @@ typedef struct {
     xanes_sfit_step_form step;
     size_t n_peaks;
     int fix_centers;
-    double eta;                                 /* pseudo-Voigt fraction */
-    double fixed_center[XANES_SFIT_MAX_PEAKS];  /* used when fix_centers */
+    double eta;                                /* pseudo-Voigt fraction */
+    double fixed_center[XANES_SFIT_MAX_PEAKS]; /* used when fix_centers */
 } sfit_layout;
 
 void sfit_layout_from_params(const xanes_sfit_params *p, sfit_layout *L);
@@ -40,8 +40,8 @@ double sfit_area_factor(const sfit_layout *L);
 /* Model at energy e for external parameters x.  Any output may be NULL:
  * total, step (step component), peaks[n_peaks] (each peak), grad[p]
  * (d total / d x).  Pure function. */
-void sfit_model_point(const sfit_layout *L, const double *x, double e, double *total,
-                      double *step, double *peaks, double *grad);
+void sfit_model_point(const sfit_layout *L, const double *x, double e, double *total, double *step,
+                      double *peaks, double *grad);
 
 /* Peak k alone and its gradient d peak_k / d x (grad[p], zero elsewhere). */
 void sfit_peak_point(const sfit_layout *L, const double *x, size_t k, double e, double *val,
@@ -63,13 +63,13 @@ struct xanes_sfit_workspace {
     size_t n;                       /* points of the current fit */
     double *e, *y, *scratch, *twin; /* [n_max] */
     double lo[MAX_P], hi[MAX_P];
-    int frozen[MAX_P];              /* pinned to a bound: Jacobian column zero */
+    int frozen[MAX_P]; /* pinned to a bound: Jacobian column zero */
     gsl_multifit_nlinear_workspace *nl;
-    gsl_matrix *jbest;              /* n_max x p */
-    gsl_matrix *covar;              /* p x p */
+    gsl_matrix *jbest; /* n_max x p */
+    gsl_matrix *covar; /* p x p */
     gsl_vector *u0;
     gsl_multifit_linear_workspace *lin;
-    gsl_matrix *xlin, *covlin;      /* n_max x (N+1), (N+1)^2 */
+    gsl_matrix *xlin, *covlin; /* n_max x (N+1), (N+1)^2 */
     gsl_vector *ylin, *clin;
 };
 

@@ -49,9 +49,12 @@ static void name_params(const sfit_layout *L, xanes_sfit_result *res)
     snprintf(res->name[SFIT_P_H], sizeof res->name[0], "step_height");
     for (size_t k = 0; k < L->n_peaks; k++) {
         if (!L->fix_centers)
-            snprintf(res->name[sfit_idx_center(L, k)], sizeof res->name[0], "center%u", (unsigned)(k + 1) % 100u);
-        snprintf(res->name[sfit_idx_fwhm(L, k)], sizeof res->name[0], "fwhm%u", (unsigned)(k + 1) % 100u);
-        snprintf(res->name[sfit_idx_height(L, k)], sizeof res->name[0], "height%u", (unsigned)(k + 1) % 100u);
+            snprintf(res->name[sfit_idx_center(L, k)], sizeof res->name[0], "center%u",
+                     (unsigned)(k + 1) % 100u);
+        snprintf(res->name[sfit_idx_fwhm(L, k)], sizeof res->name[0], "fwhm%u",
+                 (unsigned)(k + 1) % 100u);
+        snprintf(res->name[sfit_idx_height(L, k)], sizeof res->name[0], "height%u",
+                 (unsigned)(k + 1) % 100u);
     }
 }
 
@@ -218,8 +221,7 @@ xanes_status sfit_uncertainties(xanes_sfit_workspace *ws, const xanes_sfit_param
     for (size_t j = 0; j < np; j++)
         if (sfit_at_bound(p, x[j], ws->lo[j], ws->hi[j]))
             add_warning(res, "%s = %g is at its %s bound %g; its error is not meaningful",
-                        res->name[j], x[j],
-                        x[j] - ws->lo[j] < ws->hi[j] - x[j] ? "lower" : "upper",
+                        res->name[j], x[j], x[j] - ws->lo[j] < ws->hi[j] - x[j] ? "lower" : "upper",
                         x[j] - ws->lo[j] < ws->hi[j] - x[j] ? ws->lo[j] : ws->hi[j]);
     for (size_t i = 0; i < np; i++)
         for (size_t j = i + 1; j < np; j++)
@@ -239,8 +241,7 @@ xanes_status sfit_uncertainties(xanes_sfit_workspace *ws, const xanes_sfit_param
 }
 
 void xanes_sfit_eval(const xanes_sfit_params *p, const xanes_sfit_result *res,
-                     const double *energy_ev, size_t n, double *total, double *step,
-                     double *peaks)
+                     const double *energy_ev, size_t n, double *total, double *step, double *peaks)
 {
     sfit_layout L;
     sfit_layout_from_params(p, &L);

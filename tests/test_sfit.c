@@ -10,11 +10,11 @@
  * compared with lmfit's fit of the same model from the same start
  * (tests/data/lmfit_reference.json, written by tools/lmfit_reference.py).
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +33,8 @@
 #define NPTS 301 /* 2450 .. 2510 eV in 0.2 eV steps */
 
 /* Truth: E0, w, H, then (c, f, A) for the four peaks. */
-static const double truth4[3 + 12] = {2474.62, 0.83,   1.0,    2472.15, 1.35, 1.62, 2473.31, 1.58,
-                                      0.87,    2477.23, 3.08,   0.46,    2482.86, 2.63, 0.385};
+static const double truth4[3 + 12] = {2474.62, 0.83,    1.0,  2472.15, 1.35,    1.62, 2473.31, 1.58,
+                                      0.87,    2477.23, 3.08, 0.46,    2482.86, 2.63, 0.385};
 
 typedef struct {
     double e[NPTS], y[NPTS];
@@ -295,9 +295,9 @@ static void test_warnings(void **state)
     xanes_sfit_default_params(&p);
     double xt[15];
     memcpy(xt, truth4, sizeof xt);
-    xt[6] = 2472.55;  /* peak 2 half an eV from peak 1 */
+    xt[6] = 2472.55; /* peak 2 half an eV from peak 1 */
     xt[7] = 1.35;
-    xt[12] = 2484.6;  /* sulfate beyond 2483 + 1 eV */
+    xt[12] = 2484.6; /* sulfate beyond 2483 + 1 eV */
     p.center_ev[1] = 2472.6;
     spectrum s;
     make_spectrum(&p, xt, 0.01, 5u, &s);
@@ -440,9 +440,9 @@ static void test_lmfit_cross_check(void **state)
         assert_non_null(norm);
         xanes_normalize_workspace *nw = xanes_normalize_workspace_alloc(s->n);
         xanes_normalize_result nr;
-        assert_int_equal(xanes_normalize_run(s->energy_ev, s->mu, s->n, NULL, nw, &nr, norm,
-                                             NULL, &err),
-                         XANES_OK);
+        assert_int_equal(
+            xanes_normalize_run(s->energy_ev, s->mu, s->n, NULL, nw, &nr, norm, NULL, &err),
+            XANES_OK);
         xanes_sfit_params p;
         xanes_sfit_default_params(&p);
         assert_int_equal(xanes_sfit_shape_parse(
@@ -479,14 +479,14 @@ static void test_lmfit_cross_check(void **state)
             const double rel = fabs(r.peak[k].area / a - 1.0);
             worst_area = fmax(worst_area, rel);
             print_message("%-24s %-6s peak %zu area %.5f +- %.5f  lmfit %.5f +- %.5f\n", file,
-                          xanes_sfit_shape_name(p.shape), k + 1, r.peak[k].area,
-                          r.peak[k].area_err, a, ae);
+                          xanes_sfit_shape_name(p.shape), k + 1, r.peak[k].area, r.peak[k].area_err,
+                          a, ae);
             if (rel > 0.01 || fabs(r.peak[k].area_err / ae - 1.0) > 0.02 ||
                 fabs(r.peak[k].center_ev - jnum(pk, "center_ev")) > 0.01)
                 fail_msg("%s peak %zu: area %.6g +- %.4g centre %.4f; lmfit %.6g +- %.4g "
                          "centre %.4f",
-                         file, k + 1, r.peak[k].area, r.peak[k].area_err, r.peak[k].center_ev,
-                         a, ae, jnum(pk, "center_ev"));
+                         file, k + 1, r.peak[k].area, r.peak[k].area_err, r.peak[k].center_ev, a,
+                         ae, jnum(pk, "center_ev"));
             k++;
         }
         assert_int_equal(k, r.n_peaks);

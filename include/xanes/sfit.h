@@ -45,12 +45,12 @@ typedef struct {
     double range_pad_ev;                    /* default range margin around the centres */
     double window_lo_ev, window_hi_ev;      /* window-area figure of merit */
     /* Bounds (the transform keeps parameters inside them). */
-    double center_tol_ev;                   /* centre within start +- this */
+    double center_tol_ev; /* centre within start +- this */
     double fwhm_min_ev, fwhm_max_ev;
     double step_width_min_ev, step_width_max_ev;
-    double step_e0_pad_ev;                  /* E0 within [min c - pad, max c + pad] */
-    double amp_max_factor;                  /* heights in [0, factor * max|mu|] */
-    double pvoigt_fraction;                 /* eta of the pseudo-Voigt, fixed */
+    double step_e0_pad_ev;  /* E0 within [min c - pad, max c + pad] */
+    double amp_max_factor;  /* heights in [0, factor * max|mu|] */
+    double pvoigt_fraction; /* eta of the pseudo-Voigt, fixed */
     /* Solver. */
     size_t max_iter;
     double xtol, gtol, ftol;
@@ -60,8 +60,8 @@ typedef struct {
     double covar_epsrel;     /* rank cut of gsl_multifit_nlinear_covar */
     double fwhm_start_ev[4]; /* common FWHMs tried for the data-derived start */
     /* Warnings. */
-    double corr_warn;        /* |correlation| above this is reported */
-    double bound_frac;       /* within this fraction of the bound span = "at bound" */
+    double corr_warn;  /* |correlation| above this is reported */
+    double bound_frac; /* within this fraction of the bound span = "at bound" */
 } xanes_sfit_params;
 
 /* Fills p with the defaults: pvoigt, arctan, the paper's four centres
@@ -76,8 +76,8 @@ typedef struct {
     double center_ev, center_err_ev;
     double fwhm_ev, fwhm_err_ev;
     double height, height_err;
-    double area, area_err;               /* area in (normalized mu) * eV */
-    int at_bound;                        /* nonzero when c, f or A sits on a bound */
+    double area, area_err; /* area in (normalized mu) * eV */
+    int at_bound;          /* nonzero when c, f or A sits on a bound */
 } xanes_sfit_peak;
 
 typedef struct {
@@ -86,18 +86,18 @@ typedef struct {
     double step_e0_ev, step_e0_err_ev;
     double step_width_ev, step_width_err_ev;
     double step_height, step_height_err;
-    long window_peak;               /* peak left in the window (index), -1 if none */
+    long window_peak;                    /* peak left in the window (index), -1 if none */
     double window_area, window_area_err; /* NaN (with a warning) when no peak centre
                                           * or fewer than 2 fit points are in the window */
-    double emin_ev, emax_ev;        /* range actually fitted */
+    double emin_ev, emax_ev;             /* range actually fitted */
     size_t n_points, n_params;
-    double noise_sigma;             /* high-frequency noise estimate of the data */
-    double chi2_red;                /* (SSR / (n - p)) / noise_sigma^2 */
-    double rms_residual;            /* sqrt(SSR / n) */
-    double rcond;                   /* reciprocal condition number of J at the best fit */
-    size_t n_starts;                /* starts tried */
-    size_t best_start;              /* which one was kept (0 = data-derived) */
-    size_t n_iter;                  /* iterations of the kept start */
+    double noise_sigma;  /* high-frequency noise estimate of the data */
+    double chi2_red;     /* (SSR / (n - p)) / noise_sigma^2 */
+    double rms_residual; /* sqrt(SSR / n) */
+    double rcond;        /* reciprocal condition number of J at the best fit */
+    size_t n_starts;     /* starts tried */
+    size_t best_start;   /* which one was kept (0 = data-derived) */
+    size_t n_iter;       /* iterations of the kept start */
     /* Every parameter, external values: E0, w, H, then per peak c, f, A
      * (c omitted when centres are fixed). */
     double value[XANES_SFIT_MAX_PARAMS], error[XANES_SFIT_MAX_PARAMS];
@@ -136,8 +136,7 @@ xanes_status xanes_sfit_run(xanes_sfit_workspace *ws, const double *energy_ev, c
  * peaks[k * n + i] (may be NULL).  Uses res->value and p's shapes.
  * Thread-safe, allocates nothing. */
 void xanes_sfit_eval(const xanes_sfit_params *p, const xanes_sfit_result *res,
-                     const double *energy_ev, size_t n, double *total, double *step,
-                     double *peaks);
+                     const double *energy_ev, size_t n, double *total, double *step, double *peaks);
 
 /* Noise sigma of a spectrum from its high-frequency content: the 7-point
  * divided difference (which annihilates polynomials up to degree 5, on any
@@ -145,8 +144,7 @@ void xanes_sfit_eval(const xanes_sfit_params *p, const xanes_sfit_result *res,
  * summarised by the MAD (x 1.4826) so that the few points where a sharp
  * white line still leaks in do not count.  scratch[n] is caller-owned.  NaN
  * when n < 7.  Thread-safe, allocates nothing. */
-double xanes_sfit_noise_sigma(const double *energy_ev, const double *mu, size_t n,
-                              double *scratch);
+double xanes_sfit_noise_sigma(const double *energy_ev, const double *mu, size_t n, double *scratch);
 
 /* Names "gauss", "lorentz", "pvoigt", "arctan", "erf" and back; the parsers
  * return XANES_EINVAL for an unknown name. */
