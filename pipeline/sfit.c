@@ -83,7 +83,7 @@ void xanes_sfit_default_params(xanes_sfit_params *p)
     p->gtol = 6e-6;
     p->ftol = 1e-10;
     p->rcond_min = 1e-9;
-    p->min_starts = 1;
+    p->min_starts = 4;
     p->max_starts = 8;
     p->covar_epsrel = 1e-10;
     p->fwhm_start_ev[0] = 0.8;

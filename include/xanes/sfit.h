@@ -69,7 +69,8 @@ typedef struct {
  * window 2480-2487 eV, centre tolerance 1 eV, FWHM 0.3-10 eV, step width
  * 0.05-10 eV, eta 0.5, 500 iterations, xtol 1e-8, gtol 6e-6 (GSL's advice:
  * about eps^(1/3)), ftol 1e-10 (relative SSR decrease, MINPACK's meaning),
- * rcond_min 1e-9, 8 starts, covariance rank cut 1e-10, correlation warning 0.95.  Thread-safe. */
+ * rcond_min 1e-9, 4 starts always and up to 8 when ill-conditioned or at a
+ * bound, covariance rank cut 1e-10, correlation warning 0.95.  Thread-safe. */
 void xanes_sfit_default_params(xanes_sfit_params *p);
 
 typedef struct {

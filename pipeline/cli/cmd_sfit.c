@@ -39,7 +39,7 @@ static void print_help(void)
            "  --fix-centers        keep the centres at the given values\n"
            "  --center-tol EV      centres may move this far (default 1)\n"
            "  --starts N           always fit from N data-derived starts, keep the best\n"
-           "                       (default 1; up to 8 when ill-conditioned or at a bound)\n"
+           "                       (default 4; up to 8 when ill-conditioned or at a bound)\n"
            "  --window A:B         window of the area figure of merit (default 2480:2487)\n"
            "  --e0 EV --pre1 EV --pre2 EV --norm1 EV --norm2 EV --nnorm N\n"
            "                       normalization parameters (default: larch's rules)\n"
