@@ -13,6 +13,7 @@
  * the exact --json layout, the CSV table, the PNG, per-spectrum --peaks, and
  * every bad input with its exit code and message.
  */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
