@@ -256,6 +256,7 @@ static void test_coverage(void **state)
     const int n_seeds = 200;
     const double sigma = 0.02;
     int hit[5] = {0, 0, 0, 0, 0};
+    double sum_chi2 = 0.0, sum_noise = 0.0;
     double at[5];
     for (size_t k = 0; k < 4; k++)
         at[k] = true_area(&p, truth4, k);
@@ -274,11 +275,22 @@ static void test_coverage(void **state)
         for (size_t k = 0; k < 4; k++)
             hit[k] += fabs(res.peak[k].area - at[k]) <= res.peak[k].area_err;
         hit[4] += fabs(res.window_area - at[4]) <= res.window_area_err;
+        sum_chi2 += res.chi2_red;
+        sum_noise += res.noise_sigma;
     }
+    /* The independent high-frequency noise estimate agrees with the
+     * simulated sigma, so chi2_red averages to 1 for the right model. */
+    const double mean_chi2 = sum_chi2 / n_seeds, mean_noise = sum_noise / n_seeds / sigma;
+    print_message("mean chi2_red %.4f, mean noise estimate / sigma %.4f\n", mean_chi2, mean_noise);
+    assert_true(fabs(mean_chi2 - 1.0) < 0.08);
+    assert_true(fabs(mean_noise - 1.0) < 0.04);
     xanes_sfit_workspace_free(ws);
     for (int k = 0; k < 5; k++) {
         const double frac = (double)hit[k] / n_seeds;
-        print_message("coverage %s: %.3f\n", k < 4 ? "peak area" : "window area", frac);
+        if (k < 4)
+            print_message("coverage, peak %d area: %.3f\n", k + 1, frac);
+        else
+            print_message("coverage, window area: %.3f\n", frac);
         if (frac < 0.60 || frac > 0.76)
             fail_msg("quantity %d: truth within 1 sigma in %.1f %% of %d fits", k, 100 * frac,
                      n_seeds);
@@ -304,7 +316,6 @@ static void test_warnings(void **state)
     const xanes_sfit_result *r = fit(&p, &s, XANES_OK);
     int corr_seen = 0, bound_seen = 0;
     for (size_t i = 0; i < r->n_warnings; i++) {
-        print_message("%s\n", r->warnings[i]);
         if (strstr(r->warnings[i], "correlate") != NULL)
             corr_seen = 1;
         if (strstr(r->warnings[i], "center4 = 2484 is at its upper bound 2484") != NULL)
