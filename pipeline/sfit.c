@@ -9,10 +9,12 @@
  * first reach half of their level at the end of the range, and, for each
  * candidate common FWHM (and E0 shift), the step height and the peak heights
  * from an ordinary linear least-squares fit (the model is linear in them).
- * The candidates are ranked by that linear residual; the best is fitted
- * first.  When the fit fails, is ill-conditioned (rcond of J below
- * rcond_min) or leaves a peak parameter on a bound, the next candidates are
- * fitted as well (up to max_starts) and the lowest chi-square is kept.
+ * The candidates are ranked by that linear residual and fitted in that
+ * order: min_starts of them always (overlapping peaks 1 and 2 have local
+ * minima), and more, up to max_starts, while the best fit so far failed, is
+ * ill-conditioned (rcond of J below rcond_min) or leaves a peak parameter on
+ * a bound; the lowest chi-square is kept.  A parameter that runs into a
+ * bound is pinned there (see run_start), as a bounded LM would.
  *
  * Uncertainties.  With s^2 = SSR / (n - p) the covariance of the internal
  * parameters is s^2 (J'J)^-1 (lmfit's scale_covar: the covariance scaled by

@@ -90,17 +90,20 @@ typedef struct {
     long window_peak;                    /* peak left in the window (index), -1 if none */
     double window_area, window_area_err; /* NaN (with a warning) when no peak centre
                                           * or fewer than 2 fit points are in the window */
-    double emin_ev, emax_ev;             /* range actually fitted */
+    double emin_ev, emax_ev;             /* range actually fitted (clipped to the data) */
     size_t n_points, n_params;
     double noise_sigma;  /* high-frequency noise estimate of the data */
     double chi2_red;     /* (SSR / (n - p)) / noise_sigma^2 */
     double rms_residual; /* sqrt(SSR / n) */
     double rcond;        /* reciprocal condition number of J at the best fit */
     size_t n_starts;     /* starts tried */
-    size_t best_start;   /* which one was kept (0 = data-derived) */
+    size_t best_start;   /* which was kept (0 = the start whose linear fit of
+                          * the heights had the lowest residual) */
     size_t n_iter;       /* iterations of the kept start */
     /* Every parameter, external values: E0, w, H, then per peak c, f, A
-     * (c omitted when centres are fixed). */
+     * (c omitted when centres are fixed); error is the standard error from
+     * the covariance scaled by SSR/(n-p) (0 for a parameter pinned on a
+     * bound); corr is the correlation matrix of the parameters. */
     double value[XANES_SFIT_MAX_PARAMS], error[XANES_SFIT_MAX_PARAMS];
     double start[XANES_SFIT_MAX_PARAMS];
     double lower[XANES_SFIT_MAX_PARAMS], upper[XANES_SFIT_MAX_PARAMS];
@@ -124,9 +127,12 @@ void xanes_sfit_workspace_free(xanes_sfit_workspace *ws);
  * completely on success.
  * Returns XANES_EINVAL (bad params: no peaks, too many, peak centre outside
  * the range, window empty, p does not match the workspace layout),
- * XANES_EDATA (NaN/Inf, range outside the data, fewer than 2 points per
- * parameter in the range), XANES_ENOCONV
- * (no start converged).  Messages give the values.  Thread-safe for distinct
+ * XANES_EDATA (NaN/Inf, energies not increasing, range outside the data
+ * by more than half a sample spacing, fewer than 2 points per parameter in
+ * the range, mu zero throughout), XANES_ENOCONV (no start converged),
+ * XANES_EFAIL (covariance failed).  Messages give the values.  Warnings
+ * (correlations above corr_warn, parameters on a bound, ill-conditioning,
+ * no window area) go to res->warnings.  Thread-safe for distinct
  * workspaces. */
 xanes_status xanes_sfit_run(xanes_sfit_workspace *ws, const double *energy_ev, const double *mu,
                             size_t n, const xanes_sfit_params *p, xanes_sfit_result *res,
