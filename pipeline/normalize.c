@@ -31,11 +31,19 @@
  *      over it and flat = norm - (fit(E) - fit(e0)) for E >= e0, norm below.
  *      larch does this with lmfit's leastsq (xtol = ftol = 1e-6); we solve
  *      the same linear least-squares problem exactly.
- * Why 0.9.58's default rules: it is the larch we can run here to produce
- * reference values, so every default is tested against it.  Later larch
- * releases changed the default ranges (norm1 and the nnorm thresholds) and
- * find_e0 (smoothing before the derivative); a result from any version is
- * reproducible because the result reports every parameter used.
+ * Where we differ from larch, on purpose: energies must increase strictly
+ * (larch's remove_dups nudges repeats by 1e-7 eV; our reader averages them
+ * with --sort); non-finite mu is refused (larch drops NaN pairs from the
+ * fits); a fit range with fewer samples than coefficients is refused (numpy
+ * would return a rank-deficient fit); find_e0 finding nothing is an error
+ * (larch returns energy[0]); larch's fixed `step` argument is not offered.
+ * Why 0.9.58's default rules: larch's defaults have moved between releases
+ * (an older pre_edge.py, xraylarch commit 01d99e6, used fixed pre2 = -50,
+ * norm1 = 100 and nnorm thresholds of 100/400 eV; releases after 0.9.58
+ * changed the range rules and find_e0 again).  0.9.58 is the larch that runs
+ * here, so every default rule is tested against it (tools/larch_reference.py),
+ * and every result reports the parameters it used, so passing them explicitly
+ * reproduces it in any larch version.
  * Numerics: polynomials are fitted by Householder QR (GSL) in the scaled
  * variable t = (E - e0)/s, not in powers of E as numpy.polyfit does, so a
  * degree-5 post-edge on 9000 eV energies stays well conditioned; the fitted

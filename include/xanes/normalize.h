@@ -69,10 +69,14 @@ typedef struct {
     double nvict;
     size_t pre_lo, pre_hi;   /* sample range [lo, hi) of the pre-edge fit */
     size_t post_lo, post_hi; /* sample range [lo, hi) of the post-edge fit */
-    double pre_rms;          /* RMS residual of the pre-edge line fit (mu units) */
-    double post_rms;         /* RMS residual of the post-edge fit (mu units) */
-    double half_edge_ev;     /* first crossing of norm = half_level (edge.h), NaN if none */
-    double deriv_edge_ev;    /* refined maximum of dmu/dE (edge.h), NaN if none */
+    /* RMS residuals of the two fits (mu units).  With white noise sigma they
+     * estimate sigma*sqrt((m-p)/m) (m samples, p coefficients), so
+     * edge_step / pre_rms is the edge jump over noise for gating pixels
+     * (tests/test_normalize_plan.c checks this on simulated noise). */
+    double pre_rms;
+    double post_rms;
+    double half_edge_ev;  /* first crossing of norm = half_level (edge.h), NaN if none */
+    double deriv_edge_ev; /* refined maximum of dmu/dE (edge.h), NaN if none */
 } xanes_normalize_result;
 
 typedef struct xanes_normalize_workspace xanes_normalize_workspace;
