@@ -518,6 +518,61 @@ static void test_lmfit_cross_check(void **state)
     cJSON_Delete(root);
 }
 
+/* Smoke test (no truth): every real S K-edge spectrum fits, without failure, with the
+ * defaults (the paper's four argyrodite centres, which these samples do not
+ * have): finite areas and errors, a result the user can judge by its
+ * warnings and chi2_red. */
+static void test_smoke_real_spectra_defaults(void **state)
+{
+    (void)state;
+    static const char *const files[] = {
+        "S_elemental_rt_01.xdi", "NiSO4_rt_01.xdi",         "CaS_rt_001.xdi", "pyrite1_rt_01.xdi",
+        "Na2SO3_rt_01.xdi",      "iron_sulfide_rt_01.xxdi", "APS9BM_2006.dat"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char path[1024];
+        xanes_spectrum_options so;
+        xanes_spectrum_default_options(&so);
+        if (strcmp(files[f], "APS9BM_2006.dat") == 0) {
+            static const size_t cols[] = {25, 26, 27, 28, 29, 31};
+            so.mode = XANES_MU_FLUOR;
+            for (size_t c = 0; c < 6; c++)
+                so.ifluor_columns[so.n_ifluor++] = cols[c];
+            so.i0_column = 7;
+        }
+        xanes_error err;
+        xanes_error_clear(&err);
+        xanes_spectrum *s = NULL;
+        if (xanes_spectrum_read(tu_data_path(path, sizeof path, files[f]), &so, &s, &err) !=
+            XANES_OK)
+            fail_msg("%s: %s", files[f], err.message);
+        double *norm = malloc(s->n * sizeof(double));
+        assert_non_null(norm);
+        xanes_normalize_workspace *nw = xanes_normalize_workspace_alloc(s->n);
+        xanes_normalize_result nr;
+        assert_int_equal(
+            xanes_normalize_run(s->energy_ev, s->mu, s->n, NULL, nw, &nr, norm, NULL, &err),
+            XANES_OK);
+        xanes_sfit_params p;
+        xanes_sfit_default_params(&p);
+        xanes_sfit_workspace *ws = xanes_sfit_workspace_alloc(s->n, &p, &err);
+        assert_non_null(ws);
+        static xanes_sfit_result r;
+        if (xanes_sfit_run(ws, s->energy_ev, norm, s->n, &p, &r, &err) != XANES_OK)
+            fail_msg("%s: %s", files[f], err.message);
+        for (size_t k = 0; k < 4; k++)
+            assert_true(isfinite(r.peak[k].area) && isfinite(r.peak[k].area_err) &&
+                        r.peak[k].area >= 0.0);
+        assert_true(isfinite(r.window_area) && r.window_area_err > 0.0);
+        assert_true(r.chi2_red > 0.5);
+        print_message("%-24s defaults: window area %.4f +- %.4f, chi2_red %.3g, %zu warnings\n",
+                      files[f], r.window_area, r.window_area_err, r.chi2_red, r.n_warnings);
+        xanes_sfit_workspace_free(ws);
+        xanes_normalize_workspace_free(nw);
+        free(norm);
+        xanes_spectrum_free(s);
+    }
+}
+
 int main(void)
 {
     xanes_init();
@@ -531,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_lmfit_cross_check),
+        cmocka_unit_test(test_smoke_real_spectra_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
