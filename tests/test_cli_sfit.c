@@ -204,6 +204,54 @@ static void test_per_spectrum_peaks(void **state)
     tu_cli_result_free(&r);
 }
 
+/* --fix-centers keeps the given centres (zero error); --details holds the
+ * fitted points, every parameter with start and bounds. */
+static void test_fix_centers_and_details(void **state)
+{
+    (void)state;
+    char dir[512], det[700];
+    tu_make_tempdir(dir, sizeof dir);
+    snprintf(det, sizeof det, "%s/details.json", dir);
+    tu_cli_result r =
+        tu_run_cli("sfit '%s' --step erf --fix-centers --peaks 2472.2,2473.3,2477.1,2482.9 "
+                   "--json --details '%s'",
+                   cycled, det);
+    if (r.exit_code != 0)
+        fail_msg("exit %d: %s", r.exit_code, r.err);
+    cJSON *root = cJSON_Parse(r.out);
+    assert_non_null(root);
+    const cJSON *peaks = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "spectra"), 0), "peaks");
+    static const double given[4] = {2472.2, 2473.3, 2477.1, 2482.9};
+    for (int k = 0; k < 4; k++) {
+        assert_true(jnum(cJSON_GetArrayItem(peaks, k), "center_ev") == given[k]);
+        assert_true(jnum(cJSON_GetArrayItem(peaks, k), "center_err") == 0.0);
+    }
+    cJSON_Delete(root);
+    tu_cli_result_free(&r);
+    char *text = tu_read_file(det, NULL);
+    assert_non_null(text);
+    cJSON *d = cJSON_Parse(text);
+    free(text);
+    assert_non_null(d);
+    const cJSON *s0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(d, "spectra"), 0);
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(s0, "params");
+    assert_int_equal(cJSON_GetArraySize(params), 3 + 2 * 4);
+    const cJSON *p;
+    cJSON_ArrayForEach(p, params)
+    {
+        assert_true(jnum(p, "lower") <= jnum(p, "start") && jnum(p, "start") <= jnum(p, "upper"));
+        assert_true(jnum(p, "lower") <= jnum(p, "value") && jnum(p, "value") <= jnum(p, "upper"));
+    }
+    const int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s0, "energy_ev"));
+    assert_int_equal(n, cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s0, "mu_norm")));
+    /* Range 2457.2:2497.9 (centres -15/+15 eV) on the simulated grid: 2458..2464
+     * in 1 eV steps, 2465..2489.8 in 0.2 eV, 2490..2497 in 1 eV. */
+    assert_int_equal(n, 7 + 125 + 8);
+    cJSON_Delete(d);
+    tu_remove_tree(dir);
+}
+
 static void expect_fail(int code, const char *needle1, const char *needle2, const char *args)
 {
     tu_cli_result r = tu_run_cli("%s", args);
@@ -260,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_pair_json_csv_png),
         cmocka_unit_test(test_per_spectrum_peaks),
+        cmocka_unit_test(test_fix_centers_and_details),
         cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
