@@ -10,6 +10,7 @@
 #include "xanes/model.h"
 #include "xanes/normalize.h"
 #include "xanes/results.h"
+#include "xanes/sfit.h"
 #include "xanes/spectrum.h"
 #include "xanes/standards.h"
 #include "xanes/status.h"
