@@ -12,6 +12,7 @@
 #include "xanes/results.h"
 #include "xanes/sfit.h"
 #include "xanes/spectrum.h"
+#include "xanes/stack.h"
 #include "xanes/standards.h"
 #include "xanes/status.h"
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "xanes/spectrum.h"
+#include "xanes/stack.h"
 #include "xanes/status.h"
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_DATA = 1, CLI_EXIT_USAGE = 2 };
@@ -53,6 +54,16 @@ int cli_spectrum_option(const char *cmd, int argc, char **argv, int *i,
 
 /* Help text for the spectrum-reading options. */
 const char *cli_spectrum_options_help(void);
+
+/* Consumes one stack-reading option at argv[*i] (--layout, --raw,
+ * --absorbance, --stack-path, --flat-path, --dark-path, --energy-path,
+ * --energy-unit; "--opt value" or "--opt=value"), advancing *i past its
+ * value.  Returns 1 when consumed, 0 when argv[*i] is not a stack option, -1
+ * after printing a usage error.  Pointers stored in opt point into argv. */
+int cli_stack_option(const char *cmd, int argc, char **argv, int *i, xanes_stack_options *opt);
+
+/* Help text for the stack-reading options. */
+const char *cli_stack_options_help(void);
 
 /* Nonzero when argv[i] is "-h" or "--help". */
 int cli_is_help(const char *arg);

@@ -1,0 +1,594 @@
+/* stack_h5.c: the HDF5 plumbing of the stack reader: error text from
+ * HDF5's error stack, links that may have missing parents, numeric type
+ * names and saturation values, strings stored fixed or variable length (and
+ * in UTF-8, as h5py writes them), opening a dataset with a chunk cache that
+ * holds one frame's chunks (so frame-by-frame reading of chunks spanning
+ * several frames decompresses each chunk once), and the hyperslab read of a
+ * block of rows of one frame.  HDF5's automatic error printing is off
+ * (xanes_init); failures here become messages naming file and dataset.
+ */
+#include "stack_source.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Largest chunk cache we give one dataset (bytes). */
+#define CHUNK_CACHE_MAX_BYTES ((size_t)512 << 20)
+
+/* ---- HDF5 error text --------------------------------------------------- */
+
+static herr_t last_error_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)n;
+    /* Walking downward, the last description is the innermost, most
+     * specific one ("truncated file: eof = ..."). */
+    if (e != NULL && e->desc != NULL && e->desc[0] != '\0')
+        snprintf((char *)data, 200, "%s", e->desc);
+    return 0;
+}
+
+/* The innermost message of HDF5's current error stack, "" if none.  Must be
+ * called right after the failing call, before any other HDF5 call. */
+const char *sh5_reason(char *buf)
+{
+    buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, last_error_cb, buf);
+    return buf;
+}
+
+/* ---- small helpers ----------------------------------------------------- */
+
+void sh5_dset_init(stack_dset *d)
+{
+    memset(d, 0, sizeof *d);
+    d->id = H5I_INVALID_HID;
+    d->saturation = INFINITY;
+}
+
+/* Nonzero when every component of the absolute path exists as a link
+ * (checked one by one: H5Lexists fails on a missing intermediate group). */
+int sh5_link_exists(hid_t file, const char *path)
+{
+    char buf[256];
+    if (path == NULL || path[0] == '\0' || strlen(path) >= sizeof buf)
+        return 0;
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (buf[0] != '\0' && strcmp(buf, "/") != 0 && H5Lexists(file, buf, H5P_DEFAULT) <= 0)
+                return 0;
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    return 1;
+}
+
+int sh5_is_dataset(hid_t file, const char *path)
+{
+    if (!sh5_link_exists(file, path))
+        return 0;
+    hid_t o = H5Oopen(file, path, H5P_DEFAULT);
+    if (o < 0)
+        return 0;
+    int ok = H5Iget_type(o) == H5I_DATASET;
+    H5Oclose(o);
+    return ok;
+}
+
+/* Name of a numeric type ("uint16", "float32"), its saturation value. */
+static void type_describe(hid_t type, char *name, size_t size, double *saturation, int *numeric)
+{
+    H5T_class_t cls = H5Tget_class(type);
+    size_t bytes = H5Tget_size(type);
+    *saturation = INFINITY;
+    *numeric = 1;
+    if (cls == H5T_INTEGER) {
+        int is_signed = H5Tget_sign(type) == H5T_SGN_2;
+        snprintf(name, size, "%sint%zu", is_signed ? "" : "u", bytes * 8);
+        double bits = (double)(bytes * 8) - (is_signed ? 1.0 : 0.0);
+        *saturation = ldexp(1.0, (int)bits) - 1.0;
+    } else if (cls == H5T_FLOAT) {
+        snprintf(name, size, "float%zu", bytes * 8);
+    } else {
+        *numeric = 0;
+        snprintf(name, size, "%s",
+                 cls == H5T_STRING     ? "string"
+                 : cls == H5T_COMPOUND ? "compound"
+                 : cls == H5T_ENUM     ? "enum"
+                                       : "non-numeric");
+    }
+}
+
+/* Little-endian unsigned integer of n bytes. */
+static unsigned long long le_uint(const unsigned char *p, size_t n)
+{
+    unsigned long long v = 0;
+    for (size_t i = n; i-- > 0;)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Checks, before HDF5 follows it, the global-heap reference of a scalar
+ * variable-length string dataset stored contiguously: HDF5 1.10 trusts the
+ * heap's lengths and, on a corrupt file, copies out of bounds or loops
+ * forever in H5HG_read.  Layout from the HDF5 File Format Specification
+ * (version 2/3), sections III.E "Global Heap" and IV.A.2.d "Datatype"
+ * (variable-length data: 4-byte length, collection address, 4-byte index).
+ * Returns 1 when sound or not checkable (compact storage), 0 when corrupt. */
+static int vlen_heap_ok(hid_t dset)
+{
+    int ok = 1;
+    haddr_t off = H5Dget_offset(dset);
+    if (off == HADDR_UNDEF)
+        return 1;
+    hid_t fid = H5Iget_file_id(dset);
+    hid_t fcpl = fid >= 0 ? H5Fget_create_plist(fid) : H5I_INVALID_HID;
+    size_t sa = 8, ss = 8;
+    hsize_t base = 0;
+    char name[1024] = "";
+    FILE *f = NULL;
+    unsigned char *coll = NULL;
+    if (fcpl < 0 || H5Pget_sizes(fcpl, &sa, &ss) < 0 || H5Pget_userblock(fcpl, &base) < 0 ||
+        sa > 8 || ss > 8 || H5Fget_name(fid, name, sizeof name) <= 0 ||
+        (f = fopen(name, "rb")) == NULL)
+        goto done;
+    fseek(f, 0, SEEK_END);
+    unsigned long long fsize = (unsigned long long)ftell(f);
+    unsigned char desc[24];
+    ok = 0;
+    if (fseek(f, (long)(base + off), SEEK_SET) != 0 || fread(desc, 1, 8 + sa, f) != 8 + sa)
+        goto done;
+    unsigned long long len = le_uint(desc, 4), addr = le_uint(desc + 4, sa);
+    unsigned long long index = le_uint(desc + 4 + sa, 4);
+    unsigned char head[24];
+    if (len > 65536 || base + addr + 8 + ss > fsize || fseek(f, (long)(base + addr), SEEK_SET) ||
+        fread(head, 1, 8 + ss, f) != 8 + ss || memcmp(head, "GCOL", 4) != 0)
+        goto done;
+    unsigned long long csize = le_uint(head + 8, ss);
+    if (csize < 8 + ss || base + addr + csize > fsize) /* collection must lie in the file */
+        goto done;
+    if (csize > ((unsigned long long)64 << 20)) { /* too big to walk here: trust it */
+        ok = 1;
+        goto done;
+    }
+    coll = malloc((size_t)csize);
+    if (coll == NULL || fseek(f, (long)(base + addr), SEEK_SET) != 0 ||
+        fread(coll, 1, (size_t)csize, f) != csize)
+        goto done;
+    /* Walk every object (index 2, refcount 2, reserved 4, size ss, data
+     * padded to 8), as HDF5 will: sizes must stay inside the collection and
+     * the free-space object (index 0) must cover exactly the rest; a
+     * collection that does not add up sends HDF5 into an endless loop. */
+    int found = 0, consistent = 0;
+    unsigned long long p = 8 + ss;
+    while (p + 8 + ss <= csize) {
+        unsigned long long idx = le_uint(coll + p, 2), osize = le_uint(coll + p + 8, ss);
+        if (idx == 0) {
+            consistent = osize == csize - p;
+            break;
+        }
+        unsigned long long need = 8 + ss + ((osize + 7) / 8) * 8;
+        if (osize > csize || p + need > csize)
+            break;
+        if (idx == index)
+            found = osize >= len;
+        p += need;
+    }
+    if (p + 8 + ss > csize)
+        consistent = 1; /* no room left for a free-space object */
+    ok = found && consistent;
+done:
+    free(coll);
+    if (f != NULL)
+        fclose(f);
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
+    if (fid >= 0)
+        H5Fclose(fid);
+    return ok;
+}
+
+/* Reads a string (fixed or variable length, scalar or one element) from a
+ * dataset or attribute.  Returns 0 on success, -1 when it is not a
+ * one-element string, -2 when its heap reference is corrupt. */
+int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size)
+{
+    int rc = -1;
+    hid_t ftype = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
+    hid_t space = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
+    hid_t mtype = H5I_INVALID_HID;
+    if (ftype < 0 || space < 0 || H5Tget_class(ftype) != H5T_STRING ||
+        H5Sget_simple_extent_npoints(space) != 1)
+        goto done;
+    mtype = H5Tcopy(H5T_C_S1);
+    /* HDF5 does not convert between character sets: read in the file's
+     * (h5py writes UTF-8). */
+    H5Tset_cset(mtype, H5Tget_cset(ftype));
+    if (H5Tis_variable_str(ftype) > 0) {
+        char *s = NULL;
+        if (!is_attr && !vlen_heap_ok(obj)) {
+            rc = -2;
+            goto done;
+        }
+        H5Tset_size(mtype, H5T_VARIABLE);
+        herr_t st = is_attr ? H5Aread(obj, mtype, &s)
+                            : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s);
+        if (st >= 0 && s != NULL) {
+            snprintf(buf, size, "%s", s);
+            rc = 0;
+        }
+        if (st >= 0)
+            H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, &s);
+    } else {
+        size_t n = H5Tget_size(ftype);
+        char *s = calloc(n + 1, 1);
+        if (s == NULL)
+            goto done;
+        H5Tset_size(mtype, n + 1);
+        H5Tset_strpad(mtype, H5T_STR_NULLTERM);
+        herr_t st = is_attr ? H5Aread(obj, mtype, s)
+                            : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, s);
+        if (st >= 0) {
+            snprintf(buf, size, "%s", s);
+            rc = 0;
+        }
+        free(s);
+    }
+done:
+    if (mtype >= 0)
+        H5Tclose(mtype);
+    if (space >= 0)
+        H5Sclose(space);
+    if (ftype >= 0)
+        H5Tclose(ftype);
+    return rc;
+}
+
+/* Only the standard layouts of numbers: HDF5 1.10 converts a corrupt
+ * integer (precision or bit offset outside its size) by smashing the stack. */
+static int type_sane(hid_t type)
+{
+    H5T_class_t cls = H5Tget_class(type);
+    size_t size = H5Tget_size(type);
+    if (cls == H5T_INTEGER)
+        return (size == 1 || size == 2 || size == 4 || size == 8) &&
+               H5Tget_precision(type) == 8 * size && H5Tget_offset(type) == 0;
+    if (cls == H5T_FLOAT)
+        return H5Tequal(type, H5T_IEEE_F32LE) > 0 || H5Tequal(type, H5T_IEEE_F32BE) > 0 ||
+               H5Tequal(type, H5T_IEEE_F64LE) > 0 || H5Tequal(type, H5T_IEEE_F64BE) > 0;
+    return 1;
+}
+
+/* The stored data must cover the shape: a contiguous dataset must lie inside
+ * the file, a chunked one must have every chunk written.  A dataset whose
+ * shape was corrupted, or an acquisition that stopped half way, otherwise
+ * reads as fill values (zeros) or sends HDF5 through billions of absent
+ * chunks. */
+static xanes_status storage_check(const stack_source *src, const stack_dset *d, hid_t type,
+                                  hid_t dcpl, const char *role, xanes_error *err)
+{
+    double n = 1.0;
+    for (int i = 0; i < d->rank; i++)
+        n *= (double)d->dims[i];
+    double bytes = n * (double)H5Tget_size(type);
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    /* Data in external raw files have no offset in this file. */
+    if (layout == H5D_CONTIGUOUS && bytes > 0 && H5Pget_external_count(dcpl) <= 0) {
+        haddr_t off = H5Dget_offset(d->id);
+        if (off == HADDR_UNDEF || (double)H5Dget_storage_size(d->id) < bytes)
+            return XANES_RAISE(err, XANES_EFORMAT,
+                               "%s: %s (%s) holds no data or less than its shape needs (never "
+                               "written, or corrupt)",
+                               src->path, d->name, role);
+        if ((double)off + bytes > (double)src->file_size)
+            return XANES_RAISE(err, XANES_EFORMAT,
+                               "%s: %s (%s): its %.0f bytes would end past the end of the file "
+                               "(%llu bytes): corrupt shape or truncated file",
+                               src->path, d->name, role, bytes, src->file_size);
+    } else if (layout == H5D_CHUNKED && bytes > 0) {
+        hsize_t chunk[3] = {1, 1, 1};
+        H5Pget_chunk(dcpl, d->rank, chunk);
+        double expected = 1.0;
+        for (int i = 0; i < d->rank; i++)
+            expected *= (double)((d->dims[i] + chunk[i] - 1) / chunk[i]);
+        hid_t space = H5Dget_space(d->id);
+        hsize_t stored = 0;
+        herr_t st = space >= 0 ? H5Dget_num_chunks(d->id, space, &stored) : -1;
+        if (space >= 0)
+            H5Sclose(space);
+        if (st < 0 || (double)stored < expected)
+            return XANES_RAISE(err, XANES_EFORMAT,
+                               "%s: %s (%s): only %llu of its %.0f chunks are stored (acquisition "
+                               "stopped early, or the file is corrupt)",
+                               src->path, d->name, role, (unsigned long long)stored, expected);
+    }
+    return XANES_OK;
+}
+
+/* Reads a one-element numeric dataset or attribute as double; 0 on success. */
+static int read_scalar(hid_t obj, int is_attr, double *v)
+{
+    hid_t space = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
+    int rc = -1;
+    if (space >= 0 && H5Sget_simple_extent_npoints(space) == 1) {
+        herr_t st = is_attr ? H5Aread(obj, H5T_NATIVE_DOUBLE, v)
+                            : H5Dread(obj, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+        rc = st >= 0 ? 0 : -1;
+    }
+    if (space >= 0)
+        H5Sclose(space);
+    return rc;
+}
+
+/* A metadata item: root dataset `name`, else root attribute `name`.  As text
+ * when it is a string, else as a number.  Returns 0 when found. */
+int sh5_read_meta(hid_t file, const char *name, char *text, size_t size, double *num)
+{
+    char path[80];
+    snprintf(path, sizeof path, "/%s", name);
+    text[0] = '\0';
+    *num = NAN;
+    int rc = -1;
+    if (sh5_is_dataset(file, path)) {
+        hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+        if (d >= 0) {
+            rc = sh5_read_text(d, 0, text, size);
+            if (rc == -1)
+                rc = read_scalar(d, 0, num);
+            H5Dclose(d);
+        }
+    } else if (H5Aexists(file, name) > 0) {
+        hid_t a = H5Aopen(file, name, H5P_DEFAULT);
+        if (a >= 0) {
+            rc = sh5_read_text(a, 1, text, size);
+            if (rc == -1)
+                rc = read_scalar(a, 1, num);
+            H5Aclose(a);
+        }
+    }
+    return rc;
+}
+
+/* ---- listing the datasets of an unrecognised file ---------------------- */
+
+herr_t sh5_list_cb(hid_t group, const char *name, const H5L_info_t *info, void *data)
+{
+    (void)info;
+    sh5_listing *l = data;
+    hid_t o = H5Oopen(group, name, H5P_DEFAULT);
+    if (o < 0)
+        return 0;
+    if (H5Iget_type(o) == H5I_DATASET) {
+        size_t len = strlen(l->buf);
+        if (l->count == 12) {
+            snprintf(l->buf + len, l->size - len, ", ...");
+        } else if (l->count < 12) {
+            hid_t sp = H5Dget_space(o);
+            hsize_t dims[8] = {0};
+            int rank = sp >= 0 ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
+            char shape[96] = "";
+            for (int i = 0; i < rank && i < 8; i++) {
+                size_t sl = strlen(shape);
+                snprintf(shape + sl, sizeof shape - sl, "%s%llu", i ? "x" : "",
+                         (unsigned long long)dims[i]);
+            }
+            snprintf(l->buf + len, l->size - len, "%s/%s [%s]", l->count ? ", " : "", name,
+                     rank > 0 ? shape : "scalar");
+            if (sp >= 0)
+                H5Sclose(sp);
+        }
+        l->count++;
+    }
+    H5Oclose(o);
+    return 0;
+}
+
+/* ---- opening datasets -------------------------------------------------- */
+
+/* Opens dataset `name` into d: rank, dims, type, chunking; sets a chunk
+ * cache big enough for one frame.  `role` names it in messages. */
+xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role, stack_dset *d,
+                           xanes_error *err)
+{
+    xanes_status st = XANES_OK;
+    hid_t dcpl = H5I_INVALID_HID, dapl = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    hid_t space = H5I_INVALID_HID;
+    char why[200];
+    if (!sh5_link_exists(src->file, name)) {
+        st = XANES_RAISE(err, XANES_EFORMAT, "%s: missing dataset %s (%s)", src->path, name, role);
+        goto done;
+    }
+    if (!sh5_is_dataset(src->file, name)) {
+        hid_t o = H5Oopen(src->file, name, H5P_DEFAULT);
+        int group = o >= 0 && H5Iget_type(o) == H5I_GROUP;
+        if (o >= 0)
+            H5Oclose(o);
+        st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s (%s) is %s, not a dataset", src->path, name,
+                         role, group ? "a group" : "a dangling link or a named type");
+        goto done;
+    }
+    snprintf(d->name, sizeof d->name, "%s", name);
+    d->id = H5Dopen2(src->file, name, H5P_DEFAULT);
+    if (d->id < 0) {
+        st = XANES_RAISE(err, XANES_EIO, "%s: cannot open dataset %s (%s): %s", src->path, name,
+                         role, sh5_reason(why));
+        goto done;
+    }
+    space = H5Dget_space(d->id);
+    int rank = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+    if (rank < 0) {
+        st = XANES_RAISE(err, XANES_EIO, "%s: cannot read the shape of %s: %s", src->path, name,
+                         sh5_reason(why));
+        goto done;
+    }
+    if (rank > 3) {
+        st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s (%s) has rank %d; at most 3 expected",
+                         src->path, name, role, rank);
+        goto done;
+    }
+    d->rank = rank;
+    hsize_t maxdims[3] = {0, 0, 0};
+    H5Sget_simple_extent_dims(space, d->dims, maxdims);
+    type = H5Dget_type(d->id);
+    int numeric = 0;
+    type_describe(type, d->dtype, sizeof d->dtype, &d->saturation, &numeric);
+    if (!numeric) {
+        st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s (%s) holds %s values, not numbers", src->path,
+                         name, role, d->dtype);
+        goto done;
+    }
+    if (!type_sane(type)) {
+        st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s (%s): unsupported or corrupt datatype (%s)",
+                         src->path, name, role, d->dtype);
+        goto done;
+    }
+    dcpl = H5Dget_create_plist(d->id);
+    if (dcpl < 0) {
+        st = XANES_RAISE(err, XANES_EIO, "%s: cannot read the storage layout of %s: %s", src->path,
+                         name, sh5_reason(why));
+        goto done;
+    }
+    if (H5Pget_layout(dcpl) == H5D_CHUNKED && rank >= 1) {
+        d->chunked = 1;
+        hsize_t chunk[3] = {1, 1, 1};
+        /* A corrupt chunk shape (larger than the dataset can ever grow, or
+         * over HDF5's 4 GiB chunk limit) makes HDF5 1.10 copy out of bounds
+         * in H5Dread instead of failing, so it is refused here. */
+        int chunk_ok = H5Pget_chunk(dcpl, rank, chunk) == rank;
+        double chunk_elems = 1.0;
+        for (int i = 0; i < rank && chunk_ok; i++) {
+            chunk_ok = chunk[i] > 0 && (maxdims[i] == H5S_UNLIMITED || chunk[i] <= maxdims[i]);
+            chunk_elems *= (double)chunk[i];
+        }
+        if (!chunk_ok || chunk_elems * (double)H5Tget_size(type) > 4294967295.0) {
+            st = XANES_RAISE(err, XANES_EFORMAT,
+                             "%s: %s (%s): corrupt chunk layout (chunk %llux%llux%llu for a "
+                             "%s dataset)",
+                             src->path, name, role, (unsigned long long)chunk[0],
+                             (unsigned long long)chunk[1], (unsigned long long)chunk[2],
+                             sh5_dims_text(d, why, sizeof why));
+            goto done;
+        }
+        int nf = H5Pget_nfilters(dcpl);
+        for (int i = 0; i < nf; i++) {
+            unsigned flags = 0, cd[8];
+            size_t ncd = 8;
+            unsigned cfg = 0;
+            if (H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, 0, NULL, &cfg) ==
+                H5Z_FILTER_DEFLATE)
+                d->gzip = 1;
+        }
+        /* One frame (or the whole 2-D image) spans ceil(ny/cy)*ceil(nx/cx)
+         * chunks; caching them all means each is decompressed once. */
+        size_t per_frame = 1;
+        for (int i = rank == 3 ? 1 : 0; i < rank; i++)
+            per_frame *= (size_t)((d->dims[i] + chunk[i] - 1) / chunk[i]);
+        size_t chunk_bytes = H5Tget_size(type);
+        for (int i = 0; i < rank; i++)
+            chunk_bytes *= (size_t)chunk[i];
+        size_t bytes = per_frame * chunk_bytes + chunk_bytes;
+        if (bytes > CHUNK_CACHE_MAX_BYTES)
+            bytes = CHUNK_CACHE_MAX_BYTES;
+        dapl = H5Pcreate(H5P_DATASET_ACCESS);
+        if (dapl >= 0 && H5Pset_chunk_cache(dapl, per_frame * 10 + 101, bytes, 1.0) >= 0) {
+            /* HDF5 ignores the access list of a dataset that is already
+             * open, so close it first. */
+            H5Dclose(d->id);
+            d->id = H5Dopen2(src->file, name, dapl);
+            if (d->id < 0) {
+                st = XANES_RAISE(err, XANES_EIO, "%s: cannot reopen dataset %s (%s): %s", src->path,
+                                 name, role, sh5_reason(why));
+                goto done;
+            }
+        }
+    }
+    st = storage_check(src, d, type, dcpl, role, err);
+done:
+    if (dapl >= 0)
+        H5Pclose(dapl);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (type >= 0)
+        H5Tclose(type);
+    if (space >= 0)
+        H5Sclose(space);
+    return st;
+}
+
+/* Dimensions as "60x512x512" for messages. */
+const char *sh5_dims_text(const stack_dset *d, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < d->rank; i++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, size - l, "%s%llu", i ? "x" : "", (unsigned long long)d->dims[i]);
+    }
+    if (d->rank == 0)
+        snprintf(buf, size, "scalar");
+    return buf;
+}
+
+void sh5_dset_close(stack_dset *d)
+{
+    if (d->id >= 0)
+        H5Dclose(d->id);
+    d->id = H5I_INVALID_HID;
+}
+
+xanes_status stack_dset_read_rows(const stack_source *src, const stack_dset *d, size_t frame,
+                                  size_t y0, size_t n_rows, double *buf, xanes_error *err)
+{
+    xanes_status st = XANES_OK;
+    char why[200];
+    hid_t fspace = H5Dget_space(d->id);
+    hsize_t start[3], count[3];
+    int r = 0;
+    if (d->rank == 3) {
+        start[r] = frame;
+        count[r++] = 1;
+    }
+    start[r] = y0;
+    count[r++] = n_rows;
+    start[r] = 0;
+    count[r++] = src->nx;
+    /* The memory space has the shape of the file selection: with a flat 1-D
+     * memory space HDF5 maps chunks element by element, five times slower. */
+    hid_t mspace = H5Screate_simple(r, count, NULL);
+    if (fspace < 0 || mspace < 0 ||
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+        H5Dread(d->id, H5T_NATIVE_DOUBLE, mspace, fspace, H5P_DEFAULT, buf) < 0)
+        st = XANES_RAISE(err, XANES_EIO,
+                         "%s: cannot read frame %zu rows %zu..%zu of %s (corrupt or truncated "
+                         "file?): %s",
+                         src->path, frame, y0, y0 + n_rows - 1, d->name, sh5_reason(why));
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    return st;
+}
+
+int xanes_stack_is_hdf5(const char *path)
+{
+    /* The superblock signature sits at byte 0, or after a user block at 512,
+     * 1024, 2048 ... (HDF5 file format specification, section II.A). */
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    int found = 0;
+    for (long off = 0; off <= (1L << 20) && !found; off = off ? off * 2 : 512) {
+        unsigned char buf[8];
+        if (fseek(f, off, SEEK_SET) != 0 || fread(buf, 1, 8, f) != 8)
+            break;
+        found = memcmp(buf, sig, 8) == 0;
+    }
+    fclose(f);
+    return found;
+}
