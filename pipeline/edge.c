@@ -82,8 +82,8 @@ xanes_status xanes_edge_half(const double *energy_ev, const double *norm, size_t
         return XANES_RAISE(err, XANES_EINVAL, "half edge: NULL argument");
     *edge_ev = NAN;
     if (start >= n)
-        return XANES_RAISE(err, XANES_EINVAL, "half edge: start index %zu not below n = %zu",
-                           start, n);
+        return XANES_RAISE(err, XANES_EINVAL, "half edge: start index %zu not below n = %zu", start,
+                           n);
     if (!(norm[start] < level))
         return XANES_RAISE(err, XANES_EDATA,
                            "half edge: norm is already %.4g >= %.4g at %.6g eV, the end of the "
@@ -118,8 +118,8 @@ xanes_status xanes_edge_deriv(const double *energy_ev, const double *dmude, size
     *edge_ev = NAN;
     if (n < 3 || lo >= hi || hi > n)
         return XANES_RAISE(err, XANES_EINVAL,
-                           "derivative edge: bad sample window [%zu, %zu) of %zu points", lo,
-                           hi, n);
+                           "derivative edge: bad sample window [%zu, %zu) of %zu points", lo, hi,
+                           n);
     size_t im = lo;
     for (size_t i = lo + 1; i < hi; i++)
         if (dmude[i] > dmude[im])

@@ -31,11 +31,19 @@
  *      over it and flat = norm - (fit(E) - fit(e0)) for E >= e0, norm below.
  *      larch does this with lmfit's leastsq (xtol = ftol = 1e-6); we solve
  *      the same linear least-squares problem exactly.
- * Why 0.9.58's default rules: it is the larch we can run here to produce
- * reference values, so every default is tested against it.  Later larch
- * releases changed the default ranges (norm1 and the nnorm thresholds) and
- * find_e0 (smoothing before the derivative); a result from any version is
- * reproducible because the result reports every parameter used.
+ * Where we differ from larch, on purpose: energies must increase strictly
+ * (larch's remove_dups nudges repeats by 1e-7 eV; our reader averages them
+ * with --sort); non-finite mu is refused (larch drops NaN pairs from the
+ * fits); a fit range with fewer samples than coefficients is refused (numpy
+ * would return a rank-deficient fit); find_e0 finding nothing is an error
+ * (larch returns energy[0]); larch's fixed `step` argument is not offered.
+ * Why 0.9.58's default rules: larch's defaults have moved between releases
+ * (an older pre_edge.py, xraylarch commit 01d99e6, used fixed pre2 = -50,
+ * norm1 = 100 and nnorm thresholds of 100/400 eV; releases after 0.9.58
+ * changed the range rules and find_e0 again).  0.9.58 is the larch that runs
+ * here, so every default rule is tested against it (tools/larch_reference.py),
+ * and every result reports the parameters it used, so passing them explicitly
+ * reproduces it in any larch version.
  * Numerics: polynomials are fitted by Householder QR (GSL) in the scaled
  * variable t = (E - e0)/s, not in powers of E as numpy.polyfit does, so a
  * degree-5 post-edge on 9000 eV energies stays well conditioned; the fitted
@@ -172,8 +180,8 @@ static size_t index_of(const double *energy_ev, size_t n, double e)
 }
 
 /* larch: p1 = index_of(e0+a); p2 = index_nearest(e0+b); p2 >= p1+2. */
-static void fit_range(const double *energy_ev, size_t n, double e0, double a, double b,
-                      size_t *lo, size_t *hi)
+static void fit_range(const double *energy_ev, size_t n, double e0, double a, double b, size_t *lo,
+                      size_t *hi)
 {
     size_t p1 = index_of(energy_ev, n, e0 + a);
     size_t p2 = norm_index_nearest(energy_ev, n, e0 + b);
@@ -270,14 +278,13 @@ void norm_find_edges(const double *energy_ev, const double *mu, const double *no
                      double half_level, double *dmu, xanes_normalize_result *r)
 {
     size_t start = r->pre_hi > 0 ? r->pre_hi - 1 : 0;
-    if (xanes_edge_half(energy_ev, norm, n, start, half_level, &r->half_edge_ev, NULL) !=
-        XANES_OK)
+    if (xanes_edge_half(energy_ev, norm, n, start, half_level, &r->half_edge_ev, NULL) != XANES_OK)
         r->half_edge_ev = NAN;
     r->deriv_edge_ev = NAN;
     if (r->post_lo > r->pre_hi) {
         xanes_edge_dmude(energy_ev, mu, n, dmu);
-        if (xanes_edge_deriv(energy_ev, dmu, n, r->pre_hi, r->post_lo, &r->deriv_edge_ev,
-                             NULL) != XANES_OK)
+        if (xanes_edge_deriv(energy_ev, dmu, n, r->pre_hi, r->post_lo, &r->deriv_edge_ev, NULL) !=
+            XANES_OK)
             r->deriv_edge_ev = NAN;
     }
 }
@@ -285,9 +292,9 @@ void norm_find_edges(const double *energy_ev, const double *mu, const double *no
 /* Least-squares polynomial y ~ sum_k c[k] t^k, t = (E - e0)/scale, over
  * samples [lo, hi), by Householder QR in the workspace.  Returns the RMS
  * residual in *rms. */
-static xanes_status fit_poly(xanes_normalize_workspace *w, const double *energy_ev,
-                             const double *y, size_t lo, size_t hi, double e0, double scale,
-                             int deg, double *c, double *rms, xanes_error *err)
+static xanes_status fit_poly(xanes_normalize_workspace *w, const double *energy_ev, const double *y,
+                             size_t lo, size_t hi, double e0, double scale, int deg, double *c,
+                             double *rms, xanes_error *err)
 {
     size_t m = hi - lo, np = (size_t)deg + 1;
     for (size_t i = 0; i < m; i++) {

@@ -28,13 +28,13 @@
 
 struct xanes_normalize_plan {
     size_t n;
-    double *energy_ev;   /* [n] */
-    double *pre_t;       /* [n] (E - e0)/s_pre */
-    double *pre_w;       /* [n] E^-nvict (1 when nvict = 0) */
-    double *post_u;      /* [n] (E - e0)/s_post */
-    double *p_pre;       /* [2][m_pre] projection onto the line coefficients */
-    double *p_post;      /* [nnorm+1][m_post] */
-    double *p_flat;      /* [dflat+1][m_post], NULL when no flattening */
+    double *energy_ev; /* [n] */
+    double *pre_t;     /* [n] (E - e0)/s_pre */
+    double *pre_w;     /* [n] E^-nvict (1 when nvict = 0) */
+    double *post_u;    /* [n] (E - e0)/s_post */
+    double *p_pre;     /* [2][m_pre] projection onto the line coefficients */
+    double *p_post;    /* [nnorm+1][m_post] */
+    double *p_flat;    /* [dflat+1][m_post], NULL when no flattening */
     int dflat;
     double s_pre, s_post;
     double half_level;
@@ -57,8 +57,7 @@ void xanes_normalize_plan_free(xanes_normalize_plan *plan)
 
 /* P (np x m, row-major) with c = P y the least-squares coefficients of
  * sum_k c[k] t[i]^k over t[0..m). */
-static xanes_status projection(const double *t, size_t m, size_t np, double **out,
-                               xanes_error *err)
+static xanes_status projection(const double *t, size_t m, size_t np, double **out, xanes_error *err)
 {
     xanes_status st = XANES_OK;
     gsl_matrix *a = gsl_matrix_alloc(m, np);
@@ -108,8 +107,7 @@ done:
 }
 
 xanes_normalize_plan *xanes_normalize_plan_alloc(const double *energy_ev, size_t n,
-                                                 const xanes_normalize_params *p,
-                                                 xanes_error *err)
+                                                 const xanes_normalize_params *p, xanes_error *err)
 {
     xanes_normalize_plan *plan = NULL;
     if (energy_ev == NULL || p == NULL) {
@@ -200,9 +198,8 @@ static double poly(const double *c, int deg, double t)
 }
 
 xanes_status xanes_normalize_plan_apply(const xanes_normalize_plan *plan, const float *mu,
-                                        size_t stride, double *scratch,
-                                        xanes_normalize_result *r, double *norm, double *flat,
-                                        xanes_error *err)
+                                        size_t stride, double *scratch, xanes_normalize_result *r,
+                                        double *norm, double *flat, xanes_error *err)
 {
     if (plan == NULL || mu == NULL || scratch == NULL || r == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "normalize plan apply: NULL argument");

@@ -52,8 +52,7 @@ static const char *options_for(const char *file)
     return "";
 }
 
-static cJSON *run_json(const char *args_fmt, const char *file, const char *opts,
-                       const char *extra)
+static cJSON *run_json(const char *args_fmt, const char *file, const char *opts, const char *extra)
 {
     char path[1024];
     tu_data_path(path, sizeof path, file);
@@ -122,9 +121,8 @@ static void test_cli_csv(void **state)
     char dir[512], out[700], in[1024];
     tu_make_tempdir(dir, sizeof dir);
     snprintf(out, sizeof out, "%s/nio.csv", dir);
-    tu_cli_result r =
-        tu_run_cli("norm '%s' -o '%s' --edge deriv", tu_data_path(in, sizeof in, "NiO_111.xdi"),
-                   out);
+    tu_cli_result r = tu_run_cli("norm '%s' -o '%s' --edge deriv",
+                                 tu_data_path(in, sizeof in, "NiO_111.xdi"), out);
     assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.out, "derivative edge 8344.317 eV"));
     tu_cli_result_free(&r);
@@ -222,8 +220,10 @@ static void test_cli_bad_input(void **state)
     }
     expect_fail(1, "no edge", "norm '%s'", f);
     /* Too few post-edge samples for the requested polynomial. */
-    expect_fail(1, "post-edge range e0+200.0..e0+210.0 eV", "norm '%s' --norm1 200 --norm2 210 "
-                "--nnorm 5", nio);
+    expect_fail(1, "post-edge range e0+200.0..e0+210.0 eV",
+                "norm '%s' --norm1 200 --norm2 210 "
+                "--nnorm 5",
+                nio);
     /* A NaN in the data. */
     snprintf(f, sizeof f, "%s/nan.dat", dir);
     tu_write_file(f, "# energy mu\n8300 0.1\n8310 0.1\n8320 nan\n8330 0.2\n8340 1\n8350 1\n"

@@ -36,13 +36,13 @@
 /* Knobs of the normalization.  NaN (or nnorm = -1) means "choose by larch's
  * default rule".  pre1/pre2/norm1/norm2 are relative to e0, in eV. */
 typedef struct {
-    double e0_ev;     /* absolute edge energy; NaN: find_e0 */
-    double pre1_ev;   /* start of the pre-edge fit range, e.g. -150 */
-    double pre2_ev;   /* end of the pre-edge fit range, e.g. -30 */
-    double norm1_ev;  /* start of the post-edge fit range, e.g. 150 */
-    double norm2_ev;  /* end of the post-edge fit range; negative: end of data */
-    int nnorm;        /* post-edge polynomial degree 0..5; -1: default rule */
-    double nvict;     /* energy exponent of the pre-edge fit (larch nvict), 0 */
+    double e0_ev;      /* absolute edge energy; NaN: find_e0 */
+    double pre1_ev;    /* start of the pre-edge fit range, e.g. -150 */
+    double pre2_ev;    /* end of the pre-edge fit range, e.g. -30 */
+    double norm1_ev;   /* start of the post-edge fit range, e.g. 150 */
+    double norm2_ev;   /* end of the post-edge fit range; negative: end of data */
+    int nnorm;         /* post-edge polynomial degree 0..5; -1: default rule */
+    double nvict;      /* energy exponent of the pre-edge fit (larch nvict), 0 */
     double half_level; /* norm level of the "half-edge" energy, 0.5 */
 } xanes_normalize_params;
 
@@ -54,25 +54,29 @@ void xanes_normalize_default_params(xanes_normalize_params *p);
  * so the same result can be reproduced in larch by passing e0, pre1, pre2,
  * norm1, norm2, nnorm, nvict explicitly. */
 typedef struct {
-    double e0_ev;        /* used e0: an energy sample (larch snaps e0) */
-    size_t ie0;          /* index of e0 in the energy array */
-    double edge_step;    /* |post(e0) - pre(e0)| as larch (always >= 0) */
+    double e0_ev;            /* used e0: an energy sample (larch snaps e0) */
+    size_t ie0;              /* index of e0 in the energy array */
+    double edge_step;        /* |post(e0) - pre(e0)| as larch (always >= 0) */
     double edge_step_signed; /* post(e0) - pre(e0): negative for an inverted edge */
-    double pre_slope;    /* larch precoefs[0]: pre_edge = (slope*E + offset)*E^-nvict */
-    double pre_offset;   /* larch precoefs[1] (E in eV, absolute) */
+    double pre_slope;        /* larch precoefs[0]: pre_edge = (slope*E + offset)*E^-nvict */
+    double pre_offset;       /* larch precoefs[1] (E in eV, absolute) */
     /* post_edge(E) - pre_edge(E) = sum_k post_coef[k] * (E - e0)^k, k = 0..nnorm.
      * Same polynomial as larch's norm_c0.. (which are in powers of E), written
      * about e0 for conditioning, so post_coef[0] is the signed edge step. */
     double post_coef[XANES_NORMALIZE_MAX_NNORM + 1];
     double pre1_ev, pre2_ev, norm1_ev, norm2_ev; /* used ranges, relative to e0 */
-    int nnorm;           /* used degree */
+    int nnorm;                                   /* used degree */
     double nvict;
     size_t pre_lo, pre_hi;   /* sample range [lo, hi) of the pre-edge fit */
     size_t post_lo, post_hi; /* sample range [lo, hi) of the post-edge fit */
-    double pre_rms;      /* RMS residual of the pre-edge line fit (mu units) */
-    double post_rms;     /* RMS residual of the post-edge fit (mu units) */
-    double half_edge_ev; /* first crossing of norm = half_level (edge.h), NaN if none */
-    double deriv_edge_ev;/* refined maximum of dmu/dE (edge.h), NaN if none */
+    /* RMS residuals of the two fits (mu units).  With white noise sigma they
+     * estimate sigma*sqrt((m-p)/m) (m samples, p coefficients), so
+     * edge_step / pre_rms is the edge jump over noise for gating pixels
+     * (tests/test_normalize_plan.c checks this on simulated noise). */
+    double pre_rms;
+    double post_rms;
+    double half_edge_ev;  /* first crossing of norm = half_level (edge.h), NaN if none */
+    double deriv_edge_ev; /* refined maximum of dmu/dE (edge.h), NaN if none */
 } xanes_normalize_result;
 
 typedef struct xanes_normalize_workspace xanes_normalize_workspace;
@@ -115,8 +119,7 @@ typedef struct xanes_normalize_plan xanes_normalize_plan;
  * (XANES_EINVAL, XANES_EDATA, XANES_ENOMEM, XANES_EFAIL) on failure.  Not
  * meant for per-pixel use (allocates); free with xanes_normalize_plan_free. */
 xanes_normalize_plan *xanes_normalize_plan_alloc(const double *energy_ev, size_t n,
-                                                 const xanes_normalize_params *p,
-                                                 xanes_error *err);
+                                                 const xanes_normalize_params *p, xanes_error *err);
 void xanes_normalize_plan_free(xanes_normalize_plan *plan); /* NULL no-op */
 
 /* Number of doubles of scratch one plan_apply call needs. */
@@ -136,8 +139,7 @@ void xanes_normalize_plan_describe(const xanes_normalize_plan *plan, xanes_norma
  * message is formatted then, the cheap path for pixels).  O(n), no
  * allocation, thread-safe (the plan is read-only). */
 xanes_status xanes_normalize_plan_apply(const xanes_normalize_plan *plan, const float *mu,
-                                        size_t stride, double *scratch,
-                                        xanes_normalize_result *r, double *norm, double *flat,
-                                        xanes_error *err);
+                                        size_t stride, double *scratch, xanes_normalize_result *r,
+                                        double *norm, double *flat, xanes_error *err);
 
 #endif

@@ -2,6 +2,8 @@
 #ifndef XANES_XANES_H
 #define XANES_XANES_H
 
+#include "xanes/edge.h"
+#include "xanes/normalize.h"
 #include "xanes/particles.h"
 #include "xanes/segment.h"
 #include "xanes/spectrum.h"

@@ -61,8 +61,7 @@ static int fail_file(const char *path, const xanes_error *err)
 }
 
 static int write_csv(const char *out, const xanes_spectrum *s, const double *pre,
-                     const double *post, const double *norm, const double *flat,
-                     const double *dmu)
+                     const double *post, const double *norm, const double *flat, const double *dmu)
 {
     size_t len = strlen(out);
     char *tmp = malloc(len + 16);
@@ -84,8 +83,8 @@ static int write_csv(const char *out, const xanes_spectrum *s, const double *pre
     }
     int bad = fprintf(f, "energy,mu,pre_edge,post_edge,norm,flat,dmude\n") < 0;
     for (size_t i = 0; i < s->n && !bad; i++)
-        bad = fprintf(f, "%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n", s->energy_ev[i],
-                      s->mu[i], pre[i], post[i], norm[i], flat[i], dmu[i]) < 0;
+        bad = fprintf(f, "%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n", s->energy_ev[i], s->mu[i],
+                      pre[i], post[i], norm[i], flat[i], dmu[i]) < 0;
     bad |= fclose(f) != 0;
     if (!bad)
         bad = rename(tmp, out) != 0;
@@ -97,7 +96,10 @@ static int write_csv(const char *out, const xanes_spectrum *s, const double *pre
     return bad ? CLI_EXIT_DATA : CLI_EXIT_OK;
 }
 
-static cJSON *num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+static cJSON *num_or_null(double v)
+{
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
 
 static void print_json(const xanes_spectrum *s, const xanes_normalize_result *r, int e0_given,
                        const char *edge_method, double edge_ev)
@@ -107,8 +109,8 @@ static void print_json(const xanes_spectrum *s, const xanes_normalize_result *r,
     cJSON_AddStringToObject(o, "mu_formula", s->mu_formula);
     cJSON_AddNumberToObject(o, "n", (double)s->n);
     cJSON_AddItemToObject(o, "e0_ev", num_or_null(r->e0_ev));
-    cJSON_AddStringToObject(o, "e0_source", e0_given ? "given (snapped to nearest sample)"
-                                                     : "find_e0 (larch 0.9.58)");
+    cJSON_AddStringToObject(
+        o, "e0_source", e0_given ? "given (snapped to nearest sample)" : "find_e0 (larch 0.9.58)");
     cJSON_AddItemToObject(o, "edge_step", num_or_null(r->edge_step));
     cJSON_AddItemToObject(o, "edge_step_signed", num_or_null(r->edge_step_signed));
     cJSON_AddItemToObject(o, "half_edge_ev", num_or_null(r->half_edge_ev));
@@ -236,8 +238,7 @@ int xanes_cmd_norm(int argc, char **argv)
         fprintf(stderr,
                 "xanes norm: %s: no %s edge found between the pre-edge range (ends e0%+.1f eV) "
                 "and the post-edge range (starts e0%+.1f eV); e0 = %.2f eV, edge step %.4g\n",
-                path, half ? "half" : "derivative", r.pre2_ev, r.norm1_ev, r.e0_ev,
-                r.edge_step);
+                path, half ? "half" : "derivative", r.pre2_ev, r.norm1_ev, r.e0_ev, r.edge_step);
         rc = CLI_EXIT_DATA;
         goto done;
     }
