@@ -239,6 +239,8 @@ static int work_alloc(seg_work *w, size_t ny, size_t nx)
 static void morph_disc(uint8_t *mask, size_t ny, size_t nx, double r, int erode, seg_work *w)
 {
     size_t n = ny * nx;
+    /* Squared pixel distances are integers: the slack keeps d^2 == r^2 (a
+     * radius given as sqrt(2) = 1.41421...) inside the disc despite rounding. */
     double r2 = r * r + 1e-9;
     if (r < DISC_DIRECT_MAX_PX) {
         long off[64][2], R = (long)floor(r), no = 0;
