@@ -96,8 +96,8 @@ static float *make_stack(const double *e, size_t ne, double sigma, int mixed, ui
     for (size_t y = 0; y < NY; y++)
         for (size_t x = 0; x < NX; x++) {
             population pp = pop_of(x, mixed);
-            double amp = pp == POP_PARTICLE ? 0.6 + 0.5 * (double)x / NX
-                                            : (pp == POP_THIN ? 0.02 : 0.0);
+            double amp =
+                pp == POP_PARTICLE ? 0.6 + 0.5 * (double)x / NX : (pp == POP_THIN ? 0.02 : 0.0);
             double p0 = 0.1 + 0.05 * (double)y / NY;
             for (size_t k = 0; k < ne; k++)
                 s[(k * NY + y) * NX + x] =
@@ -142,8 +142,8 @@ static void check_noise_free(xanes_edgemap_method method)
     float *edge = malloc(NY * NX * sizeof *edge), *jump = malloc(NY * NX * sizeof *jump);
     float *noise = malloc(NY * NX * sizeof *noise);
     xanes_edgemap_counts c;
-    assert_int_equal(
-        xanes_edgemap_run(m, stack, ne, NY, NX, 0, NY, edge, jump, noise, &c, NULL), XANES_OK);
+    assert_int_equal(xanes_edgemap_run(m, stack, ne, NY, NX, 0, NY, edge, jump, noise, &c, NULL),
+                     XANES_OK);
     assert_int_equal(c.n_pixels, NY * NX);
     assert_int_equal(c.n_edge, NY * NX);
     double maxerr = 0.0, maxjump = 0.0;
@@ -226,8 +226,8 @@ static void test_gate_counts_low_dose(void **state)
     xanes_edgemap *m = map_for(stack, e, ne, NULL);
     float *edge = malloc(NY * NX * sizeof *edge), *jump = malloc(NY * NX * sizeof *jump);
     xanes_edgemap_counts c;
-    assert_int_equal(
-        xanes_edgemap_run(m, stack, ne, NY, NX, 0, NY, edge, jump, NULL, &c, NULL), XANES_OK);
+    assert_int_equal(xanes_edgemap_run(m, stack, ne, NY, NX, 0, NY, edge, jump, NULL, &c, NULL),
+                     XANES_OK);
     size_t n_particle = NY * 24 - 1, n_rest = NY * 16 - 2;
     print_message("gate at sigma 0.02: edge %zu, low jump %zu, invalid %zu, no edge %zu\n",
                   c.n_edge, c.n_low_jump, c.n_invalid, c.n_no_edge);
@@ -265,8 +265,8 @@ static void test_gate_counts_low_dose(void **state)
     xanes_edgemap_default_params(&p);
     p.min_jump_over_noise = 0.0;
     m = map_for(stack, e, ne, &p);
-    assert_int_equal(
-        xanes_edgemap_run(m, stack, ne, NY, NX, 0, NY, edge, NULL, NULL, &c, NULL), XANES_OK);
+    assert_int_equal(xanes_edgemap_run(m, stack, ne, NY, NX, 0, NY, edge, NULL, NULL, &c, NULL),
+                     XANES_OK);
     sum = 0.0;
     size_t nthin = 0;
     for (size_t y = 0; y < NY; y++)
@@ -312,8 +312,7 @@ static void test_threads_and_row_blocks(void **state)
                                                out[r][2], &c[r], NULL),
                              XANES_OK);
             assert_int_equal(xanes_edgemap_run(m, stack, ne, NY, NX, 17, NY, out[r][0] + 17 * NX,
-                                               out[r][1] + 17 * NX, out[r][2] + 17 * NX, &c2,
-                                               NULL),
+                                               out[r][1] + 17 * NX, out[r][2] + 17 * NX, &c2, NULL),
                              XANES_OK);
             assert_int_equal(c[r].n_pixels, 17 * NX);
             c[r].n_pixels += c2.n_pixels;
@@ -343,7 +342,7 @@ static void test_mean_spectrum(void **state)
     float stack[E * H * W];
     for (size_t i = 0; i < E * H * W; i++)
         stack[i] = (float)(0.25 * (double)(i % 13) + 0.5 * (double)(i / (H * W)));
-    stack[(2 * H + 1) * W + 3] = NAN; /* pixel (1, 3) invalid */
+    stack[(2 * H + 1) * W + 3] = NAN;      /* pixel (1, 3) invalid */
     stack[(0 * H + 4) * W + 0] = INFINITY; /* pixel (4, 0) invalid */
     double sum[E] = {0}, part[E] = {0};
     size_t nv = 0, np = 0;
@@ -395,9 +394,9 @@ static void test_errors(void **state)
     xanes_edgemap *m = map_for(stack, e, ne, NULL);
     float out[NY * NX];
     xanes_error_clear(&err);
-    assert_int_equal(xanes_edgemap_run(m, stack, ne, NY, NX + 1, 0, NY, out, NULL, NULL, NULL,
-                                       &err),
-                     XANES_EINVAL);
+    assert_int_equal(
+        xanes_edgemap_run(m, stack, ne, NY, NX + 1, 0, NY, out, NULL, NULL, NULL, &err),
+        XANES_EINVAL);
     assert_non_null(strstr(err.message, "41 columns") == NULL ? strstr(err.message, "40 columns")
                                                               : NULL);
     xanes_error_clear(&err);

@@ -44,7 +44,7 @@ typedef enum {
 
 typedef struct {
     xanes_align_ref reference;
-    size_t ref_frame;        /* frame index for XANES_ALIGN_REF_FRAME */
+    size_t ref_frame; /* frame index for XANES_ALIGN_REF_FRAME */
     /* Frames with energy_ev >= post_edge_min_ev form the post-edge mean.  When
      * NaN (the default) the post-edge part is the top post_edge_fraction of
      * the energy range [min, max] (default 1/3: for a Ni K-edge scan of
@@ -91,8 +91,7 @@ typedef struct xanes_align xanes_align;
  * scratch of omp_get_max_threads() threads.  Returns NULL on failure with
  * err set: XANES_EINVAL (frame smaller than 8 x 8 pixels, bad
  * parameter), XANES_ENOMEM, XANES_EFAIL (FFTW could not plan).  Thread-safe. */
-xanes_align *xanes_align_alloc(size_t ny, size_t nx, const xanes_align_params *p,
-                               xanes_error *err);
+xanes_align *xanes_align_alloc(size_t ny, size_t nx, const xanes_align_params *p, xanes_error *err);
 
 /* Releases everything; NULL is a no-op.  Thread-safe for distinct objects. */
 void xanes_align_free(xanes_align *a);
