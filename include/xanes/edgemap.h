@@ -106,7 +106,7 @@ typedef struct {
  * edge_ev, jump and noise, each [(y1-y0)][nx] floats, caller-owned; jump
  * or noise may be NULL.  edge_ev is NaN where rejected; jump and noise are
  * written for every pixel whose spectrum is finite (the jump map also feeds
- * segmentation), NaN otherwise.  Adds nothing to *counts but overwrites it
+ * segmentation), NaN otherwise.  *counts is overwritten with this run's counts
  * (counts may be NULL).  One pass over the rows (each row of every frame is
  * read once, transposed into a per-thread pixel-major buffer), OpenMP over
  * rows, no allocation; results do not depend on the thread count.  Returns
