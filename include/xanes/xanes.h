@@ -2,9 +2,11 @@
 #ifndef XANES_XANES_H
 #define XANES_XANES_H
 
+#include "xanes/align.h"
 #include "xanes/atomic.h"
 #include "xanes/calibrate.h"
 #include "xanes/edge.h"
+#include "xanes/edgemap.h"
 #include "xanes/figure.h"
 #include "xanes/lcf.h"
 #include "xanes/model.h"
