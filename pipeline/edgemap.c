@@ -227,6 +227,8 @@ xanes_edgemap *xanes_edgemap_alloc(const double *energy_ev, size_t n_energy, siz
     fixed.norm1_ev = r.norm1_ev;
     fixed.norm2_ev = r.norm2_ev;
     fixed.nnorm = r.nnorm;
+    fixed.edges = m->p.method == XANES_EDGEMAP_HALF ? XANES_NORMALIZE_EDGE_HALF
+                                                    : XANES_NORMALIZE_EDGE_DERIV;
     m->plan = xanes_normalize_plan_alloc(energy_ev, n_energy, &fixed, err);
     if (m->plan == NULL)
         goto fail;
