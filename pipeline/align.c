@@ -1,9 +1,18 @@
-/* align.c: drift alignment of TXM-XANES energy frames.
+/* align.c: drift alignment of TXM-XANES energy frames: parameters, set-up
+ * (FFTW plans, scratch) and the passes of the estimate.  One frame's
+ * correlation is in align_correlate.c, the resampling in align_apply.c.
  *
- * Estimate.  A reference image is built (mean of the post-edge frames by
- * default, see align.h), then every frame is registered on it:
- *   1. bin x bin binning, NaN pixels replaced by the frame mean, mean removed,
- *      Tukey window (against the wrap-around discontinuity of the DFT);
+ * Estimate.  With an averaged reference (post-edge mean, the default, or the
+ * sum of all frames) the frames to average are first registered on one of
+ * them (the pivot), averaged in register in Fourier space, and then every
+ * frame is registered on that sharp mean, each averaged frame against the
+ * mean of the others (leave-one-out: its own noise would otherwise pull it
+ * towards its first-pass shift; averaging drifted frames instead blurred the
+ * reference and, since contrast changes with energy, biased frames by 0.1 to
+ * 0.15 px rms).  Registering one frame:
+ *   1. bin x bin binning, NaN runs filled by linear interpolation along the
+ *      row, mean removed, Tukey window (against the wrap-around
+ *      discontinuity of the DFT);
  *   2. r2c FFT (FFTW single precision, planned once in xanes_align_alloc,
  *      executed with the new-array interface from every thread);
  *   3. cross-power spectrum R = F_ref conj(F_k) / |F_ref conj(F_k)|^p;
@@ -52,32 +61,7 @@
 #include <fftw3.h>
 #include <omp.h>
 
-/* C11 has no M_PI. */
-#define PI 3.14159265358979323846
-
-typedef struct {
-    float *frame;         /* [ny*nx] apply scratch                        */
-    float *real;          /* [nyb*nxb] windowed frame / correlation        */
-    fftwf_complex *spec;  /* [nyb*nxh] spectrum, then cross-power R        */
-    fftwf_complex *spec2; /* [nyb*nxh] copy of R consumed by the c2r FFT   */
-    float *kc_re, *kc_im; /* [nxh*m] column kernel of the local DFT        */
-    float *t_re, *t_im;   /* [nyb*m] partial sums of the local DFT         */
-    double *kr_re, *kr_im;/* [m*nyb] row kernel                            */
-    double *grid;         /* [m*m] upsampled correlation                   */
-    float *ph_y, *ph_x;   /* [2*nyb], [2*nxh] separable shift phase factors */
-    float *row;           /* [nx] one raw row with NaN filled               */
-    size_t *nan_rows;     /* [nyb] all-NaN raw rows per binned row          */
-} scratch;
-
-struct xanes_align {
-    size_t ny, nx, nyb, nxb, nxh, m; /* m = 2h+1 points of the local grid */
-    xanes_align_params p;
-    int nthr;
-    float *win_y, *win_x;           /* Tukey windows [nyb], [nxb]         */
-    fftwf_complex *ref_spec;        /* [nyb*nxh]                          */
-    fftwf_plan r2c, c2r;
-    scratch *s;
-};
+#include "align_private.h"
 
 void xanes_align_default_params(xanes_align_params *p)
 {
@@ -143,8 +127,7 @@ void xanes_align_free(xanes_align *a)
     free(a);
 }
 
-xanes_align *xanes_align_alloc(size_t ny, size_t nx, const xanes_align_params *p,
-                               xanes_error *err)
+xanes_align *xanes_align_alloc(size_t ny, size_t nx, const xanes_align_params *p, xanes_error *err)
 {
     xanes_align *a = calloc(1, sizeof *a);
     if (a == NULL) {
@@ -158,8 +141,8 @@ xanes_align *xanes_align_alloc(size_t ny, size_t nx, const xanes_align_params *p
     const xanes_align_params *q = &a->p;
     if (q->bin < 1 || q->upsample < 1 || !(q->window_alpha >= 0.0 && q->window_alpha <= 1.0) ||
         !(q->whiten >= 0.0 && q->whiten <= 1.0) || !(q->min_peak_z >= 0.0) ||
-        !(q->post_edge_fraction > 0.0 && q->post_edge_fraction <= 1.0) ||
-        (int)q->reference < 0 || q->reference > XANES_ALIGN_REF_FRAME) {
+        !(q->post_edge_fraction > 0.0 && q->post_edge_fraction <= 1.0) || (int)q->reference < 0 ||
+        q->reference > XANES_ALIGN_REF_FRAME) {
         XANES_RAISE(err, XANES_EINVAL,
                     "align: bad parameters (bin %zu, upsample %zu, window_alpha %g, whiten %g, "
                     "min_peak_z %g, post_edge_fraction %g, reference %d)",
@@ -226,344 +209,26 @@ xanes_align *xanes_align_alloc(size_t ny, size_t nx, const xanes_align_params *p
                                        FFTW_ESTIMATE);
     }
     if (a->r2c == NULL || a->c2r == NULL) {
-        XANES_RAISE(err, XANES_EFAIL, "align: FFTW could not plan a %zu x %zu transform",
-                    a->nyb, a->nxb);
+        XANES_RAISE(err, XANES_EFAIL, "align: FFTW could not plan a %zu x %zu transform", a->nyb,
+                    a->nxb);
         goto fail;
     }
     return a;
 nomem:
     XANES_RAISE(err, XANES_ENOMEM,
-                "align: cannot allocate scratch for %d threads and %zu x %zu frames", a->nthr,
-                ny, nx);
+                "align: cannot allocate scratch for %d threads and %zu x %zu frames", a->nthr, ny,
+                nx);
 fail:
     xanes_align_free(a);
     return NULL;
 }
-
-/* Copies a row of n pixels with every run of NaN replaced by the straight
- * line between its finite neighbours (the nearest finite value at the row
- * ends, fill when the row has none).  A dead column or a patch filled with
- * one constant would be a sharp feature at the same place in every frame,
- * which pulls the correlation towards zero shift (0.13 px rms on the test
- * stack with a dead column and a moving 20 x 30 patch); interpolated, it
- * blends into its surroundings. */
-static void fill_row(const float *restrict src, float *restrict dst, size_t n, float fill)
-{
-    size_t next = 0; /* first index not yet written */
-    int have = 0;
-    float lastv = fill;
-    for (size_t x = 0; x < n; x++) {
-        float v = src[x];
-        if (!isfinite(v))
-            continue;
-        if (next < x) {
-            if (!have) {
-                for (size_t i = next; i < x; i++)
-                    dst[i] = v;
-            } else {
-                float step = (v - lastv) / (float)(x - next + 1);
-                for (size_t i = next; i < x; i++)
-                    dst[i] = lastv + step * (float)(i - next + 1);
-            }
-        }
-        dst[x] = v;
-        lastv = v;
-        have = 1;
-        next = x + 1;
-    }
-    for (size_t i = next; i < n; i++)
-        dst[i] = lastv;
-}
-
-/* Adds the bin x bin block sums of one raw row u to out [nxb]. */
-static void bin_row(const float *restrict u, float *restrict out, size_t nxb, size_t bin)
-{
-    if (bin == 4) {
-#pragma omp simd
-        for (size_t x = 0; x < nxb; x++)
-            out[x] += (u[4 * x] + u[4 * x + 1]) + (u[4 * x + 2] + u[4 * x + 3]);
-    } else if (bin == 2) {
-#pragma omp simd
-        for (size_t x = 0; x < nxb; x++)
-            out[x] += u[2 * x] + u[2 * x + 1];
-    } else {
-        for (size_t x = 0; x < nxb; x++)
-            for (size_t j = 0; j < bin; j++)
-                out[x] += u[x * bin + j];
-    }
-}
-
-/* Bins src (rows of src_nx floats, nyb*bin x nxb*bin used) into dst
- * [nyb*nxb], NaN filled along rows (fill_row; a row without any finite
- * pixel counts as the frame mean), the mean of the finite pixels removed,
- * window applied.  row is scratch of src_nx floats, nan_rows of nyb.  One
- * pass over the frame.  Returns 0 when the frame has no finite pixel.
- * Linear in the pixels when there is no NaN, which leave-one-out relies
- * on. */
-static int prepare(const xanes_align *a, const float *restrict src, size_t src_nx, size_t bin,
-                   float *restrict dst, float *restrict row, size_t *restrict nan_rows)
-{
-    size_t nyb = a->nyb, nxb = a->nxb, n = nxb * bin;
-    double sum = 0.0;
-    size_t count = 0;
-    for (size_t y = 0; y < nyb; y++) {
-        float *out = dst + y * nxb;
-        for (size_t x = 0; x < nxb; x++)
-            out[x] = 0.0f;
-        nan_rows[y] = 0;
-        for (size_t i = 0; i < bin; i++) {
-            const float *r = src + (y * bin + i) * src_nx;
-            float rs = 0.0f;
-            size_t rc = 0;
-            /* v - v is 0 for finite v and NaN for NaN or Inf. */
-#pragma omp simd reduction(+ : rs, rc)
-            for (size_t x = 0; x < n; x++) {
-                float v = r[x];
-                int fin = (v - v) == 0.0f;
-                rs += fin ? v : 0.0f;
-                rc += (size_t)fin;
-            }
-            sum += rs;
-            count += rc;
-            if (rc == 0) {
-                nan_rows[y]++;
-                continue;
-            }
-            if (rc < n) {
-                fill_row(r, row, n, 0.0f);
-                r = row;
-            }
-            bin_row(r, out, nxb, bin);
-        }
-    }
-    if (count == 0)
-        return 0;
-    float mean = (float)(sum / (double)count);
-    float inv = 1.0f / (float)(bin * bin);
-    for (size_t y = 0; y < nyb; y++) {
-        float *out = dst + y * nxb;
-        /* Block mean minus frame mean; all-NaN raw rows stand in as mean. */
-        float off = mean * (1.0f - (float)(nan_rows[y] * bin) * inv);
-        float wy = a->win_y[y];
-#pragma omp simd
-        for (size_t x = 0; x < nxb; x++)
-            out[x] = (out[x] * inv - off) * wy * a->win_x[x];
-    }
-    return 1;
-}
-
-/* Phase factors exp(-2 pi i (ky dy/nyb + kx dx/nxb)) (signed ky) that
- * translate a binned spectrum by (dy, dx) full-size px, split by axis. */
-static void shift_phase(const xanes_align *a, scratch *s, double dy, double dx)
-{
-    double by = dy / (double)a->p.bin, bx = dx / (double)a->p.bin;
-    for (size_t ky = 0; ky < a->nyb; ky++) {
-        double kys = (2 * ky > a->nyb) ? (double)ky - (double)a->nyb : (double)ky;
-        double ph = -2.0 * PI * kys * by / (double)a->nyb;
-        s->ph_y[2 * ky] = (float)cos(ph);
-        s->ph_y[2 * ky + 1] = (float)sin(ph);
-    }
-    for (size_t kx = 0; kx < a->nxh; kx++) {
-        double ph = -2.0 * PI * (double)kx * bx / (double)a->nxb;
-        s->ph_x[2 * kx] = (float)cos(ph);
-        s->ph_x[2 * kx + 1] = (float)sin(ph);
-    }
-}
-
-/* spec *= the phase factors in s, in place (the spectrum of the frame
- * translated by the shift given to shift_phase). */
-static void translate(const xanes_align *a, const scratch *s, fftwf_complex *spec)
-{
-    for (size_t ky = 0; ky < a->nyb; ky++) {
-        float yr = s->ph_y[2 * ky], yi = s->ph_y[2 * ky + 1];
-        for (size_t kx = 0; kx < a->nxh; kx++) {
-            size_t i = ky * a->nxh + kx;
-            float pr = yr * s->ph_x[2 * kx] - yi * s->ph_x[2 * kx + 1];
-            float pi = yr * s->ph_x[2 * kx + 1] + yi * s->ph_x[2 * kx];
-            float gr = spec[i][0], gi = spec[i][1];
-            spec[i][0] = gr * pr - gi * pi;
-            spec[i][1] = gr * pi + gi * pr;
-        }
-    }
-}
-
-/* R = ref * conj(spec) / |.|^p in place in spec; returns max |R| before
- * whitening (0 means the frame carried no signal at all).  n_ref > 1: the
- * frame is one of the n_ref frames averaged into the reference (translated
- * by the phase factors in s), and is taken out of it again (leave-one-out):
- * its own noise, present in both, would otherwise pull the peak towards its
- * first-pass shift.  prepare() is linear in the pixels, so this is exact for
- * frames without NaN. */
-static double cross_power(const xanes_align *a, const scratch *s, fftwf_complex *restrict spec,
-                          size_t n_ref)
-{
-    size_t nxh = a->nxh;
-    const fftwf_complex *restrict ref = a->ref_spec;
-    double p = a->p.whiten;
-    float maxmag2 = 0.0f;
-    float cr = 1.0f, cs = 0.0f;
-    if (n_ref > 1) {
-        cr = (float)n_ref / (float)(n_ref - 1);
-        cs = 1.0f / (float)(n_ref - 1);
-    }
-    for (size_t ky = 0; ky < a->nyb; ky++) {
-        float yr = s->ph_y[2 * ky], yi = s->ph_y[2 * ky + 1];
-        for (size_t kx = 0; kx < nxh; kx++) {
-            size_t i = ky * nxh + kx;
-            float gr = spec[i][0], gi = spec[i][1];
-            float fr = ref[i][0], fi = ref[i][1];
-            if (n_ref > 1) {
-                float pr = yr * s->ph_x[2 * kx] - yi * s->ph_x[2 * kx + 1];
-                float pi = yr * s->ph_x[2 * kx + 1] + yi * s->ph_x[2 * kx];
-                fr = cr * fr - cs * (gr * pr - gi * pi);
-                fi = cr * fi - cs * (gr * pi + gi * pr);
-            }
-            float rr = fr * gr + fi * gi, ri = fi * gr - fr * gi;
-            float mag2 = rr * rr + ri * ri;
-            if (mag2 > maxmag2)
-                maxmag2 = mag2;
-            float scale;
-            if (mag2 <= 0.0f)
-                scale = 0.0f;
-            else if (p == 1.0)
-                scale = 1.0f / sqrtf(mag2);
-            else if (p == 0.5)
-                scale = 1.0f / sqrtf(sqrtf(mag2));
-            else if (p == 0.0)
-                scale = 1.0f;
-            else
-                scale = powf(mag2, (float)(-0.5 * p));
-            spec[i][0] = rr * scale;
-            spec[i][1] = ri * scale;
-        }
-    }
-    return sqrt((double)maxmag2);
-}
-
-/* Local upsampled DFT of R (in s->spec) around the integer peak (py, px),
- * signed binned pixels; writes the refined position. */
-static void refine(const xanes_align *a, scratch *s, double py, double px, double *oy,
-                   double *ox)
-{
-    size_t nyb = a->nyb, nxb = a->nxb, nxh = a->nxh, m = a->m, h = m / 2;
-    double up = (double)a->p.upsample;
-    for (size_t kx = 0; kx < nxh; kx++) {
-        /* Columns kx and nxb-kx pair up; kx = 0 and the Nyquist column of
-         * an even nxb stand alone. */
-        double w = (kx == 0 || 2 * kx == nxb) ? 1.0 : 2.0;
-        for (size_t j = 0; j < m; j++) {
-            double c = px + ((double)j - (double)h) / up;
-            double ph = 2.0 * PI * (double)kx * c / (double)nxb;
-            s->kc_re[kx * m + j] = (float)(w * cos(ph));
-            s->kc_im[kx * m + j] = (float)(w * sin(ph));
-        }
-    }
-    for (size_t i = 0; i < m; i++) {
-        double r = py + ((double)i - (double)h) / up;
-        for (size_t ky = 0; ky < nyb; ky++) {
-            double kys = (2 * ky > nyb) ? (double)ky - (double)nyb : (double)ky;
-            double ph = 2.0 * PI * kys * r / (double)nyb;
-            s->kr_re[i * nyb + ky] = cos(ph);
-            s->kr_im[i * nyb + ky] = sin(ph);
-        }
-    }
-    /* T[ky][j] = sum_kx R[ky][kx] Kc[kx][j]: the O(nyb * nxh * m) step,
-     * vectorised over j. */
-    for (size_t ky = 0; ky < nyb; ky++) {
-        float *restrict tr = s->t_re + ky * m, *restrict ti = s->t_im + ky * m;
-        for (size_t j = 0; j < m; j++)
-            tr[j] = ti[j] = 0.0f;
-        const fftwf_complex *row = s->spec + ky * nxh;
-        for (size_t kx = 0; kx < nxh; kx++) {
-            float ar = row[kx][0], ai = row[kx][1];
-            const float *restrict kr = s->kc_re + kx * m, *restrict ki = s->kc_im + kx * m;
-#pragma omp simd
-            for (size_t j = 0; j < m; j++) {
-                tr[j] += ar * kr[j] - ai * ki[j];
-                ti[j] += ar * ki[j] + ai * kr[j];
-            }
-        }
-    }
-    size_t bi = 0, bj = 0;
-    double best = -INFINITY;
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < m; j++) {
-            double acc = 0.0;
-            for (size_t ky = 0; ky < nyb; ky++)
-                acc += s->kr_re[i * nyb + ky] * s->t_re[ky * m + j] -
-                       s->kr_im[i * nyb + ky] * s->t_im[ky * m + j];
-            s->grid[i * m + j] = acc;
-            if (acc > best) {
-                best = acc;
-                bi = i;
-                bj = j;
-            }
-        }
-    double di = 0.0, dj = 0.0;
-    if (bi > 0 && bi + 1 < m) {
-        double fm = s->grid[(bi - 1) * m + bj], f0 = best, fp = s->grid[(bi + 1) * m + bj];
-        double den = fm - 2.0 * f0 + fp;
-        if (den < 0.0)
-            di = fmax(-0.5, fmin(0.5, 0.5 * (fm - fp) / den));
-    }
-    if (bj > 0 && bj + 1 < m) {
-        double fm = s->grid[bi * m + bj - 1], f0 = best, fp = s->grid[bi * m + bj + 1];
-        double den = fm - 2.0 * f0 + fp;
-        if (den < 0.0)
-            dj = fmax(-0.5, fmin(0.5, 0.5 * (fm - fp) / den));
-    }
-    *oy = py + ((double)bi + di - (double)h) / up;
-    *ox = px + ((double)bj + dj - (double)h) / up;
-}
-
-/* Registers one prepared frame (in s->real) on the reference.  Returns 1 and
- * the shift in full-size px when the peak is sharp enough. */
-static int register_frame(const xanes_align *a, scratch *s, size_t n_ref, double *dy,
-                          double *dx)
-{
-    /* On entry *dy, *dx hold the first-pass shift used by leave-one-out. */
-    if (n_ref > 1)
-        shift_phase(a, s, *dy, *dx);
-    size_t nyb = a->nyb, nxb = a->nxb, nspec = a->nyb * a->nxh, n = nyb * nxb;
-    fftwf_execute_dft_r2c(a->r2c, s->real, s->spec);
-    if (cross_power(a, s, s->spec, n_ref) <= 0.0)
-        return 0;
-    memcpy(s->spec2, s->spec, nspec * sizeof *s->spec);
-    fftwf_execute_dft_c2r(a->c2r, s->spec2, s->real);
-    size_t imax = 0;
-    float vmax = s->real[0];
-    double sum = 0.0, sum2 = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        float v = s->real[i];
-        sum += v;
-        sum2 += (double)v * v;
-        if (v > vmax) {
-            vmax = v;
-            imax = i;
-        }
-    }
-    double mean = sum / (double)n, var = sum2 / (double)n - mean * mean;
-    if (!(var > 0.0) || ((double)vmax - mean) / sqrt(var) < a->p.min_peak_z)
-        return 0;
-    double py = (double)(imax / nxb), px = (double)(imax % nxb);
-    if (2 * (imax / nxb) > nyb)
-        py -= (double)nyb;
-    if (2 * (imax % nxb) > nxb)
-        px -= (double)nxb;
-    double ry, rx;
-    refine(a, s, py, px, &ry, &rx);
-    *dy = ry * (double)a->p.bin;
-    *dx = rx * (double)a->p.bin;
-    return 1;
-}
-
 /* Where prepared frames come from: the stack (prepared on demand), or a
  * cache of every frame prepared once, used when binning makes it small
  * (1/bin^2 of the stack): the averaged reference reads the frames it
  * averages three times, and the cache makes that one read. */
 typedef struct {
     const float *stack;
-    float *cache;           /* [n_energy][nyb*nxb] or NULL */
+    float *cache;            /* [n_energy][nyb*nxb] or NULL */
     unsigned char *cache_ok; /* [n_energy] prepare() results */
 } frames;
 
@@ -577,8 +242,8 @@ static int load(const xanes_align *a, scratch *s, const frames *f, size_t k)
         memcpy(s->real, f->cache + k * nb, nb * sizeof *s->real);
         return 1;
     }
-    return prepare(a, f->stack + k * a->ny * a->nx, a->nx, a->p.bin, s->real, s->row,
-                   s->nan_rows);
+    return align_prepare(a, f->stack + k * a->ny * a->nx, a->nx, a->p.bin, s->real, s->row,
+                         s->nan_rows);
 }
 
 /* Registers the frames list[0..n) on the current reference, in parallel
@@ -589,8 +254,8 @@ static void register_pass(const xanes_align *a, const frames *f, const size_t *l
                           const unsigned char *loo, size_t n_ref, const double *first,
                           double *shift, unsigned char *ok)
 {
-#pragma omp parallel num_threads(a->nthr) default(none)                                        \
-    shared(a, f, list, loo, first, shift, ok) firstprivate(n, n_ref)
+#pragma omp parallel num_threads(a->nthr) default(none) shared(a, f, list, loo, first, shift, ok)  \
+    firstprivate(n, n_ref)
     {
         scratch *s = &a->s[omp_get_thread_num()];
 #pragma omp for schedule(static)
@@ -598,7 +263,8 @@ static void register_pass(const xanes_align *a, const frames *f, const size_t *l
             size_t k = list[j];
             int use_loo = loo != NULL && loo[k] && n_ref > 1;
             double dy = use_loo ? first[2 * k] : 0.0, dx = use_loo ? first[2 * k + 1] : 0.0;
-            int good = load(a, s, f, k) && register_frame(a, s, use_loo ? n_ref : 0, &dy, &dx);
+            int good =
+                load(a, s, f, k) && align_register_frame(a, s, use_loo ? n_ref : 0, &dy, &dx);
             shift[2 * k] = good ? dy : 0.0;
             shift[2 * k + 1] = good ? dx : 0.0;
             ok[k] = (unsigned char)good;
@@ -619,8 +285,8 @@ static void accumulate_reference(xanes_align *a, const frames *f, const size_t *
     memset(a->ref_spec, 0, nspec * sizeof *a->ref_spec);
     for (size_t c = 0; c < n; c += nthr) {
         size_t cnt = n - c < nthr ? n - c : nthr;
-#pragma omp parallel num_threads(a->nthr) default(none)                                        \
-    shared(a, f, list, shift) firstprivate(c, cnt, nspec)
+#pragma omp parallel num_threads(a->nthr) default(none) shared(a, f, list, shift)                  \
+    firstprivate(c, cnt, nspec)
         {
 #pragma omp for schedule(static)
             for (size_t j = 0; j < cnt; j++) {
@@ -629,8 +295,8 @@ static void accumulate_reference(xanes_align *a, const frames *f, const size_t *
                 /* load() succeeded for these frames in pass 1. */
                 (void)load(a, s, f, k);
                 fftwf_execute_dft_r2c(a->r2c, s->real, s->spec);
-                shift_phase(a, s, shift[2 * k], shift[2 * k + 1]);
-                translate(a, s, s->spec);
+                align_shift_phase(a, s, shift[2 * k], shift[2 * k + 1]);
+                align_translate(a, s, s->spec);
             }
 #pragma omp for schedule(static)
             for (size_t i = 0; i < nspec; i++)
@@ -702,22 +368,21 @@ xanes_status xanes_align_estimate(xanes_align *a, const float *stack, size_t n_e
         f.cache = fftwf_malloc(n_energy * nb * sizeof *f.cache);
         f.cache_ok = malloc(n_energy);
         if (f.cache == NULL || f.cache_ok == NULL) {
-            st = XANES_RAISE(err, XANES_ENOMEM, "align: cannot cache %zu binned frames",
-                             n_energy);
+            st = XANES_RAISE(err, XANES_ENOMEM, "align: cannot cache %zu binned frames", n_energy);
             goto done;
         }
         const xanes_align *ac = a;
         float *cache = f.cache;
         unsigned char *cache_ok = f.cache_ok;
         size_t ny = a->ny, nx = a->nx, bin = a->p.bin;
-#pragma omp parallel num_threads(a->nthr) default(none)                                        \
-    shared(ac, stack, cache, cache_ok) firstprivate(n_energy, nb, ny, nx, bin)
+#pragma omp parallel num_threads(a->nthr) default(none) shared(ac, stack, cache, cache_ok)         \
+    firstprivate(n_energy, nb, ny, nx, bin)
         {
             scratch *s = &ac->s[omp_get_thread_num()];
 #pragma omp for schedule(static)
             for (size_t k = 0; k < n_energy; k++)
-                cache_ok[k] = (unsigned char)prepare(ac, stack + k * ny * nx, nx, bin,
-                                                     cache + k * nb, s->row, s->nan_rows);
+                cache_ok[k] = (unsigned char)align_prepare(ac, stack + k * ny * nx, nx, bin,
+                                                           cache + k * nb, s->row, s->nan_rows);
         }
     }
     if (a->p.reference == XANES_ALIGN_REF_FRAME) {
@@ -809,140 +474,4 @@ done:
     free(ok);
     free(sel);
     return st;
-}
-
-/* Keys cubic convolution weights (a = -1/2) of the taps at -1, 0, 1, 2 for
- * a sample at fractional position t in [0, 1). */
-static void keys_weights(double t, float w[4])
-{
-    double t2 = t * t, t3 = t2 * t;
-    w[0] = (float)(-0.5 * t3 + t2 - 0.5 * t);
-    w[1] = (float)(1.5 * t3 - 2.5 * t2 + 1.0);
-    w[2] = (float)(-1.5 * t3 + 2.0 * t2 + 0.5 * t);
-    w[3] = (float)(0.5 * t3 - 0.5 * t2);
-}
-
-static long clampl(long i, long n)
-{
-    return i < 0 ? 0 : (i >= n ? n - 1 : i);
-}
-
-/* dst[x] = src(x - d) for one row of n pixels: 4 taps around the source
- * position, edge pixels repeated beyond the row; a zero fraction copies
- * (so that NaN neighbours with zero weight do not leak in). */
-static void shift_row(const float *restrict src, float *restrict dst, long n, long off,
-                      double frac, const float w[4])
-{
-    if (frac == 0.0) {
-        for (long x = 0; x < n; x++)
-            dst[x] = src[clampl(x + off, n)];
-        return;
-    }
-    long lo = 1 - off, hi = n - 3 - off; /* taps x+off-1 .. x+off+2 all inside */
-    if (lo < 0)
-        lo = 0;
-    if (hi > n - 1)
-        hi = n - 1;
-    for (long x = 0; x < n; x++) {
-        if (x == lo && lo <= hi) {
-            const float *s = src + off - 1;
-#pragma omp simd
-            for (long xi = lo; xi <= hi; xi++)
-                dst[xi] = w[0] * s[xi] + w[1] * s[xi + 1] + w[2] * s[xi + 2] + w[3] * s[xi + 3];
-            x = hi;
-            continue;
-        }
-        long b = x + off;
-        dst[x] = w[0] * src[clampl(b - 1, n)] + w[1] * src[clampl(b, n)] +
-                 w[2] * src[clampl(b + 1, n)] + w[3] * src[clampl(b + 2, n)];
-    }
-}
-
-/* Shifts one frame in place: out(y, x) = in(y - dy, x - dx).  Each row is
- * filtered horizontally into a ring of R = |oy| + 5 rows just before it is
- * overwritten or first needed, and each output row is the 4-tap vertical
- * filter of ring rows; so the frame is read and written once and the ring
- * stays in cache.  Pixels whose source lies outside the frame become NaN.
- * ring holds at least min(ny, |oy| + 5) rows of nx floats. */
-static void shift_frame(float *restrict f, float *restrict ring, size_t ny, size_t nx, double dy,
-                        double dx)
-{
-    double sy = floor(-dy), sx = floor(-dx);
-    long oy = (long)sy, ox = (long)sx, lny = (long)ny;
-    double fy = -dy - sy, fx = -dx - sx;
-    float wy[4], wx[4];
-    keys_weights(fy, wy);
-    keys_weights(fx, wx);
-    long nring = (oy < 0 ? -oy : oy) + 5;
-    if (nring > lny)
-        nring = lny;
-    /* Columns with data: x - dx in [0, nx - 1], tested as in the contract. */
-    size_t xlo = 0, xhi = nx;
-    while (xlo < nx && !((double)xlo - dx >= 0.0))
-        xlo++;
-    while (xhi > xlo && !((double)(xhi - 1) - dx <= (double)(nx - 1)))
-        xhi--;
-    long done = 0; /* rows 0..done-1 are filtered into the ring */
-    for (long y = 0; y < lny; y++) {
-        /* Before row y of f is overwritten, and up to the last tap. */
-        long need = y + oy + 2 > y ? y + oy + 2 : y;
-        if (need > lny - 1)
-            need = lny - 1;
-        for (; done <= need; done++)
-            shift_row(f + (size_t)done * nx, ring + (size_t)(done % nring) * nx, (long)nx, ox,
-                      fx, wx);
-        float *restrict out = f + (size_t)y * nx;
-        double ys = (double)y - dy;
-        if (!(ys >= 0.0 && ys <= (double)(ny - 1))) {
-            for (size_t x = 0; x < nx; x++)
-                out[x] = NAN;
-            continue;
-        }
-        long b = y + oy;
-        if (fy == 0.0) {
-            memcpy(out, ring + (size_t)(clampl(b, lny) % nring) * nx, nx * sizeof *out);
-        } else {
-            const float *r0 = ring + (size_t)(clampl(b - 1, lny) % nring) * nx;
-            const float *r1 = ring + (size_t)(clampl(b, lny) % nring) * nx;
-            const float *r2 = ring + (size_t)(clampl(b + 1, lny) % nring) * nx;
-            const float *r3 = ring + (size_t)(clampl(b + 2, lny) % nring) * nx;
-#pragma omp simd
-            for (size_t x = 0; x < nx; x++)
-                out[x] = wy[0] * r0[x] + wy[1] * r1[x] + wy[2] * r2[x] + wy[3] * r3[x];
-        }
-        for (size_t x = 0; x < xlo; x++)
-            out[x] = NAN;
-        for (size_t x = xhi; x < nx; x++)
-            out[x] = NAN;
-    }
-}
-
-xanes_status xanes_align_apply(xanes_align *a, float *stack, size_t n_energy,
-                               const double *shift_px, xanes_error *err)
-{
-    if (a == NULL || stack == NULL || shift_px == NULL)
-        return XANES_RAISE(err, XANES_EINVAL, "align: apply needs an aligner, a stack and shifts");
-    for (size_t k = 0; k < n_energy; k++) {
-        double dy = shift_px[2 * k], dx = shift_px[2 * k + 1];
-        if (!isfinite(dy) || !isfinite(dx) || fabs(dy) >= (double)a->ny ||
-            fabs(dx) >= (double)a->nx)
-            return XANES_RAISE(err, XANES_EINVAL,
-                               "align: shift of frame %zu is (%g, %g) px, not finite or not "
-                               "smaller than the %zu x %zu frame",
-                               k, dy, dx, a->ny, a->nx);
-    }
-    const xanes_align *ac = a;
-    size_t ny = a->ny, nx = a->nx;
-#pragma omp parallel num_threads(a->nthr) default(none) shared(ac, stack, shift_px)           \
-    firstprivate(n_energy, ny, nx)
-    {
-        float *tmp = ac->s[omp_get_thread_num()].frame;
-#pragma omp for schedule(static)
-        for (size_t k = 0; k < n_energy; k++) {
-            double dy = shift_px[2 * k], dx = shift_px[2 * k + 1];
-            if (dy != 0.0 || dx != 0.0)
-                shift_frame(stack + k * ny * nx, tmp, ny, nx, dy, dx);
-        }
-    }
-    return XANES_OK;
 }

@@ -46,9 +46,9 @@ void xanes_edgemap_default_params(xanes_edgemap_params *p)
     p->min_jump_over_noise = 8.0;
 }
 
-xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, size_t ny,
-                                         size_t nx, size_t y0, size_t y1, double *sum_mu,
-                                         size_t *n_valid, xanes_error *err)
+xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, size_t ny, size_t nx,
+                                         size_t y0, size_t y1, double *sum_mu, size_t *n_valid,
+                                         xanes_error *err)
 {
     xanes_status st = XANES_OK;
     double *rows = NULL;
@@ -67,8 +67,8 @@ xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, si
         st = XANES_RAISE(err, XANES_ENOMEM, "edgemap: cannot allocate %zu row sums", nrow);
         goto done;
     }
-#pragma omp parallel num_threads(nthr) default(none)                                           \
-    shared(stack, rows, valid) firstprivate(n_energy, ny, nx, y0, nrow)
+#pragma omp parallel num_threads(nthr) default(none) shared(stack, rows, valid)                    \
+    firstprivate(n_energy, ny, nx, y0, nrow)
     {
         unsigned char *ok = valid + (size_t)omp_get_thread_num() * nx;
 #pragma omp for schedule(static)
@@ -184,8 +184,9 @@ xanes_edgemap *xanes_edgemap_alloc(const double *energy_ev, size_t n_energy, siz
     xanes_normalize_workspace *ws = NULL;
     xanes_edgemap *m = NULL;
     if (energy_ev == NULL || mean_mu == NULL || n_energy == 0 || nx == 0) {
-        XANES_RAISE(err, XANES_EINVAL, "edgemap: alloc needs energies, a mean spectrum and a "
-                                       "width (got n_energy %zu, nx %zu)",
+        XANES_RAISE(err, XANES_EINVAL,
+                    "edgemap: alloc needs energies, a mean spectrum and a "
+                    "width (got n_energy %zu, nx %zu)",
                     n_energy, nx);
         goto fail;
     }
@@ -198,8 +199,9 @@ xanes_edgemap *xanes_edgemap_alloc(const double *energy_ev, size_t n_energy, siz
         xanes_edgemap_default_params(&m->p);
     if ((m->p.method != XANES_EDGEMAP_HALF && m->p.method != XANES_EDGEMAP_DERIV) ||
         !(m->p.min_jump_over_noise >= 0.0) || !isfinite(m->p.min_jump_over_noise)) {
-        XANES_RAISE(err, XANES_EINVAL, "edgemap: bad parameters (method %d, min_jump_over_noise %g)",
-                    (int)m->p.method, m->p.min_jump_over_noise);
+        XANES_RAISE(err, XANES_EINVAL,
+                    "edgemap: bad parameters (method %d, min_jump_over_noise %g)", (int)m->p.method,
+                    m->p.min_jump_over_noise);
         goto fail;
     }
     m->n_energy = n_energy;
@@ -211,8 +213,8 @@ xanes_edgemap *xanes_edgemap_alloc(const double *energy_ev, size_t n_energy, siz
     xanes_normalize_result r;
     xanes_error sub;
     xanes_error_clear(&sub);
-    xanes_status st = xanes_normalize_run(energy_ev, mean_mu, n_energy, &m->p.norm, ws, &r, NULL,
-                                          NULL, &sub);
+    xanes_status st =
+        xanes_normalize_run(energy_ev, mean_mu, n_energy, &m->p.norm, ws, &r, NULL, NULL, &sub);
     if (st != XANES_OK) {
         XANES_RAISE(err, st, "edgemap: the mean spectrum of the stack cannot be normalized: %s",
                     sub.message);
@@ -225,6 +227,8 @@ xanes_edgemap *xanes_edgemap_alloc(const double *energy_ev, size_t n_energy, siz
     fixed.norm1_ev = r.norm1_ev;
     fixed.norm2_ev = r.norm2_ev;
     fixed.nnorm = r.nnorm;
+    fixed.edges = m->p.method == XANES_EDGEMAP_HALF ? XANES_NORMALIZE_EDGE_HALF
+                                                    : XANES_NORMALIZE_EDGE_DERIV;
     m->plan = xanes_normalize_plan_alloc(energy_ev, n_energy, &fixed, err);
     if (m->plan == NULL)
         goto fail;
@@ -265,17 +269,18 @@ double xanes_edgemap_jump_gain(const xanes_edgemap *m)
 enum { PIX_EDGE, PIX_INVALID, PIX_LOW_JUMP, PIX_NO_EDGE };
 
 /* One pixel: spectrum mu [n] contiguous.  Returns its class. */
-static int pixel(const xanes_edgemap *m, const float *mu, double *scratch, float *edge,
-                 float *jump, float *noise)
+static int pixel(const xanes_edgemap *m, const float *mu, double *scratch, float *edge, float *jump,
+                 float *noise)
 {
     size_t n = m->n_energy;
     *edge = *jump = *noise = NAN;
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(mu[i]))
-            return PIX_INVALID;
     xanes_normalize_result r;
     if (xanes_normalize_plan_apply(m->plan, mu, 1, scratch, &r, NULL, NULL, NULL) != XANES_OK) {
-        /* Finite data: the only failure left is a zero edge step. */
+        /* plan_apply refuses non-finite data (checked first) and a zero
+         * edge step; only the failure path pays for telling them apart. */
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(mu[i]))
+                return PIX_INVALID;
         *jump = 0.0f;
         return PIX_NO_EDGE;
     }

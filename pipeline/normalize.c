@@ -87,6 +87,7 @@ void xanes_normalize_default_params(xanes_normalize_params *p)
     p->nnorm = -1;
     p->nvict = 0.0;
     p->half_level = 0.5;
+    p->edges = XANES_NORMALIZE_EDGE_HALF | XANES_NORMALIZE_EDGE_DERIV;
 }
 
 xanes_normalize_workspace *xanes_normalize_workspace_alloc(size_t n_max)
@@ -275,13 +276,15 @@ void norm_result_clear_values(xanes_normalize_result *r)
 }
 
 void norm_find_edges(const double *energy_ev, const double *mu, const double *norm, size_t n,
-                     double half_level, double *dmu, xanes_normalize_result *r)
+                     double half_level, unsigned edges, double *dmu, xanes_normalize_result *r)
 {
     size_t start = r->pre_hi > 0 ? r->pre_hi - 1 : 0;
-    if (xanes_edge_half(energy_ev, norm, n, start, half_level, &r->half_edge_ev, NULL) != XANES_OK)
+    r->half_edge_ev = NAN;
+    if ((edges & XANES_NORMALIZE_EDGE_HALF) &&
+        xanes_edge_half(energy_ev, norm, n, start, half_level, &r->half_edge_ev, NULL) != XANES_OK)
         r->half_edge_ev = NAN;
     r->deriv_edge_ev = NAN;
-    if (r->post_lo > r->pre_hi) {
+    if ((edges & XANES_NORMALIZE_EDGE_DERIV) && r->post_lo > r->pre_hi) {
         xanes_edge_dmude(energy_ev, mu, n, dmu);
         if (xanes_edge_deriv(energy_ev, dmu, n, r->pre_hi, r->post_lo, &r->deriv_edge_ev, NULL) !=
             XANES_OK)
@@ -417,7 +420,7 @@ xanes_status xanes_normalize_run(const double *energy_ev, const double *mu, size
     }
     for (size_t i = 0; i < n; i++)
         z[i] /= r->edge_step; /* z is now norm */
-    norm_find_edges(energy_ev, mu, z, n, p->half_level, w->dmu, r);
+    norm_find_edges(energy_ev, mu, z, n, p->half_level, p->edges, w->dmu, r);
     if (norm != NULL)
         memcpy(norm, z, n * sizeof(double));
 

@@ -38,6 +38,7 @@ struct xanes_normalize_plan {
     int dflat;
     double s_pre, s_post;
     double half_level;
+    unsigned edges;
     xanes_normalize_result desc; /* resolved parameters, values NaN */
 };
 
@@ -127,6 +128,7 @@ xanes_normalize_plan *xanes_normalize_plan_alloc(const double *energy_ev, size_t
         goto nomem;
     plan->n = n;
     plan->half_level = p->half_level;
+    plan->edges = p->edges;
     xanes_normalize_result *d = &plan->desc;
     norm_result_clear_values(d);
     size_t ie0 = norm_index_nearest(energy_ev, n, p->e0_ev);
@@ -255,7 +257,7 @@ xanes_status xanes_normalize_plan_apply(const xanes_normalize_plan *plan, const 
     }
     for (size_t i = 0; i < n; i++)
         z[i] /= r->edge_step; /* z is now norm */
-    norm_find_edges(e, y, z, n, plan->half_level, dmu, r);
+    norm_find_edges(e, y, z, n, plan->half_level, plan->edges, dmu, r);
     if (norm != NULL)
         memcpy(norm, z, n * sizeof(double));
     if (flat != NULL) {

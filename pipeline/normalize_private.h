@@ -33,6 +33,7 @@ void norm_result_clear_values(xanes_normalize_result *r);
  * windows implied by r (after the pre-edge range; before the post-edge
  * range); sets NaN where none is found.  dmu is [n] scratch. */
 void norm_find_edges(const double *energy_ev, const double *mu, const double *norm, size_t n,
-                     double half_level, double *dmu, xanes_normalize_result *r);
+                     double half_level, unsigned edges, double *dmu,
+                     xanes_normalize_result *r);
 
 #endif

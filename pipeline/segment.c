@@ -1,9 +1,11 @@
 /* segment.c: stage 5 of `xanes run`, particle mask and labels from the
  * edge-jump map.
  *
- * Steps: (1) threshold the finite jump values, by default with Otsu's method
- * (N. Otsu, IEEE Trans. SMC 9 (1979) 62) on a GSL histogram, refusing a split
- * whose class means differ by too few noise standard deviations (pure noise);
+ * Steps: (1) smooth the jump map and threshold its finite values, by default
+ * with Otsu's method (N. Otsu, IEEE Trans. SMC 9 (1979) 62) on a GSL
+ * histogram; a split whose class means differ by too few noise standard
+ * deviations (pure noise, or particles too few to make a class) gives way to
+ * a threshold of the median plus a multiple of the noise;
  * (2) binary opening then closing by a disc: small discs by scanning their
  * offsets, large ones exactly through the squared Euclidean distance transform
  * (a pixel survives erosion by a disc of radius r when its nearest background
@@ -37,6 +39,7 @@ void xanes_segment_default_params(xanes_segment_params *p)
     p->threshold_value = 0.0;
     p->otsu_bins = 256;
     p->otsu_min_contrast = 2.5;
+    p->noise_threshold_sigma = 5.0;
     p->smooth_px = 1.0;
     p->opening_radius_px = 1.0;
     p->closing_radius_px = 1.0;
@@ -236,6 +239,8 @@ static int work_alloc(seg_work *w, size_t ny, size_t nx)
 static void morph_disc(uint8_t *mask, size_t ny, size_t nx, double r, int erode, seg_work *w)
 {
     size_t n = ny * nx;
+    /* Squared pixel distances are integers: the slack keeps d^2 == r^2 (a
+     * radius given as sqrt(2) = 1.41421...) inside the disc despite rounding. */
     double r2 = r * r + 1e-9;
     if (r < DISC_DIRECT_MAX_PX) {
         long off[64][2], R = (long)floor(r), no = 0;
@@ -381,11 +386,11 @@ static xanes_status check_params(const xanes_segment_params *p, xanes_error *err
         if (p->otsu_bins < 2)
             return XANES_RAISE(err, XANES_EINVAL, "segment: Otsu needs at least 2 bins, got %zu",
                                p->otsu_bins);
-        if (!(p->otsu_min_contrast >= 0.0))
+        if (!(p->otsu_min_contrast >= 0.0) || !(p->noise_threshold_sigma >= 0.0))
             return XANES_RAISE(err, XANES_EINVAL,
-                               "segment: otsu_min_contrast must be >= 0, "
-                               "got %g",
-                               p->otsu_min_contrast);
+                               "segment: otsu_min_contrast and noise_threshold_sigma must be "
+                               ">= 0, got %g and %g",
+                               p->otsu_min_contrast, p->noise_threshold_sigma);
     } else if (p->threshold_method == XANES_THRESHOLD_VALUE) {
         if (!isfinite(p->threshold_value))
             return XANES_RAISE(err, XANES_EINVAL,
@@ -481,8 +486,18 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
         double noise = inf.noise_sigma * seg_gaussian_noise_gain(params->smooth_px);
         inf.otsu_contrast = noise > 0.0 ? (cm[1] - cm[0]) / noise : HUGE_VAL;
         if (inf.otsu_contrast < params->otsu_min_contrast) {
+            /* Otsu split the noise: either there is nothing, or the particles
+             * are too few to form a class of their own (one small particle
+             * in a large field).  A noise threshold tells them apart. */
             inf.no_contrast = 1;
-            goto done;
+            if (!(params->noise_threshold_sigma > 0.0) || !(noise > 0.0))
+                goto done;
+            size_t m = 0;
+            for (size_t p = 0; p < n; p++)
+                if (isfinite(map[p]))
+                    w.d2[m++] = (double)map[p];
+            inf.threshold = gsl_stats_median(w.d2, 1, m) + params->noise_threshold_sigma * noise;
+            inf.noise_threshold = 1;
         }
     } else {
         inf.threshold = params->threshold_value;

@@ -68,9 +68,9 @@ const char *xanes_stack_kind_name(xanes_stack_kind kind)
  * Adds the frame's invalid counts to *c and widens [*vmin, *vmax] by the
  * finite values of img. */
 static void correct_frame(xanes_stack_kind kind, size_t n, const double *restrict img,
-                          const double *restrict flat, const double *restrict dark,
-                          double sat_img, double sat_flat, float *restrict out,
-                          xanes_stack_frame_counts *c, double *vmin, double *vmax)
+                          const double *restrict flat, const double *restrict dark, double sat_img,
+                          double sat_flat, float *restrict out, xanes_stack_frame_counts *c,
+                          double *vmin, double *vmax)
 {
     size_t nonfinite = 0, saturated = 0, nonpositive = 0;
     double lo = INFINITY, hi = -INFINITY;
@@ -194,8 +194,8 @@ done:
 }
 
 /* Resolves the row block of the options against the file's frames. */
-static xanes_status row_block(const stack_source *src, const xanes_stack_options *opt,
-                              size_t *y0, size_t *n_rows, xanes_error *err)
+static xanes_status row_block(const stack_source *src, const xanes_stack_options *opt, size_t *y0,
+                              size_t *n_rows, xanes_error *err)
 {
     *y0 = opt->row_begin;
     if (*y0 >= src->ny)
@@ -203,9 +203,8 @@ static xanes_status row_block(const stack_source *src, const xanes_stack_options
                            src->path, *y0, src->stack.name, src->ny);
     *n_rows = opt->n_rows == 0 ? src->ny - *y0 : opt->n_rows;
     if (*n_rows > src->ny - *y0)
-        return XANES_RAISE(err, XANES_EINVAL,
-                           "%s: row block %zu..%zu ends past the %zu rows of %s", src->path, *y0,
-                           *y0 + *n_rows - 1, src->ny, src->stack.name);
+        return XANES_RAISE(err, XANES_EINVAL, "%s: row block %zu..%zu ends past the %zu rows of %s",
+                           src->path, *y0, *y0 + *n_rows - 1, src->ny, src->stack.name);
     return XANES_OK;
 }
 
@@ -222,8 +221,7 @@ static void kind_warning(const stack_source *src, const xanes_stack_options *opt
         snprintf(buf, size,
                  "%s holds values up to %g, too large for transmission: raw counts? (then give "
                  "--raw%s)",
-                 src->stack.name, vmax,
-                 src->layout == XANES_LAYOUT_FXI ? "" : " and --flat-path");
+                 src->stack.name, vmax, src->layout == XANES_LAYOUT_FXI ? "" : " and --flat-path");
     else if (src->kind == XANES_STACK_RAW_COUNTS && vmax <= opt->transmission_max)
         snprintf(buf, size,
                  "%s holds values only up to %g, like transmission rather than raw counts",
@@ -249,8 +247,8 @@ void xanes_stack_free(xanes_stack *s)
     free(s);
 }
 
-xanes_status xanes_stack_read(const char *path, const xanes_stack_options *opt,
-                              xanes_stack **out, xanes_error *err)
+xanes_status xanes_stack_read(const char *path, const xanes_stack_options *opt, xanes_stack **out,
+                              xanes_error *err)
 {
     xanes_status st = XANES_OK;
     xanes_stack_options defaults;
@@ -286,8 +284,8 @@ xanes_status xanes_stack_read(const char *path, const xanes_stack_options *opt,
     if (s->absorbance == NULL || s->energy_ev == NULL || s->energy_file == NULL ||
         s->frame_counts == NULL) {
         st = XANES_RAISE(err, XANES_ENOMEM,
-                         "%s: out of memory for the stack (%zu x %zu x %zu float32, %.3g GB)",
-                         path, src.n_energy, n_rows, src.nx,
+                         "%s: out of memory for the stack (%zu x %zu x %zu float32, %.3g GB)", path,
+                         src.n_energy, n_rows, src.nx,
                          (double)(src.n_energy * frame) * sizeof(float) / 1e9);
         goto done;
     }
@@ -361,8 +359,8 @@ xanes_status xanes_stack_probe(const char *path, const xanes_stack_options *opt,
         st = XANES_RAISE(err, XANES_ENOMEM, "%s: out of memory", path);
         goto done;
     }
-    if ((st = stream(&src, y0, n_rows, NULL, info->frame_counts, &info->value_min,
-                     &info->value_max, err)) != XANES_OK)
+    if ((st = stream(&src, y0, n_rows, NULL, info->frame_counts, &info->value_min, &info->value_max,
+                     err)) != XANES_OK)
         goto done;
     snprintf(info->path, sizeof info->path, "%s", path);
     info->layout = src.layout;

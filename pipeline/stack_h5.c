@@ -217,8 +217,8 @@ int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size)
             goto done;
         }
         H5Tset_size(mtype, H5T_VARIABLE);
-        herr_t st = is_attr ? H5Aread(obj, mtype, &s) : H5Dread(obj, mtype, H5S_ALL, H5S_ALL,
-                                                               H5P_DEFAULT, &s);
+        herr_t st = is_attr ? H5Aread(obj, mtype, &s)
+                            : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s);
         if (st >= 0 && s != NULL) {
             snprintf(buf, size, "%s", s);
             rc = 0;
@@ -232,8 +232,8 @@ int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size)
             goto done;
         H5Tset_size(mtype, n + 1);
         H5Tset_strpad(mtype, H5T_STR_NULLTERM);
-        herr_t st = is_attr ? H5Aread(obj, mtype, s) : H5Dread(obj, mtype, H5S_ALL, H5S_ALL,
-                                                              H5P_DEFAULT, s);
+        herr_t st = is_attr ? H5Aread(obj, mtype, s)
+                            : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, s);
         if (st >= 0) {
             snprintf(buf, size, "%s", s);
             rc = 0;
@@ -393,8 +393,8 @@ herr_t sh5_list_cb(hid_t group, const char *name, const H5L_info_t *info, void *
 
 /* Opens dataset `name` into d: rank, dims, type, chunking; sets a chunk
  * cache big enough for one frame.  `role` names it in messages. */
-xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role,
-                              stack_dset *d, xanes_error *err)
+xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role, stack_dset *d,
+                           xanes_error *err)
 {
     xanes_status st = XANES_OK;
     hid_t dcpl = H5I_INVALID_HID, dapl = H5I_INVALID_HID, type = H5I_INVALID_HID;
@@ -439,8 +439,8 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
     int numeric = 0;
     type_describe(type, d->dtype, sizeof d->dtype, &d->saturation, &numeric);
     if (!numeric) {
-        st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s (%s) holds %s values, not numbers",
-                         src->path, name, role, d->dtype);
+        st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s (%s) holds %s values, not numbers", src->path,
+                         name, role, d->dtype);
         goto done;
     }
     if (!type_sane(type)) {
@@ -450,8 +450,8 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
     }
     dcpl = H5Dget_create_plist(d->id);
     if (dcpl < 0) {
-        st = XANES_RAISE(err, XANES_EIO, "%s: cannot read the storage layout of %s: %s",
-                         src->path, name, sh5_reason(why));
+        st = XANES_RAISE(err, XANES_EIO, "%s: cannot read the storage layout of %s: %s", src->path,
+                         name, sh5_reason(why));
         goto done;
     }
     if (H5Pget_layout(dcpl) == H5D_CHUNKED && rank >= 1) {
@@ -502,8 +502,8 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
             H5Dclose(d->id);
             d->id = H5Dopen2(src->file, name, dapl);
             if (d->id < 0) {
-                st = XANES_RAISE(err, XANES_EIO, "%s: cannot reopen dataset %s (%s): %s",
-                                 src->path, name, role, sh5_reason(why));
+                st = XANES_RAISE(err, XANES_EIO, "%s: cannot reopen dataset %s (%s): %s", src->path,
+                                 name, role, sh5_reason(why));
                 goto done;
             }
         }

@@ -150,8 +150,8 @@ static xanes_status read_energies(stack_source *src, const xanes_stack_options *
                                "like %s; give --energy-unit ev or kev to decide",
                                src->path, d->name, attr, lo, hi, uname);
         src->energy_unit = attr_unit;
-        snprintf(src->energy_unit_source, sizeof src->energy_unit_source,
-                 "units attribute '%s'", attr);
+        snprintf(src->energy_unit_source, sizeof src->energy_unit_source, "units attribute '%s'",
+                 attr);
     } else {
         src->energy_unit = by_size;
         snprintf(src->energy_unit_source, sizeof src->energy_unit_source, "magnitude%s%s%s",
@@ -184,8 +184,7 @@ static xanes_status read_energies(stack_source *src, const xanes_stack_options *
 
 /* ---- layout ------------------------------------------------------------ */
 
-static xanes_status pick_layout(stack_source *src, const xanes_stack_options *opt,
-                                xanes_error *err)
+static xanes_status pick_layout(stack_source *src, const xanes_stack_options *opt, xanes_error *err)
 {
     src->layout = opt->layout;
     if (src->layout != XANES_LAYOUT_AUTO) {
@@ -229,8 +228,8 @@ static const char *choose(const stack_source *src, const char *given, const char
     return NULL;
 }
 
-xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
-                               stack_source *src, xanes_error *err)
+xanes_status stack_source_open(const char *path, const xanes_stack_options *opt, stack_source *src,
+                               xanes_error *err)
 {
     xanes_status st = XANES_OK;
     char why[200], a[64];
@@ -260,9 +259,10 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
     }
     src->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (src->file < 0) {
-        st = XANES_RAISE(err, XANES_EIO,
-                         "%s: cannot open as HDF5, the file is corrupt or truncated (%ld bytes): %s",
-                         path, size, sh5_reason(why));
+        st =
+            XANES_RAISE(err, XANES_EIO,
+                        "%s: cannot open as HDF5, the file is corrupt or truncated (%ld bytes): %s",
+                        path, size, sh5_reason(why));
         goto done;
     }
     if ((st = pick_layout(src, opt, err)) != XANES_OK)
@@ -366,8 +366,8 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
                          "%s: no flat field to correct the raw counts of %s (missing dataset "
                          "%s); give --flat-path",
                          path, sp,
-                         src->layout == XANES_LAYOUT_APS ? "/exchange/data_white and "
-                                                           "/exchange/data_flat"
+                         src->layout == XANES_LAYOUT_APS   ? "/exchange/data_white and "
+                                                             "/exchange/data_flat"
                          : src->layout == XANES_LAYOUT_FXI ? "/img_bkg"
                                                            : "--flat-path");
         goto done;

@@ -10,13 +10,13 @@
 
 /* One dataset of the file (stack, flat, dark or energy). */
 typedef struct {
-    hid_t id;            /* H5I_INVALID_HID when absent                  */
-    char name[256];      /* full path in the file, "" when absent        */
+    hid_t id;       /* H5I_INVALID_HID when absent                  */
+    char name[256]; /* full path in the file, "" when absent        */
     int rank;
     hsize_t dims[3];
-    size_t n_frames;     /* flats/darks: frames (1 for a 2-D dataset)    */
-    char dtype[24];      /* "uint16", "float32" ...                      */
-    double saturation;   /* integer type maximum; INFINITY for floats    */
+    size_t n_frames;   /* flats/darks: frames (1 for a 2-D dataset)    */
+    char dtype[24];    /* "uint16", "float32" ...                      */
+    double saturation; /* integer type maximum; INFINITY for floats    */
     int chunked;
     int gzip;
 } stack_dset;
@@ -29,13 +29,13 @@ typedef struct {
     char layout_reason[160];
     xanes_stack_kind kind;
     stack_dset stack, flat, dark, energy;
-    int flats_applied;      /* flat/dark enter the correction             */
-    int flat_per_energy;    /* flat frame k for energy k, else averaged   */
+    int flats_applied;   /* flat/dark enter the correction             */
+    int flat_per_energy; /* flat frame k for energy k, else averaged   */
     int dark_per_energy;
-    int dark_missing;       /* raw counts, no dark: dark = 0              */
+    int dark_missing; /* raw counts, no dark: dark = 0              */
     size_t n_energy, ny, nx;
-    double *energy_file;    /* [n_energy] as stored                       */
-    double *energy_ev;      /* [n_energy]                                 */
+    double *energy_file; /* [n_energy] as stored                       */
+    double *energy_ev;   /* [n_energy]                                 */
     xanes_energy_unit energy_unit;
     char energy_unit_source[96];
     double pixel_size_nm;
@@ -80,8 +80,8 @@ herr_t sh5_list_cb(hid_t group, const char *name, const H5L_info_t *info, void *
  * cache for one frame).  `role` ("stack", "flat field" ...) names it in
  * messages.  XANES_EFORMAT (missing, a group, rank > 3, not numbers),
  * XANES_EIO. */
-xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role,
-                           stack_dset *d, xanes_error *err);
+xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role, stack_dset *d,
+                           xanes_error *err);
 
 /* "60x512x512" for messages. */
 const char *sh5_dims_text(const stack_dset *d, char *buf, size_t size);
@@ -91,8 +91,8 @@ const char *sh5_dims_text(const stack_dset *d, char *buf, size_t size);
 /* Opens path, recognises the layout, opens and checks every dataset, reads
  * and checks the energies.  On failure everything opened is closed again.
  * Statuses as xanes_stack_read. */
-xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
-                               stack_source *src, xanes_error *err);
+xanes_status stack_source_open(const char *path, const xanes_stack_options *opt, stack_source *src,
+                               xanes_error *err);
 
 /* Closes every HDF5 id and frees the energies.  Safe on a zeroed or
  * already-closed source. */

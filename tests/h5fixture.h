@@ -78,8 +78,7 @@ static inline void fx_write_vstring(hid_t file, const char *name, const char *te
 }
 
 /* A fixed-length ASCII string attribute on dataset `dset`. */
-static inline void fx_attr_string(hid_t file, const char *dset, const char *attr,
-                                  const char *text)
+static inline void fx_attr_string(hid_t file, const char *dset, const char *attr, const char *text)
 {
     hid_t d = H5Dopen2(file, dset, H5P_DEFAULT);
     assert_true(d >= 0);

@@ -79,7 +79,8 @@ static void make_frame(const scene *sc, float *f, size_t ny, size_t nx, double e
         long x0 = (long)floor(cx - 4 * s), x1 = (long)ceil(cx + 4 * s);
         for (long y = y0 < 0 ? 0 : y0; y <= y1 && y < (long)ny; y++)
             for (long x = x0 < 0 ? 0 : x0; x <= x1 && x < (long)nx; x++) {
-                double r2 = ((double)y - cy) * ((double)y - cy) + ((double)x - cx) * ((double)x - cx);
+                double r2 =
+                    ((double)y - cy) * ((double)y - cy) + ((double)x - cx) * ((double)x - cx);
                 f[(size_t)y * nx + (size_t)x] += (float)(amp * exp(-0.5 * r2 / (s * s)));
             }
     }

@@ -19,8 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 
 #include "h5fixture.h"
 #include "testutil.h"
@@ -103,8 +103,8 @@ static void expect(int code, const char *file, const char *extra, ...)
 {
     tu_cli_result r = tu_run_cli("info '%s' %s", file, extra != NULL ? extra : "");
     if (r.exit_code != code)
-        fail_msg("info %s %s: exit %d, want %d; stderr: %s", file, extra ? extra : "",
-                 r.exit_code, code, r.err);
+        fail_msg("info %s %s: exit %d, want %d; stderr: %s", file, extra ? extra : "", r.exit_code,
+                 code, r.err);
     if (code != 0) {
         if (strstr(r.err, file) == NULL && code == 1)
             fail_msg("message does not name the file %s: %s", file, r.err);
@@ -308,8 +308,7 @@ static void test_structure(void **state)
     fx_write_f32(f, "/scan/frames", 3, d3, z);
     fx_write_f64(f, "/scan/mono", 1, d1, e);
     fx_close(f);
-    expect(1, p, NULL, "layout not recognised", "/scan/frames [12x6x5]", "/scan/mono [12]",
-           NULL);
+    expect(1, p, NULL, "layout not recognised", "/scan/frames [12x6x5]", "/scan/mono [12]", NULL);
     expect(1, p, "--stack-path /scan --energy-path /scan/mono", "/scan", "is a group", NULL);
     expect(2, p, "--layout custom --stack-path /scan/frames", "--energy-path", NULL);
 
@@ -485,10 +484,14 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_not_hdf5),      cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_corrupt_chunk), cmocka_unit_test(test_partial_acquisition),
-        cmocka_unit_test(test_corrupt_string_heap), cmocka_unit_test(test_structure),
-        cmocka_unit_test(test_energies),      cmocka_unit_test(test_usage_and_text),
+        cmocka_unit_test(test_not_hdf5),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_corrupt_chunk),
+        cmocka_unit_test(test_partial_acquisition),
+        cmocka_unit_test(test_corrupt_string_heap),
+        cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_energies),
+        cmocka_unit_test(test_usage_and_text),
         cmocka_unit_test(test_good_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

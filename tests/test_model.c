@@ -195,6 +195,33 @@ static void test_cli_json(void **state)
         if (strstr(r.out, keys[k]) == NULL)
             fail_msg("missing %s in %s", keys[k], r.out);
     tu_cli_result_free(&r);
+
+    /* -o and --png: one CSV row per particle, a PNG, nothing else left. */
+    char dir[512], csv[700], png[700];
+    tu_make_tempdir(dir, sizeof dir);
+    snprintf(csv, sizeof csv, "%s/p.csv", dir);
+    snprintf(png, sizeof png, "%s/d.png", dir);
+    r = tu_run_cli("model --config NCM-C --particles 123 -o '%s' --png '%s'", csv, png);
+    assert_int_equal(r.exit_code, 0);
+    tu_cli_result_free(&r);
+    size_t size = 0;
+    char *text = tu_read_file(csv, &size);
+    assert_non_null(text);
+    size_t lines = 0;
+    for (size_t i = 0; i < size; i++)
+        lines += text[i] == '\n';
+    assert_int_equal(lines, 124);
+    free(text);
+    text = tu_read_file(png, &size);
+    assert_non_null(text);
+    assert_true(size > 8 && memcmp(text, "\x89PNG", 4) == 0);
+    free(text);
+    /* an unwritable output leaves nothing behind and exits 1 */
+    r = tu_run_cli("model --config NCM-C --particles 50 -o '%s/missing/p.csv'", dir);
+    assert_int_equal(r.exit_code, 1);
+    assert_non_null(strstr(r.err, "missing/p.csv"));
+    tu_cli_result_free(&r);
+    tu_remove_tree(dir);
 }
 
 int main(void)

@@ -647,7 +647,8 @@ static void test_empty_and_nan_maps(void **state)
     assert_int_equal(info.n_labels, 0);
     assert_true(info.no_contrast);
     assert_int_equal(info.n_finite_px, n - (n + 6) / 7);
-    /* Pure Gaussian noise: Otsu would split it, the contrast rule refuses. */
+    /* Pure Gaussian noise: Otsu would split it, the contrast rule refuses,
+     * and nothing passes the noise threshold (median + 5 sigma). */
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(rng, 11);
     for (size_t p = 0; p < n; p++)
@@ -656,6 +657,7 @@ static void test_empty_and_nan_maps(void **state)
     assert_int_equal(xanes_segment_run(jump, ny, nx, NULL, lab, &info, &err), XANES_OK);
     assert_int_equal(info.n_labels, 0);
     assert_true(info.no_contrast);
+    assert_true(info.noise_threshold);
     assert_near(info.noise_sigma, 0.05, 0.005);
     for (size_t p = 0; p < n; p++)
         assert_int_equal(lab[p], 0);
@@ -768,6 +770,50 @@ static void test_connectivity(void **state)
 }
 
 /* The labels do not depend on the thread count. */
+/* One small particle in a large noisy field: too few pixels for a class of
+ * Otsu's own (the split lands in the noise and is refused), found by the
+ * noise threshold instead. */
+static void test_sparse_particle(void **state)
+{
+    (void)state;
+    scene sc;
+    memset(&sc, 0, sizeof sc);
+    sc.ny = 512;
+    sc.nx = 512;
+    sc.n_shapes = 1;
+    sc.s[0] = (shape){301.4, 187.8, 10.3, 10.3, 0.0, 0};
+    size_t n = sc.ny * sc.nx;
+    sc.truth = calloc(n, sizeof *sc.truth);
+    sc.jump = calloc(n, sizeof *sc.jump);
+    assert_non_null(sc.truth);
+    assert_non_null(sc.jump);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 31);
+    for (size_t p = 0; p < n; p++) {
+        double rho = shape_rho(&sc.s[0], (double)(p % sc.nx), (double)(p / sc.nx));
+        sc.truth[p] = rho <= 1.0;
+        sc.jump[p] = (float)((rho <= 1.0 ? 0.9 : 0.0) + gsl_ran_gaussian(rng, 0.3));
+    }
+    gsl_rng_free(rng);
+    xanes_segment_info info;
+    int32_t *lab = run_ok(&sc, NULL, &info);
+    assert_true(info.no_contrast);
+    assert_true(info.noise_threshold);
+    assert_int_equal(info.n_labels, 1);
+    score s = score_labels(&sc, lab, info.n_labels);
+    assert_int_equal(s.tp, 1);
+    free(lab);
+    /* Without the noise threshold the refused Otsu split means no particle. */
+    xanes_segment_params par;
+    xanes_segment_default_params(&par);
+    par.noise_threshold_sigma = 0.0;
+    lab = run_ok(&sc, &par, &info);
+    assert_int_equal(info.n_labels, 0);
+    assert_false(info.noise_threshold);
+    free(lab);
+    scene_free(&sc);
+}
+
 static void test_threads_identical(void **state)
 {
     (void)state;
@@ -838,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_nan_maps),
         cmocka_unit_test(test_order_holes_border),
         cmocka_unit_test(test_connectivity),
+        cmocka_unit_test(test_sparse_particle),
         cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_bad_params),
     };

@@ -51,10 +51,10 @@ static void make_transmission(void)
     unsigned long long s = 20260525ULL;
     for (size_t i = 0; i < NE * NPIX; i++)
         T[i] = (float)(0.05 + 1.1 * fx_uniform(&s));
-    T[(2 * NY + 3) * NX + 4] = 0.0f;     /* FXI writes NaN/Inf as 0       */
+    T[(2 * NY + 3) * NX + 4] = 0.0f; /* FXI writes NaN/Inf as 0       */
     T[(2 * NY + 0) * NX + 0] = 0.0f;
     T[(7 * NY + 6) * NX + 8] = NAN;
-    T[(9 * NY + 1) * NX + 2] = -0.01f;   /* non-positive                  */
+    T[(9 * NY + 1) * NX + 2] = -0.01f; /* non-positive                  */
     T[(10 * NY + 5) * NX + 5] = INFINITY;
 }
 
@@ -125,8 +125,8 @@ static void check_fxi_transmission(const xanes_stack *s, size_t y0, size_t ny)
         for (size_t y = 0; y < ny; y++)
             for (size_t x = 0; x < NX; x++) {
                 size_t i = (k * ny + y) * NX + x;
-                assert_same_float(s->absorbance[i], want_transmission(T[(k * NY + y0 + y) * NX + x]),
-                                  i);
+                assert_same_float(s->absorbance[i],
+                                  want_transmission(T[(k * NY + y0 + y) * NX + x]), i);
             }
 }
 
@@ -351,8 +351,8 @@ static void check_aps(const xanes_stack *s, int per_energy, int with_dark)
         size_t sat = 0, nonpos = 0;
         for (size_t p = 0; p < NPIX; p++) {
             double I = aI[k * NPIX + p], F = aps_flat(k, p, per_energy), D = aps_dark(p, with_dark);
-            int flat_sat = per_energy ? aF[k * NPIX + p] == 65535
-                                      : (aF[p] == 65535 || aF[NPIX + p] == 65535);
+            int flat_sat =
+                per_energy ? aF[k * NPIX + p] == 65535 : (aF[p] == 65535 || aF[NPIX + p] == 65535);
             float want = NAN;
             if (I == 65535 || flat_sat)
                 sat++;

@@ -45,11 +45,11 @@ typedef enum {
 } xanes_edgemap_method;
 
 typedef struct {
-    xanes_edgemap_method method;  /* default XANES_EDGEMAP_HALF */
+    xanes_edgemap_method method; /* default XANES_EDGEMAP_HALF */
     /* Normalization knobs.  e0_ev NaN (default): find_e0 on the mean
      * spectrum; NaN ranges: larch's rules for that e0 and the grid. */
     xanes_normalize_params norm;
-    double min_jump_over_noise;   /* the gate above; default 8; 0 disables */
+    double min_jump_over_noise; /* the gate above; default 8; 0 disables */
 } xanes_edgemap_params;
 
 /* Fills p with the defaults documented above. */
@@ -62,9 +62,9 @@ void xanes_edgemap_default_params(xanes_edgemap_params *p);
  * in double, per row, then added in row order, so they do not depend on the
  * thread count.  Returns XANES_EINVAL (NULL, empty or bad row range),
  * XANES_ENOMEM.  Allocates (per-row partial sums); thread-safe. */
-xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, size_t ny,
-                                         size_t nx, size_t y0, size_t y1, double *sum_mu,
-                                         size_t *n_valid, xanes_error *err);
+xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, size_t ny, size_t nx,
+                                         size_t y0, size_t y1, double *sum_mu, size_t *n_valid,
+                                         xanes_error *err);
 
 typedef struct xanes_edgemap xanes_edgemap;
 
@@ -106,7 +106,7 @@ typedef struct {
  * edge_ev, jump and noise, each [(y1-y0)][nx] floats, caller-owned; jump
  * or noise may be NULL.  edge_ev is NaN where rejected; jump and noise are
  * written for every pixel whose spectrum is finite (the jump map also feeds
- * segmentation), NaN otherwise.  Adds nothing to *counts but overwrites it
+ * segmentation), NaN otherwise.  *counts is overwritten with this run's counts
  * (counts may be NULL).  One pass over the rows (each row of every frame is
  * read once, transposed into a per-thread pixel-major buffer), OpenMP over
  * rows, no allocation; results do not depend on the thread count.  Returns

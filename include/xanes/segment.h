@@ -19,10 +19,12 @@
  *    particle cut by the field of view keeps its cut edge;
  *  - a map without any finite pixel is an error (XANES_EDATA): it means the
  *    stages before produced nothing, which should not pass as "no particles";
- *  - a map with finite pixels but no contrast (constant, or Otsu class means
- *    closer than `otsu_min_contrast` noise standard deviations, as for pure
- *    noise) gives zero particles and XANES_OK, with the reason in
- *    xanes_segment_info.
+ *  - a constant map gives zero particles and XANES_OK (no_contrast set);
+ *  - when Otsu's class means are closer than `otsu_min_contrast` noise
+ *    standard deviations (pure noise, or a few small particles in a large
+ *    field), the threshold is the median plus `noise_threshold_sigma` noise
+ *    standard deviations instead: pure noise then gives zero particles and
+ *    XANES_OK; both flags are in xanes_segment_info.
  */
 #ifndef XANES_SEGMENT_H
 #define XANES_SEGMENT_H
@@ -49,9 +51,15 @@ typedef struct {
     /* Otsu's class means must differ by at least this many noise standard
      * deviations (noise estimated from differences of horizontal neighbours,
      * of the raw map, 1.4826 MAD / sqrt 2, times the noise gain of smooth_px):
-     * white noise alone gives 1.6, so a field of view without particles
-     * yields none instead of a speckle of noise (2.5; 0 = off). */
+     * white noise alone gives 1.6 (2.5; 0 = off). */
     double otsu_min_contrast;
+    /* When Otsu's split is refused, the threshold becomes the median of the
+     * smoothed map plus this many smoothed-noise standard deviations: a
+     * field without particles then yields none (white noise passes 5 sigma
+     * once in 3.5 million pixels, and the clean-up removes such specks),
+     * while a few particles that are too few for Otsu's classes are still
+     * found (5; 0 = zero particles whenever Otsu is refused). */
+    double noise_threshold_sigma;
     double opening_radius_px; /* disc radius of the binary opening, 0 = none (1.0) */
     double closing_radius_px; /* disc radius of the binary closing, 0 = none (1.0) */
     size_t max_hole_px;       /* background holes of at most this area are filled (64) */
@@ -84,7 +92,8 @@ typedef struct {
     double threshold;       /* threshold used (Otsu's or the given value)               */
     double otsu_contrast;   /* (mu1 - mu0) / (noise_sigma x smoothing gain), NaN unused */
     double noise_sigma;     /* noise estimate of the jump map (its units), NaN unused  */
-    int no_contrast;        /* nonzero: the map had no usable contrast, zero particles */
+    int no_contrast;        /* nonzero: Otsu's split was refused (or the map is constant) */
+    int noise_threshold;    /* nonzero: the threshold is median + k noise (see params)  */
     size_t n_finite_px;     /* finite pixels of the jump map                            */
     size_t n_mask_px;       /* pixels carrying a label in the output                    */
     size_t n_components;    /* connected components before splitting and area filter   */

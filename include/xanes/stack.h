@@ -32,9 +32,9 @@ typedef enum {
 
 /* What the values of the stack dataset are. */
 typedef enum {
-    XANES_STACK_RAW_COUNTS = 0,  /* I: absorbance = -ln((I-D)/(F-D))          */
-    XANES_STACK_TRANSMISSION,    /* T = I/I0 already: absorbance = -ln(T)     */
-    XANES_STACK_ABSORBANCE       /* already -ln(I/I0): copied, NaN/Inf counted */
+    XANES_STACK_RAW_COUNTS = 0, /* I: absorbance = -ln((I-D)/(F-D))          */
+    XANES_STACK_TRANSMISSION,   /* T = I/I0 already: absorbance = -ln(T)     */
+    XANES_STACK_ABSORBANCE      /* already -ln(I/I0): copied, NaN/Inf counted */
 } xanes_stack_kind;
 
 typedef struct {
@@ -59,10 +59,10 @@ typedef struct {
      * attribute and checks it against the magnitude (below
      * kev_below_value: keV). */
     xanes_energy_unit energy_unit;
-    double kev_below_value;  /* 100: an edge energy below 100 is keV */
-    double energy_min_ev;    /* plausible energy range after conversion, */
-    double energy_max_ev;    /* 100 .. 150000 eV                          */
-    size_t min_energies;     /* 10: fewer frames cannot make a XANES fit   */
+    double kev_below_value; /* 100: an edge energy below 100 is keV */
+    double energy_min_ev;   /* plausible energy range after conversion, */
+    double energy_max_ev;   /* 100 .. 150000 eV                          */
+    size_t min_energies;    /* 10: fewer frames cannot make a XANES fit   */
     /* Transmission above this (2.0) is not noise around 1 but raw counts
      * read without --raw: the reader warns (and raw counts all below it are
      * warned about as probably transmission). */
@@ -80,32 +80,32 @@ void xanes_stack_default_options(xanes_stack_options *opt);
  * first category that applies (non-finite, then saturated, then
  * non-positive). */
 typedef struct {
-    size_t nonfinite;    /* NaN/Inf in the stack, flat or dark           */
-    size_t saturated;    /* I or F at the maximum of its integer type    */
-    size_t nonpositive;  /* I-D <= 0, F-D <= 0, or T <= 0 (zero-written) */
+    size_t nonfinite;   /* NaN/Inf in the stack, flat or dark           */
+    size_t saturated;   /* I or F at the maximum of its integer type    */
+    size_t nonpositive; /* I-D <= 0, F-D <= 0, or T <= 0 (zero-written) */
 } xanes_stack_frame_counts;
 
 typedef struct xanes_stack {
     size_t n_energy;
-    size_t ny;             /* rows held (the block read)                  */
+    size_t ny; /* rows held (the block read)                  */
     size_t nx;
-    size_t row_begin;      /* first file row held                         */
-    size_t ny_file;        /* rows of the file's frames                   */
-    float *absorbance;     /* [n_energy][ny][nx], owned                   */
-    double *energy_ev;     /* [n_energy], strictly increasing, owned      */
-    double *energy_file;   /* [n_energy], the values as stored, owned     */
+    size_t row_begin;                   /* first file row held                         */
+    size_t ny_file;                     /* rows of the file's frames                   */
+    float *absorbance;                  /* [n_energy][ny][nx], owned                   */
+    double *energy_ev;                  /* [n_energy], strictly increasing, owned      */
+    double *energy_file;                /* [n_energy], the values as stored, owned     */
     xanes_energy_unit energy_unit_file; /* XANES_UNIT_EV or XANES_UNIT_KEV */
     xanes_stack_layout layout;
     xanes_stack_kind kind;
-    char layout_name[16];  /* "fxi", "aps", "custom"                      */
-    double pixel_size_nm;  /* NaN when the file does not say              */
-    double magnification;  /* NaN when the file does not say              */
+    char layout_name[16];                   /* "fxi", "aps", "custom"                      */
+    double pixel_size_nm;                   /* NaN when the file does not say              */
+    double magnification;                   /* NaN when the file does not say              */
     xanes_stack_frame_counts *frame_counts; /* [n_energy], owned          */
-    size_t n_invalid;      /* sum over frames and categories              */
-    int dark_missing;      /* raw counts without a dark: dark = 0 used    */
-    size_t n_flats;        /* flat frames in the file (0: none applied)   */
+    size_t n_invalid;                       /* sum over frames and categories              */
+    int dark_missing;                       /* raw counts without a dark: dark = 0 used    */
+    size_t n_flats;                         /* flat frames in the file (0: none applied)   */
     size_t n_darks;
-    char warning[400];     /* "" or why the data may be misread           */
+    char warning[400]; /* "" or why the data may be misread           */
     char path[512];
 } xanes_stack;
 
@@ -125,8 +125,8 @@ void xanes_stack_free(xanes_stack *s);
  * the file and the dataset.  HDF5 calls are serialised by the caller: not
  * thread-safe against other HDF5 use; the correction runs in OpenMP threads
  * and its result does not depend on their number. */
-xanes_status xanes_stack_read(const char *path, const xanes_stack_options *opt,
-                              xanes_stack **out, xanes_error *err);
+xanes_status xanes_stack_read(const char *path, const xanes_stack_options *opt, xanes_stack **out,
+                              xanes_error *err);
 
 /* What `xanes info` says about a stack file, found without keeping the data
  * (one streamed pass over the frames counts the invalid pixels). */
@@ -134,29 +134,29 @@ typedef struct xanes_stack_info {
     char path[512];
     xanes_stack_layout layout;
     char layout_name[16];
-    char layout_reason[160];     /* why this layout: "found /img_xanes" ...   */
+    char layout_reason[160]; /* why this layout: "found /img_xanes" ...   */
     xanes_stack_kind kind;
     size_t n_energy, ny, nx;
     char stack_dataset[256], flat_dataset[256], dark_dataset[256], energy_dataset[256];
     char stack_dtype[24], flat_dtype[24], dark_dtype[24], energy_dtype[24];
     int stack_chunked, stack_gzip;
-    size_t n_flats, n_darks;     /* frames; 0 when absent                     */
-    int flats_applied;           /* 0: kept for reference only (FXI default)  */
-    int flat_per_energy;         /* one flat per energy (else averaged)       */
-    int dark_missing;            /* raw counts without dark: dark = 0         */
+    size_t n_flats, n_darks; /* frames; 0 when absent                     */
+    int flats_applied;       /* 0: kept for reference only (FXI default)  */
+    int flat_per_energy;     /* one flat per energy (else averaged)       */
+    int dark_missing;        /* raw counts without dark: dark = 0         */
     xanes_energy_unit energy_unit_file;
-    char energy_unit_source[96]; /* "units attribute 'keV'", "magnitude" ...  */
+    char energy_unit_source[96];             /* "units attribute 'keV'", "magnitude" ...  */
     double energy_file_min, energy_file_max; /* as stored                    */
     double energy_min_ev, energy_max_ev;
-    double value_min, value_max; /* finite values of the stack dataset        */
-    double saturation_value;     /* integer type maximum, NaN for floats      */
-    double pixel_size_nm;        /* NaN if unknown                            */
-    char pixel_size_text[64];    /* as stored, e.g. "21.3nm"                  */
-    double magnification;        /* NaN if unknown                            */
-    double *energy_ev;           /* [n_energy], owned                         */
+    double value_min, value_max;            /* finite values of the stack dataset        */
+    double saturation_value;                /* integer type maximum, NaN for floats      */
+    double pixel_size_nm;                   /* NaN if unknown                            */
+    char pixel_size_text[64];               /* as stored, e.g. "21.3nm"                  */
+    double magnification;                   /* NaN if unknown                            */
+    double *energy_ev;                      /* [n_energy], owned                         */
     xanes_stack_frame_counts *frame_counts; /* [n_energy], owned              */
     size_t n_invalid;
-    char warning[400];           /* "" or why the data may be misread          */
+    char warning[400]; /* "" or why the data may be misread          */
 } xanes_stack_info;
 
 /* Describes path without keeping the stack: the same checks as

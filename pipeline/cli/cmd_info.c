@@ -124,8 +124,8 @@ static int stack_json(const xanes_stack_info *in)
     json_number(r, "magnification", in->magnification);
     cJSON_AddNumberToObject(r, "n_invalid", (double)in->n_invalid);
     json_string_or_null(r, "warning", in->warning);
-    cJSON_AddItemToObject(r, "energies_ev", cJSON_CreateDoubleArray(in->energy_ev,
-                                                                    (int)in->n_energy));
+    cJSON_AddItemToObject(r, "energies_ev",
+                          cJSON_CreateDoubleArray(in->energy_ev, (int)in->n_energy));
     cJSON *frames = cJSON_AddArrayToObject(r, "invalid_per_frame");
     for (size_t k = 0; k < in->n_energy; k++) {
         cJSON *f = cJSON_CreateObject();
@@ -156,17 +156,16 @@ static void print_reference(const char *label, const char *dset, const char *dty
 static int stack_text(const xanes_stack_info *in)
 {
     printf("%-13s %s\n", "file", in->path);
-    printf("%-13s HDF5 TXM stack, layout %s (%s)\n", "format", in->layout_name,
-           in->layout_reason);
-    printf("%-13s %s  %s  %zu energies x %zu rows x %zu columns%s%s\n", "stack",
-           in->stack_dataset, in->stack_dtype, in->n_energy, in->ny, in->nx,
-           in->stack_chunked ? ", chunked" : "", in->stack_gzip ? ", gzip" : "");
+    printf("%-13s HDF5 TXM stack, layout %s (%s)\n", "format", in->layout_name, in->layout_reason);
+    printf("%-13s %s  %s  %zu energies x %zu rows x %zu columns%s%s\n", "stack", in->stack_dataset,
+           in->stack_dtype, in->n_energy, in->ny, in->nx, in->stack_chunked ? ", chunked" : "",
+           in->stack_gzip ? ", gzip" : "");
     if (in->kind == XANES_STACK_RAW_COUNTS)
         printf("%-13s raw counts: absorbance = -ln((I - D) / (F - D))%s\n", "data",
                in->dark_missing ? "; no dark field, dark = 0 used" : "");
     else if (in->kind == XANES_STACK_TRANSMISSION)
-        printf("%-13s transmission (already flat/dark corrected): absorbance = -ln(T)%s\n",
-               "data", in->layout == XANES_LAYOUT_FXI ? "; --raw if it holds raw counts" : "");
+        printf("%-13s transmission (already flat/dark corrected): absorbance = -ln(T)%s\n", "data",
+               in->layout == XANES_LAYOUT_FXI ? "; --raw if it holds raw counts" : "");
     else
         printf("%-13s absorbance -ln(I/I0), used as stored\n", "data");
     printf("%-13s %g .. %g", "values", in->value_min, in->value_max);
@@ -205,8 +204,8 @@ static int stack_text(const xanes_stack_info *in)
     printf("per frame     frame  energy_eV    non-finite  saturated  non-positive\n");
     for (size_t k = 0; k < in->n_energy; k++) {
         const xanes_stack_frame_counts *c = &in->frame_counts[k];
-        printf("              %5zu  %9.2f  %10zu %10zu %13zu\n", k, in->energy_ev[k],
-               c->nonfinite, c->saturated, c->nonpositive);
+        printf("              %5zu  %9.2f  %10zu %10zu %13zu\n", k, in->energy_ev[k], c->nonfinite,
+               c->saturated, c->nonpositive);
     }
     return CLI_EXIT_OK;
 }

@@ -6,17 +6,17 @@
  *   xanes model --fit [--write]      refit NCM-A/B/C to the seed paper's Fig. 3 values
  *   xanes model --predict [--json]   predicted vs observed table (no refitting)
  */
-#define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "xanes/atomic.h"
+#include "xanes/figure.h"
 #include "xanes/model.h"
 #include "xanes/standards.h"
 
@@ -25,6 +25,7 @@ static void usage(FILE *to)
     fprintf(to,
             "usage: xanes model --config NAME|FILE [--particles N] [--seed S] [--c-rate R]\n"
             "                   [--temperature C] [--cutoff-v V] [--json] [-o particles.csv]\n"
+            "                   [--png dist.png]\n"
             "       xanes model --fit [--write] [--particles N] [--seed S]\n"
             "       xanes model --predict [--json] [--particles N] [--seed S]\n\n"
             "Charges an ensemble of NCM811 particles with SE coverage drawn per configuration\n"
@@ -119,25 +120,43 @@ static xanes_status rate_capability(const xanes_model_data *d, const xanes_model
 
 static int write_particles_csv(const char *path, const xanes_model_result *r, xanes_error *err)
 {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL) {
-        XANES_RAISE(err, XANES_EIO, "%s: cannot write", path);
+    xanes_atomic_file *af = NULL;
+    if (xanes_atomic_open(path, &af, err) != XANES_OK)
         return -1;
-    }
+    FILE *f = xanes_atomic_stream(af);
     fprintf(f, "index,radius_um,coverage,depth_um,isolated,y_end_of_charge,soc,edge_ev\n");
     for (size_t i = 0; i < r->n; i++) {
         const xanes_model_particle *p = &r->particle[i];
         fprintf(f, "%zu,%.4f,%.5f,%.3f,%d,%.6f,%.6f,%.4f\n", i + 1, p->radius_um, p->coverage,
                 p->depth_um, p->isolated, p->y_end_of_charge, p->soc, p->edge_ev);
     }
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        XANES_RAISE(err, XANES_EIO, "%s: write failed", path);
+    return xanes_atomic_commit(af, err) == XANES_OK ? 0 : -1;
+}
+
+static int write_distribution_png(const char *path, const xanes_model_config *cfg,
+                                  const xanes_model_params *p, const xanes_standards *stds,
+                                  const xanes_model_result *r, xanes_error *err)
+{
+    double *edge = malloc(r->n * sizeof(double));
+    if (edge == NULL) {
+        XANES_RAISE(err, XANES_ENOMEM, "out of memory");
         return -1;
     }
-    return 0;
+    for (size_t i = 0; i < r->n; i++)
+        edge[i] = r->particle[i].edge_ev;
+    char title[200];
+    snprintf(title, sizeof title, "%s: end-of-charge Ni K-edge, %zu particles, C-rate %.3g, %.0f C",
+             cfg->name, r->n, p->c_rate, p->temperature_c);
+    xanes_figure_histogram_options opt;
+    xanes_figure_histogram_default_options(&opt);
+    opt.title = title;
+    opt.xlabel = "Edge energy (eV)";
+    opt.name = "particles";
+    opt.threshold = stds->overcharge_threshold_ev;
+    opt.threshold_label = "overcharge";
+    xanes_status st = xanes_figure_distribution_png(path, edge, r->n, NULL, 0, &opt, NULL, err);
+    free(edge);
+    return st == XANES_OK ? 0 : -1;
 }
 
 static int run_fit(const xanes_model_data *d, const xanes_standards *stds,
@@ -358,9 +377,6 @@ int xanes_cmd_model(int argc, char **argv)
             return cli_usage_error("model", "unknown option or missing value: '%s'", a);
         }
     }
-    if (png != NULL)
-        return cli_usage_error("model", "--png is not available yet (figures land with the "
-                                        "report stage)");
     if (!fit && !predict && config == NULL)
         return cli_usage_error("model", "--config is required");
     xanes_error err;
@@ -398,7 +414,8 @@ int xanes_cmd_model(int argc, char **argv)
         rc = cli_fail("model", &err);
         goto done;
     }
-    if (csv != NULL && write_particles_csv(csv, r, &err) != 0) {
+    if ((csv != NULL && write_particles_csv(csv, r, &err) != 0) ||
+        (png != NULL && write_distribution_png(png, &cfg, &p, &stds, r, &err) != 0)) {
         xanes_model_result_free(r);
         rc = cli_fail("model", &err);
         goto done;

@@ -89,8 +89,9 @@ int cli_stack_option(const char *cmd, int argc, char **argv, int *i, xanes_stack
     }
     /* A dataset path: absolute inside the file. */
     if (val[0] != '/' || strlen(val) >= 255) {
-        cli_usage_error(cmd, "option %s: '%s' is not a dataset path inside the file (like "
-                             "/entry/data/data)",
+        cli_usage_error(cmd,
+                        "option %s: '%s' is not a dataset path inside the file (like "
+                        "/entry/data/data)",
                         name, val);
         return -1;
     }
