@@ -43,7 +43,7 @@ static hid_t make_dset(hid_t loc, const char *name, hid_t type, int rank, const 
         for (int i = 0; i < rank; i++)
             chunk[i] = (rank == 3 && i == 0) ? 1 : (dims[i] > 256 ? 256 : dims[i]);
         if (H5Pset_chunk(dcpl, rank, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 ||
-            H5Pset_deflate(dcpl, 6) < 0)
+            H5Pset_deflate(dcpl, 4) < 0)
             goto done;
     }
     d = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
@@ -301,9 +301,8 @@ xanes_status sim_write_stack(xanes_simulate_scene *sc, const char *path,
         goto done;
     }
 
-    /* RNG order: darks, fixed flats, then per energy (flat, sample). */
     for (size_t j = 0; j < p->n_dark; j++) {
-        sim_detector_dark(sc, samp);
+        sim_detector_counts(sc, SIM_DARK, j, NULL, NULL, samp);
         for (size_t i = 0; i < n; i++) {
             samp[i] = to_adu(samp[i], p->noise, &n_sat);
             dmean[i] += samp[i] / (double)p->n_dark;
@@ -314,7 +313,7 @@ xanes_status sim_write_stack(xanes_simulate_scene *sc, const char *path,
     if (!p->flat_per_energy) {
         xanes_simulate_flat_frame(sc, 0, fexp);
         for (size_t j = 0; j < n_flat; j++) {
-            sim_detector_frame(sc, 0, NULL, fexp, NULL, flat);
+            sim_detector_counts(sc, SIM_FIXED_FLAT, j, fexp, NULL, flat);
             for (size_t i = 0; i < n; i++) {
                 flat[i] = to_adu(flat[i], p->noise, &n_sat);
                 fmean[i] += flat[i] / (double)n_flat;
@@ -326,8 +325,9 @@ xanes_status sim_write_stack(xanes_simulate_scene *sc, const char *path,
     for (size_t k = 0; k < ne; k++) {
         xanes_simulate_absorbance_frame(sc, k, absb);
         xanes_simulate_flat_frame(sc, k, fexp);
-        sim_detector_frame(sc, k, absb, fexp, NULL, p->flat_per_energy ? flat : NULL);
-        sim_detector_frame(sc, k, absb, fexp, samp, NULL);
+        if (p->flat_per_energy)
+            sim_detector_counts(sc, SIM_FLAT, k, fexp, NULL, flat);
+        sim_detector_counts(sc, SIM_SAMPLE, k, fexp, absb, samp);
         for (size_t i = 0; i < n; i++) {
             samp[i] = to_adu(samp[i], p->noise, &n_sat);
             if (p->flat_per_energy)
@@ -495,6 +495,8 @@ xanes_status sim_write_ref(xanes_simulate_scene *sc, const char *path, double *r
                 "#------------------------\n#  energy  mu\n",
             xanes_version(), p->seed);
     const sim_component c = {1.25, sc->nio_shift_ev};
+    gsl_rng *rng = sc->rngs[0];
+    gsl_rng_set(rng, sim_stream_seed(sc, SIM_REFERENCE, 0, 0));
     size_t n = (size_t)floor((p->ref_hi_ev - p->ref_lo_ev) / p->ref_step_ev + 1e-9) + 1;
     for (size_t i = 0; i < n; i++) {
         double e_nom = p->ref_lo_ev + p->ref_step_ev * (double)i;
@@ -502,7 +504,7 @@ xanes_status sim_write_ref(xanes_simulate_scene *sc, const char *path, double *r
         /* pre-edge level and E^-3-like slope of a pellet, plus the NiO edge */
         double mu = 0.45 - 4.0e-4 * (e - sc->nio_edge_ev) + sim_spectrum_eval(&sc->ni2, &c, 1, e);
         if (p->noise && p->ref_noise > 0)
-            mu += gsl_ran_gaussian(sc->rng, p->ref_noise);
+            mu += gsl_ran_gaussian(rng, p->ref_noise);
         fprintf(fp, "  %.4f  %.8f\n", e_nom, mu);
     }
     int bad = ferror(fp);

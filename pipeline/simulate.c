@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
 #include <cjson/cJSON.h>
 #include <gsl/gsl_randist.h>
 
@@ -34,7 +35,7 @@ void xanes_simulate_default_params(xanes_simulate_params *p)
     p->edge_lo_ev = 8340.0;
     p->edge_hi_ev = 8375.0;
     p->grid_hi_ev = 8450.0;
-    p->edge_fraction = 0.6;
+    p->edge_fraction = 0.7;
     p->n_particles = 8;
     p->aspect_max = 1.35;
     p->touching_overlap = 0.08;
@@ -149,7 +150,7 @@ xanes_status xanes_simulate_apply_config(xanes_simulate_params *p, const char *c
     char path[1024];
     const char *key = NULL;
     if (p == NULL || config == NULL || config[0] == '\0')
-        return XANES_RAISE(err, XANES_EINVAL, "simulate: no configuration given");
+        return XANES_RAISE(err, XANES_EINVAL, "no configuration given");
     if (strcmp(config, "NCM-A") == 0 || strcmp(config, "NCM-B") == 0 ||
         strcmp(config, "NCM-C") == 0) {
         snprintf(path, sizeof path, "%s/simulate_configs.json", calib_dir(p));
@@ -158,7 +159,7 @@ xanes_status xanes_simulate_apply_config(xanes_simulate_params *p, const char *c
         snprintf(path, sizeof path, "%s", config);
     } else {
         return XANES_RAISE(err, XANES_EINVAL,
-                           "simulate: unknown configuration '%s' (NCM-A, NCM-B, NCM-C or a "
+                           "unknown configuration '%s' (NCM-A, NCM-B, NCM-C or a "
                            "JSON file with edge_mean_ev and edge_std_ev)",
                            config);
     }
@@ -196,7 +197,7 @@ static xanes_status check_params(const xanes_simulate_params *p, xanes_error *er
 {
 #define BAD(cond, ...)                                                                             \
     if (cond)                                                                                      \
-    return XANES_RAISE(err, XANES_EINVAL, "simulate: " __VA_ARGS__)
+    return XANES_RAISE(err, XANES_EINVAL, __VA_ARGS__)
     BAD(p->nx < 8 || p->ny < 8 || p->nx > 16384 || p->ny > 16384,
         "image size %zu x %zu is outside 8..16384", p->ny, p->nx);
     BAD(p->ne < 10 || p->ne > 10000, "%zu energies is outside 10..10000", p->ne);
@@ -316,7 +317,7 @@ static xanes_status build_spectral_model(xanes_simulate_scene *sc, xanes_error *
     }
     sc->mix_half = gsl_spline_alloc(gsl_interp_cspline, NW);
     if (sc->mix_half == NULL)
-        return XANES_RAISE(err, XANES_ENOMEM, "simulate: out of memory");
+        return XANES_RAISE(err, XANES_ENOMEM, "out of memory");
     gsl_spline_init(sc->mix_half, w, t, NW);
     return XANES_OK;
 }
@@ -325,14 +326,14 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p,
                                         xanes_simulate_scene **out, xanes_error *err)
 {
     if (p == NULL || out == NULL)
-        return XANES_RAISE(err, XANES_EINVAL, "simulate: NULL argument");
+        return XANES_RAISE(err, XANES_EINVAL, "NULL argument");
     *out = NULL;
     xanes_status st = check_params(p, err);
     if (st != XANES_OK)
         return st;
     xanes_simulate_scene *sc = calloc(1, sizeof *sc);
     if (sc == NULL)
-        return XANES_RAISE(err, XANES_ENOMEM, "simulate: out of memory");
+        return XANES_RAISE(err, XANES_ENOMEM, "out of memory");
     /* The borrowed arrays are used while building and then forgotten: the
      * scene must not outlive them silently. */
     sc->p = *p;
@@ -357,11 +358,22 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p,
     if (!sc->e_nom || !sc->e_true || !sc->shifts || !sc->parts || !sc->truth_edge ||
         !sc->truth_soc || !sc->truth_jump || !sc->labels || !sc->p_soc || !sc->p_edge ||
         !sc->p_edge_mean || !sc->rng) {
-        st = XANES_RAISE(err, XANES_ENOMEM, "simulate: out of memory for a %zu x %zu x %zu scene",
+        st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for a %zu x %zu x %zu scene",
                          sc->ne, sc->ny, sc->nx);
         goto done;
     }
     gsl_rng_set(sc->rng, p->seed);
+    sc->n_rngs = (size_t)omp_get_max_threads();
+    sc->rngs = calloc(sc->n_rngs, sizeof *sc->rngs);
+    for (size_t i = 0; sc->rngs != NULL && i < sc->n_rngs; i++)
+        if ((sc->rngs[i] = gsl_rng_alloc(gsl_rng_mt19937)) == NULL) {
+            st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for random generators");
+            goto done;
+        }
+    if (sc->rngs == NULL) {
+        st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for random generators");
+        goto done;
+    }
 
     st = load_standards(p, &sc->std, err);
     if (st != XANES_OK)
@@ -387,6 +399,9 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p,
         goto done;
     build_drift(sc);
     sim_flat_build(sc);
+    st = sim_matrix_tables(sc, err);
+    if (st != XANES_OK)
+        goto done;
     st = sim_truth_build(sc, err);
     sc->p.energy_ev = NULL;
     sc->p.shifts_px = NULL;
@@ -415,10 +430,15 @@ void xanes_simulate_scene_free(xanes_simulate_scene *s)
     free(s->p_soc);
     free(s->p_edge);
     free(s->p_edge_mean);
+    free(s->mat_rows);
+    free(s->mat_cols);
     gsl_spline_free(s->mix_half);
     sim_shape_free(&s->ni2);
     sim_shape_free(&s->ni3);
     gsl_rng_free(s->rng);
+    for (size_t i = 0; s->rngs != NULL && i < s->n_rngs; i++)
+        gsl_rng_free(s->rngs[i]);
+    free(s->rngs);
     free(s);
 }
 
@@ -448,7 +468,7 @@ xanes_status xanes_simulate_run(const xanes_simulate_params *p, const char *stac
     xanes_simulate_summary sum;
     memset(&sum, 0, sizeof sum);
     if (stack_path == NULL)
-        return XANES_RAISE(err, XANES_EINVAL, "simulate: no output stack path");
+        return XANES_RAISE(err, XANES_EINVAL, "no output stack path");
     xanes_status st = xanes_simulate_scene_alloc(p, &sc, err);
     if (st != XANES_OK)
         return st;

@@ -27,10 +27,12 @@
  *   The truth edge of a pixel is that half-edge of its noise-free spectrum;
  *   the simulator shifts the spectral shapes so that it equals E(SoC) of the
  *   calibration scale (calibration/standards.json) exactly.
- * - RNG: one GSL gsl_rng_mt19937 seeded with params.seed, drawn in a fixed
- *   order (particles, SoC, drift, flat field, then detector noise frame by
- *   frame), so a seed gives identical bytes on every machine and thread
- *   count.
+ * - RNG (GSL gsl_rng_mt19937 throughout): the scene is drawn from one
+ *   generator seeded with params.seed, in a fixed order (particles, SoC,
+ *   matrix texture, drift, flat field); the detector noise of each row of
+ *   each frame comes from its own generator seeded with a splitmix64 hash of
+ *   (seed, frame kind, frame index, row), so rows run in parallel and a seed
+ *   gives identical bytes whatever the thread count.
  */
 #ifndef XANES_SIMULATE_H
 #define XANES_SIMULATE_H
@@ -56,7 +58,7 @@ typedef struct {
     const double *energy_ev;  /* optional nominal grid [ne], strictly increasing eV (borrowed);
                                  NULL: built-in grid over the four values below */
     double grid_lo_ev, edge_lo_ev, edge_hi_ev, grid_hi_ev; /* 8300, 8340, 8375, 8450 */
-    double edge_fraction;     /* share of the ne points inside [edge_lo, edge_hi] (0.6) */
+    double edge_fraction;     /* share of the ne points inside [edge_lo, edge_hi] (0.7) */
 
     /* Phantom. */
     size_t n_particles;
@@ -65,7 +67,7 @@ typedef struct {
     int touching;             /* nonzero: about a third of the particles come in touching pairs */
     double touching_overlap;  /* pair centre distance = (1 - overlap) * (r1 + r2) (0.08) */
     double margin_px;         /* particles keep this far from the border (auto if < 0) */
-    double edge_jump_max;     /* Ni edge step (absorbance) at the thickest particle centre (0.6) */
+    double edge_jump_max;     /* Ni edge step (absorbance) at the thickest particle centre (0.7) */
     double pre_per_jump;      /* non-Ni absorbance of NCM below the edge per unit edge step (0.8) */
     double matrix_absorbance; /* mean absorbance of the SE/carbon matrix (0.05) */
     double matrix_ripple;     /* relative amplitude of its smooth spatial texture (0.3) */

@@ -6,6 +6,7 @@
 #include "xanes/edge.h"
 #include "xanes/lcf.h"
 #include "xanes/normalize.h"
+#include "xanes/simulate.h"
 #include "xanes/spectrum.h"
 #include "xanes/standards.h"
 #include "xanes/status.h"

@@ -34,6 +34,8 @@ static void usage(FILE *to)
             "  --soc-mean S --soc-std S per-particle SoC ~ Normal(mean, std) (0.5, 0.2)\n"
             "  --nx N --ny N --ne N     image size and number of energies (128, 128, 50)\n"
             "  --particles N            number of particles (8)\n"
+            "  --radius-min-px R --radius-max-px R  in-plane semi-axes (5 %% .. 11 %% of the\n"
+            "                           smaller image side)\n"
             "  --seed S                 RNG seed, GSL mt19937 (1)\n"
             "  --dose COUNTS            mean flat-field counts per pixel (10000)\n"
             "  --noise-free             no counting/read noise (expectation values)\n"
@@ -107,6 +109,8 @@ int xanes_cmd_simulate(int argc, char **argv)
         INT_OPT("--ny", 8, 16384, p.ny = (size_t)l)
         INT_OPT("--ne", 10, 10000, p.ne = (size_t)l)
         INT_OPT("--particles", 0, XANES_SIMULATE_MAX_PARTICLES, p.n_particles = (size_t)l)
+        NUM_OPT("--radius-min-px", 2.0, 4096.0, p.radius_min_px = d)
+        NUM_OPT("--radius-max-px", 2.0, 4096.0, p.radius_max_px = d)
         INT_OPT("--seed", 0, 4294967295L, p.seed = (unsigned long)l)
         NUM_OPT("--dose", 1.0, 1e9, p.dose_counts = d)
         NUM_OPT("--drift-px", 0.0, 1000.0, p.drift_px = d)
