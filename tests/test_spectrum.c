@@ -206,7 +206,7 @@ static void test_bad_files(void **state)
         size_t used = strlen(ten);
         snprintf(ten + used, sizeof ten - used, "%d.5 %d.25\n", 8300 + i, i);
     }
-    char unsorted[1024];
+    char unsorted[1100];
     snprintf(unsorted, sizeof unsorted, "%s8301.0 1\n", ten);
     char nan_line[1100];
     snprintf(nan_line, sizeof nan_line, "%s8400 nan\n", ten);
