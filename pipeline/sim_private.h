@@ -73,6 +73,7 @@ struct xanes_simulate_scene {
     float *truth_soc, *truth_jump;
     int32_t *labels;
     double *p_soc, *p_edge, *p_edge_mean; /* [np] */
+    double *model_soc;                    /* [np] SoC from the model, or NULL */
 
     gsl_rng *rng;    /* mt19937 of the scene draws (params.seed) */
     gsl_rng **rngs;  /* [n_rngs] per-thread generators of the detector noise */

@@ -453,7 +453,7 @@ xanes_status sim_write_truth(const xanes_simulate_scene *sc, const char *path, x
     W(write_attr_double(f, "edge_pre2_ev", p->pre2_ev));
     W(write_attr_double(f, "edge_norm1_ev", p->norm1_ev));
     W(write_attr_double(f, "edge_norm2_ev", p->norm2_ev));
-    W(write_string(f, "config", p->config_name != NULL ? p->config_name : "", 1));
+    W(write_string(f, "config", p->config != NULL ? p->config : "", 1));
     W(write_string(f, "layout", p->layout == XANES_SIMULATE_FXI ? "fxi" : "aps", 1));
     W(write_string(f, "about",
                    "xanes simulate truth: edge_energy = half-edge of each pixel's noise-free "

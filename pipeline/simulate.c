@@ -8,7 +8,9 @@
  * tabulate the half-edge of their mixture f_w over w in [0, 1] (41 nodes,
  * natural cubic spline: the half-edge is smooth in w, interpolation error
  * < 1e-6 eV); draw the phantom, the drift and the flat field from the RNG
- * (mt19937, params.seed) in that order; compute the truth maps.
+ * (mt19937, params.seed) in that order; compute the truth maps.  With a
+ * cathode configuration (params.config) the per-particle SoC comes from the
+ * SoC-heterogeneity model (xanes_model_run), else from Normal(mean, std).
  *
  * The nominal energy grid (when none is given) has three uniform segments:
  * pre-edge [grid_lo, edge_lo), edge [edge_lo, edge_hi) with edge_fraction of
@@ -16,6 +18,8 @@
  * walk, mean removed, scaled to drift_px rms per axis.
  */
 #include "sim_private.h"
+
+#include "xanes/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -144,52 +148,67 @@ double sim_edge_from_soc(const xanes_simulate_scene *sc, double soc)
     return xanes_standards_edge_from_soc(&sc->std, soc);
 }
 
-xanes_status xanes_simulate_apply_config(xanes_simulate_params *p, const char *config,
-                                         xanes_error *err)
+/* A configuration file of the model's format: coverage_alpha, coverage_beta
+ * (> 0) and an optional name. */
+static xanes_status load_model_config_file(const char *path, xanes_model_config *cfg,
+                                           xanes_error *err)
 {
-    char path[1024];
-    const char *key = NULL;
-    if (p == NULL || config == NULL || config[0] == '\0')
-        return XANES_RAISE(err, XANES_EINVAL, "no configuration given");
-    if (strcmp(config, "NCM-A") == 0 || strcmp(config, "NCM-B") == 0 ||
-        strcmp(config, "NCM-C") == 0) {
-        snprintf(path, sizeof path, "%s/simulate_configs.json", calib_dir(p));
-        key = config;
-    } else if (strchr(config, '/') != NULL || strstr(config, ".json") != NULL) {
-        snprintf(path, sizeof path, "%s", config);
-    } else {
-        return XANES_RAISE(err, XANES_EINVAL,
-                           "unknown configuration '%s' (NCM-A, NCM-B, NCM-C or a "
-                           "JSON file with edge_mean_ev and edge_std_ev)",
-                           config);
-    }
-    xanes_standards std;
-    xanes_status st = load_standards(p, &std, err);
-    if (st != XANES_OK)
-        return st;
     cJSON *root = load_json(path, err);
     if (root == NULL)
         return err != NULL ? err->status : XANES_EIO;
-    const cJSON *obj = root;
-    char where[96] = "";
-    if (key != NULL) {
-        obj = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "configs"),
-                                               key);
-        snprintf(where, sizeof where, "configs.%s.", key);
-    }
-    double mean = 0, sd = 0;
-    st = get_num(path, obj, where, "edge_mean_ev", &mean, err);
+    double a = 0, b = 0;
+    xanes_status st = get_num(path, root, "", "coverage_alpha", &a, err);
     if (st == XANES_OK)
-        st = get_num(path, obj, where, "edge_std_ev", &sd, err);
-    if (st == XANES_OK && !(sd >= 0 && mean > 8000 && mean < 8500))
-        st = XANES_RAISE(err, XANES_EDATA, "%s: %sedge_mean_ev %g / edge_std_ev %g are not a Ni K "
-                                           "edge distribution",
-                         path, where, mean, sd);
+        st = get_num(path, root, "", "coverage_beta", &b, err);
+    if (st == XANES_OK && !(a > 0 && b > 0))
+        st = XANES_RAISE(err, XANES_EDATA,
+                         "%s: coverage_alpha %g and coverage_beta %g must be positive", path, a, b);
     if (st == XANES_OK) {
-        p->soc_mean = xanes_standards_soc(&std, mean);
-        p->soc_std = fabs(xanes_standards_soc(&std, mean + sd) - p->soc_mean);
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
+        memset(cfg, 0, sizeof *cfg);
+        snprintf(cfg->name, sizeof cfg->name, "%s",
+                 cJSON_IsString(name) ? name->valuestring : "file");
+        cfg->coverage_alpha = a;
+        cfg->coverage_beta = b;
+        cfg->target_edge_mean_ev = cfg->target_edge_std_ev = NAN;
     }
     cJSON_Delete(root);
+    return st;
+}
+
+/* Per-particle SoC at the end of charge from the SoC-heterogeneity model
+ * (xanes_model_run with its default protocol: C/3, 60 C, 4.2 V, the
+ * conditions its configurations were fitted at), n_particles and seed of
+ * the simulation.  soc[] has n_particles entries. */
+static xanes_status model_socs(const xanes_simulate_params *p, const xanes_standards *std,
+                               double *soc, xanes_error *err)
+{
+    char path[1024];
+    xanes_model_data *d = NULL;
+    xanes_model_result *res = NULL;
+    xanes_model_config cfg;
+    snprintf(path, sizeof path, "%s/configs.json", calib_dir(p));
+    xanes_status st = xanes_model_data_load(path, &d, err);
+    if (st != XANES_OK)
+        goto done;
+    if (strchr(p->config, '/') != NULL || strstr(p->config, ".json") != NULL)
+        st = load_model_config_file(p->config, &cfg, err);
+    else
+        st = xanes_model_data_config(d, p->config, &cfg, err);
+    if (st != XANES_OK)
+        goto done;
+    xanes_model_params mp;
+    xanes_model_default_params(&mp);
+    mp.n_particles = p->n_particles;
+    mp.seed = p->seed;
+    st = xanes_model_run(d, &cfg, std, &mp, &res, err);
+    if (st != XANES_OK)
+        goto done;
+    for (size_t i = 0; i < p->n_particles; i++)
+        soc[i] = res->particle[i].soc;
+done:
+    xanes_model_result_free(res);
+    xanes_model_data_free(d);
     return st;
 }
 
@@ -394,6 +413,17 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p,
     for (size_t k = 0; k < sc->ne; k++)
         sc->e_true[k] = sc->e_nom[k] - p->energy_offset_ev;
 
+    if (p->config != NULL && p->config[0] != '\0' && p->particle_soc == NULL && sc->np > 0) {
+        sc->model_soc = malloc(sc->np * sizeof *sc->model_soc);
+        if (sc->model_soc == NULL) {
+            st = XANES_RAISE(err, XANES_ENOMEM, "out of memory");
+            goto done;
+        }
+        st = model_socs(p, &sc->std, sc->model_soc, err);
+        if (st != XANES_OK)
+            goto done;
+        sc->p.particle_soc = sc->model_soc;
+    }
     st = sim_phantom_build(sc, err);
     if (st != XANES_OK)
         goto done;
@@ -430,6 +460,7 @@ void xanes_simulate_scene_free(xanes_simulate_scene *s)
     free(s->p_soc);
     free(s->p_edge);
     free(s->p_edge_mean);
+    free(s->model_soc);
     free(s->mat_rows);
     free(s->mat_cols);
     gsl_spline_free(s->mix_half);

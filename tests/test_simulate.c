@@ -32,7 +32,9 @@
 #include <omp.h>
 
 #include "testutil.h"
+#include "xanes/model.h"
 #include "xanes/simulate.h"
+#include "xanes/standards.h"
 
 /* Published standards (Lee et al. 2025, sec. 2.3), typed in independently of
  * calibration/standards.json. */
@@ -685,10 +687,35 @@ static void test_config_and_bad_input(void **state)
     xanes_simulate_default_params(&p);
     xanes_error err;
     xanes_error_clear(&err);
-    assert_int_equal(xanes_simulate_apply_config(&p, "NCM-A", &err), XANES_OK);
-    assert_true(fabs(p.soc_mean - (8356.3 - E_PRISTINE) / (E_DELITH - E_PRISTINE)) < 1e-12);
-    assert_true(fabs(p.soc_std - 0.3 / (E_DELITH - E_PRISTINE)) < 1e-12);
-    assert_int_equal(xanes_simulate_apply_config(&p, "NCM-Z", &err), XANES_EINVAL);
+    /* A configuration draws the particles' SoC from the model: the same
+     * values an independent xanes_model_run gives for that seed and count. */
+    small_params(&p);
+    p.config = "NCM-B";
+    xanes_simulate_scene *sm = NULL;
+    assert_int_equal(xanes_simulate_scene_alloc(&p, &sm, &err), XANES_OK);
+    xanes_standards std;
+    assert_int_equal(xanes_standards_load(NULL, &std, &err), XANES_OK);
+    xanes_model_data *md = NULL;
+    assert_int_equal(xanes_model_data_load(NULL, &md, &err), XANES_OK);
+    xanes_model_config cfg;
+    assert_int_equal(xanes_model_data_config(md, "NCM-B", &cfg, &err), XANES_OK);
+    xanes_model_params mp;
+    xanes_model_default_params(&mp);
+    mp.n_particles = p.n_particles;
+    mp.seed = p.seed;
+    xanes_model_result *mr = NULL;
+    assert_int_equal(xanes_model_run(md, &cfg, &std, &mp, &mr, &err), XANES_OK);
+    const double *ps = xanes_simulate_particle_soc(sm), *pe = xanes_simulate_particle_edge_ev(sm);
+    for (size_t i = 0; i < p.n_particles; i++) {
+        assert_true(ps[i] == mr->particle[i].soc);
+        assert_true(fabs(pe[i] - mr->particle[i].edge_ev) < 1e-9);
+    }
+    xanes_model_result_free(mr);
+    xanes_model_data_free(md);
+    xanes_simulate_scene_free(sm);
+    p.config = "NCM-Z";
+    xanes_error_clear(&err);
+    assert_int_not_equal(xanes_simulate_scene_alloc(&p, &sm, &err), XANES_OK);
     assert_non_null(strstr(err.message, "NCM-Z"));
 
     xanes_simulate_scene *sc = NULL;

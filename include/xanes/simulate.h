@@ -73,8 +73,13 @@ typedef struct {
     double matrix_ripple;     /* relative amplitude of its smooth spatial texture (0.3) */
 
     /* State of charge. */
-    double soc_mean, soc_std; /* per-particle SoC ~ Normal(mean, std) */
-    const double *particle_soc; /* optional [n_particles] imposed SoC (borrowed), e.g. from a model */
+    const char *config;       /* cathode configuration: "NCM-A", "NCM-B", "NCM-C" (any name of
+                                 calibration/configs.json) or a JSON file with coverage_alpha
+                                 and coverage_beta: per-particle SoC from the SoC-heterogeneity
+                                 model (xanes_model_run, its default protocol, n_particles and
+                                 seed).  NULL: Normal(soc_mean, soc_std) */
+    double soc_mean, soc_std; /* per-particle SoC ~ Normal(mean, std) when config is NULL */
+    const double *particle_soc; /* optional [n_particles] imposed SoC (borrowed); wins */
     int gradient;             /* nonzero: core-to-shell SoC gradient inside each particle */
     double gradient_soc;      /* shell minus core SoC (0.2); area mean stays the particle SoC */
 
@@ -100,7 +105,6 @@ typedef struct {
     int mantissa_bits;        /* fxi float32 transmission rounded to this many mantissa bits
                                  (1..23) so files compress; 0 = keep all 23 */
     double pixel_size_nm, magnification; /* written as FXI metadata (21.3, 2.5) */
-    const char *config_name;  /* recorded in the truth file ("" if none) */
 
     /* Reference spectrum (NiO-like) on its own nominal grid, same offset. */
     double ref_lo_ev, ref_hi_ev, ref_step_ev; /* 8300, 8450, 0.25 */
@@ -116,22 +120,15 @@ typedef struct {
  * noise on at 10000 counts, no drift, no offset, FXI layout, SoC 0.5 +- 0.2. */
 void xanes_simulate_default_params(xanes_simulate_params *p);
 
-/* Sets p->soc_mean / soc_std from a configuration: "NCM-A", "NCM-B", "NCM-C"
- * (calibration/simulate_configs.json) or the path of a JSON file with
- * edge_mean_ev and edge_std_ev.  Edge energies go through the SoC scale of
- * calibration/standards.json.  Returns XANES_EINVAL (unknown name),
- * XANES_EIO, XANES_EFORMAT, XANES_EDATA (missing / non-finite values), with a
- * message naming the file and key.  Not thread-safe on p. */
-xanes_status xanes_simulate_apply_config(xanes_simulate_params *p, const char *config,
-                                         xanes_error *err);
-
 /* Opaque scene: phantom, SoC, energies, drift, flat field, spectral model. */
 typedef struct xanes_simulate_scene xanes_simulate_scene;
 
 /* Builds the scene (draws from the RNG; reads calibration/standards.json and
- * calibration/ni_references/ni_k_references.json).  Returns XANES_EINVAL for
- * absurd params (message names the field and value), XANES_EIO /
- * XANES_EFORMAT / XANES_EDATA for bad calibration files, XANES_EDATA when the
+ * calibration/ni_references/ni_k_references.json, and with a config
+ * calibration/configs.json).  Returns XANES_EINVAL for absurd params or an
+ * unknown config (message names the field and value), XANES_EIO /
+ * XANES_EFORMAT / XANES_EDATA for bad calibration or config files, the
+ * model's XANES_ENOCONV, XANES_EDATA when the
  * particles cannot be placed, XANES_ENOMEM.  *out is owned by the caller. */
 xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p,
                                         xanes_simulate_scene **out, xanes_error *err);

@@ -30,7 +30,10 @@ static void usage(FILE *to)
             "  --truth TRUTH.h5         write the truth (edge map, labels, shifts, ...)\n"
             "  --ref-out REF.xdi        write a NiO-like reference spectrum (XDI 1.0), true edge\n"
             "                           from calibration/standards.json, same energy offset\n"
-            "  --config NCM-A|NCM-B|NCM-C|FILE  per-particle SoC distribution of a cathode\n"
+            "  --config NCM-A|NCM-B|NCM-C|FILE  per-particle SoC from the SoC-heterogeneity\n"
+            "                           model ('xanes model') for a cathode configuration of\n"
+            "                           calibration/configs.json, or a JSON file with\n"
+            "                           coverage_alpha and coverage_beta\n"
             "  --soc-mean S --soc-std S per-particle SoC ~ Normal(mean, std) (0.5, 0.2)\n"
             "  --nx N --ny N --ne N     image size and number of energies (128, 128, 50)\n"
             "  --particles N            number of particles (8)\n"
@@ -165,14 +168,9 @@ int xanes_cmd_simulate(int argc, char **argv)
 
     xanes_error err;
     xanes_error_clear(&err);
-    if (config != NULL) {
-        if (xanes_simulate_apply_config(&p, config, &err) != XANES_OK)
-            return cli_fail(CMD, &err);
-        p.config_name = config;
-    } else {
-        p.soc_mean = soc_mean;
-        p.soc_std = soc_std;
-    }
+    p.config = config;
+    p.soc_mean = soc_mean;
+    p.soc_std = soc_std;
     xanes_simulate_summary sum;
     if (xanes_simulate_run(&p, out, truth, ref, &sum, &err) != XANES_OK)
         return cli_fail(CMD, &err);
