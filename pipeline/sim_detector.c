@@ -79,7 +79,7 @@ void sim_detector_counts(const xanes_simulate_scene *sc, int kind, size_t k, con
     const int noise = sc->p.noise;
     const double offset = sc->p.dark_offset_counts, rn = sc->p.read_noise_counts;
     gsl_rng **rngs = sc->rngs;
-#pragma omp parallel for default(none) shared(sc, flat, absorbance, out, rngs)                  \
+#pragma omp parallel for default(none) shared(sc, flat, absorbance, out, rngs)                     \
     firstprivate(nx, ny, noise, offset, rn, kind, k) schedule(static)
     for (size_t y = 0; y < ny; y++) {
         gsl_rng *r = rngs[omp_get_thread_num()];

@@ -32,8 +32,8 @@
 /* Radius of particle q along world direction phi. */
 static double radius_along(const sim_particle *q, double phi)
 {
-    double c = cos(phi) * q->cos_t + sin(phi) * q->sin_t;   /* cos(phi - theta) */
-    double s = sin(phi) * q->cos_t - cos(phi) * q->sin_t;   /* sin(phi - theta) */
+    double c = cos(phi) * q->cos_t + sin(phi) * q->sin_t; /* cos(phi - theta) */
+    double s = sin(phi) * q->cos_t - cos(phi) * q->sin_t; /* sin(phi - theta) */
     return 1.0 / sqrt(c * c / (q->a * q->a) + s * s / (q->b * q->b));
 }
 
@@ -128,8 +128,8 @@ xanes_status sim_phantom_build(xanes_simulate_scene *sc, xanes_error *err)
      * seed unchanged. */
     for (size_t i = 0; i < sc->np; i++) {
         double g = gsl_ran_gaussian(r, 1.0);
-        sc->parts[i].soc = p->particle_soc != NULL ? p->particle_soc[i]
-                                                   : p->soc_mean + p->soc_std * g;
+        sc->parts[i].soc =
+            p->particle_soc != NULL ? p->particle_soc[i] : p->soc_mean + p->soc_std * g;
         sc->parts[i].edge_ev = sim_edge_from_soc(sc, sc->parts[i].soc);
     }
 
@@ -222,8 +222,8 @@ static double lin_law(const xanes_simulate_scene *sc, double e_ev)
 }
 
 /* Absorbance of particle i at truth point (y, x) and true energy e. */
-static double particle_term(const xanes_simulate_scene *sc, size_t i, double y, double x,
-                            double e, double fixed_f)
+static double particle_term(const xanes_simulate_scene *sc, size_t i, double y, double x, double e,
+                            double fixed_f)
 {
     double rho2;
     double soc = sim_point_soc(sc, i, y, x, &rho2);
@@ -264,7 +264,7 @@ void xanes_simulate_absorbance_frame(const xanes_simulate_scene *sc, size_t k, f
             fixed[i] = sim_spectrum_eval(&sc->ni3, c, 2, e);
         }
     }
-#pragma omp parallel for default(none) shared(sc, out, fixed) \
+#pragma omp parallel for default(none) shared(sc, out, fixed)                                      \
     firstprivate(nx, ny, np, e, dy, dx, law, k) schedule(static)
     for (size_t y = 0; y < ny; y++) {
         double ty = (double)y - dy;
@@ -327,8 +327,8 @@ static int truth_pixel(xanes_simulate_scene *sc, size_t y, size_t x, xanes_error
     /* Where projections overlap the spectrum is a thickness-weighted mix:
      * solve for its half-edge. */
     double eh;
-    if (sim_half_edge(&sc->ni3, comp, 2 * n_cover, &sc->conv, sc->parts[best].edge_ev, &eh,
-                      err) != XANES_OK)
+    if (sim_half_edge(&sc->ni3, comp, 2 * n_cover, &sc->conv, sc->parts[best].edge_ev, &eh, err) !=
+        XANES_OK)
         return 1;
     sc->truth_edge[idx] = eh;
     return 0;
@@ -343,7 +343,7 @@ xanes_status sim_truth_build(xanes_simulate_scene *sc, xanes_error *err)
     /* Rows in parallel; the first failing row's message is kept (in row
      * order, so the message does not depend on the thread count). */
     size_t fail_row = ny;
-#pragma omp parallel for default(none) shared(sc, first, failed, fail_row) firstprivate(nx, ny) \
+#pragma omp parallel for default(none) shared(sc, first, failed, fail_row) firstprivate(nx, ny)    \
     schedule(static)
     for (size_t y = 0; y < ny; y++) {
         xanes_error e;

@@ -36,13 +36,13 @@ typedef struct {
 } sim_edge_conv;
 
 typedef struct {
-    double cy, cx;        /* centre, px (truth frame) */
-    double a, b;          /* in-plane semi-axes, px */
-    double cos_t, sin_t;  /* in-plane rotation */
-    double c;             /* semi-axis along the beam, px */
-    double soc;           /* drawn state of charge */
-    double edge_ev;       /* E(soc) on the calibration scale */
-    double r_bound;       /* max(a, b): bounding radius */
+    double cy, cx;       /* centre, px (truth frame) */
+    double a, b;         /* in-plane semi-axes, px */
+    double cos_t, sin_t; /* in-plane rotation */
+    double c;            /* semi-axis along the beam, px */
+    double soc;          /* drawn state of charge */
+    double edge_ev;      /* E(soc) on the calibration scale */
+    double r_bound;      /* max(a, b): bounding radius */
 } sim_particle;
 
 struct xanes_simulate_scene {
@@ -63,7 +63,7 @@ struct xanes_simulate_scene {
     double s0_ev, d34_ev, nio_shift_ev;
     gsl_spline *mix_half; /* w -> half_edge(f_w), eV */
 
-    double jump_per_px;   /* Ni edge step per px of thickness */
+    double jump_per_px;               /* Ni edge step per px of thickness */
     double mat_k[4][2], mat_phase[4]; /* matrix texture: sum of 4 plane waves */
     double *mat_rows, *mat_cols;      /* [ne][4][cos,sin][ny], [ne][4][cos,sin][nx] */
     double flat_phase[4], flat_cy, flat_cx, flat_sigma;
@@ -75,8 +75,8 @@ struct xanes_simulate_scene {
     double *p_soc, *p_edge, *p_edge_mean; /* [np] */
     double *model_soc;                    /* [np] SoC from the model, or NULL */
 
-    gsl_rng *rng;    /* mt19937 of the scene draws (params.seed) */
-    gsl_rng **rngs;  /* [n_rngs] per-thread generators of the detector noise */
+    gsl_rng *rng;   /* mt19937 of the scene draws (params.seed) */
+    gsl_rng **rngs; /* [n_rngs] per-thread generators of the detector noise */
     size_t n_rngs;
 };
 
@@ -120,8 +120,7 @@ void sim_detector_counts(const xanes_simulate_scene *sc, int kind, size_t k, con
 /* sim_write.c */
 xanes_status sim_write_stack(xanes_simulate_scene *sc, const char *path,
                              xanes_simulate_summary *sum, xanes_error *err);
-xanes_status sim_write_truth(const xanes_simulate_scene *sc, const char *path,
-                             xanes_error *err);
+xanes_status sim_write_truth(const xanes_simulate_scene *sc, const char *path, xanes_error *err);
 xanes_status sim_write_ref(xanes_simulate_scene *sc, const char *path, double *ref_edge_ev,
                            xanes_error *err);
 

@@ -60,7 +60,8 @@ static herr_t write_frame(hid_t d, size_t k, size_t ny, size_t nx, hid_t memtype
     hsize_t start[3] = {k, 0, 0}, count[3] = {1, ny, nx};
     hid_t fs = H5Dget_space(d), ms = H5Screate_simple(3, count, NULL);
     herr_t r = -1;
-    if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
+    if (fs >= 0 && ms >= 0 &&
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
         r = H5Dwrite(d, memtype, ms, fs, H5P_DEFAULT, buf);
     if (ms >= 0)
         H5Sclose(ms);
@@ -103,9 +104,9 @@ static herr_t write_scalar(hid_t loc, const char *name, double v, const char *un
     hsize_t one = 1;
     (void)one;
     hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t d = sp >= 0 ? H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                                   H5P_DEFAULT)
-                      : -1;
+    hid_t d = sp >= 0
+                  ? H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
+                  : -1;
     herr_t r = d >= 0 ? H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) : -1;
     if (r >= 0 && units != NULL) {
         hid_t st = H5Tcopy(H5T_C_S1), a = -1;
@@ -284,14 +285,15 @@ xanes_status sim_write_stack(xanes_simulate_scene *sc, const char *path,
         if (r >= 0)
             r = write_string(g, "Pixel Size", px, 0);
         if (r >= 0)
-            r = write_string(g, "note", "simulated by xanes simulate (truth in a separate file)", 0);
+            r = write_string(g, "note", "simulated by xanes simulate (truth in a separate file)",
+                             0);
     } else {
         g = H5Gcreate2(f, "/exchange", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         d_data = g >= 0 ? make_dset(g, "data", rawtype, 3, dd, 1) : -1;
         d_flat = g >= 0 ? make_dset(g, "data_white", rawtype, 3, fd, 1) : -1;
         d_dark = g >= 0 ? make_dset(g, "data_dark", rawtype, 3, kd, 1) : -1;
-        r = g >= 0 ? write_all(g, "energy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1,
-                               (hsize_t[]){ne}, kev, "keV")
+        r = g >= 0 ? write_all(g, "energy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, (hsize_t[]){ne},
+                               kev, "keV")
                    : -1;
     }
     free(kev);
@@ -486,13 +488,14 @@ xanes_status sim_write_ref(xanes_simulate_scene *sc, const char *path, double *r
         remove(tmp);
         return XANES_RAISE(err, XANES_EIO, "%s: cannot open for writing", tmp);
     }
-    fprintf(fp, "# XDI/1.0 xanes-simulate/%s\n# Column.1: energy eV\n# Column.2: mu\n"
-                "# Element.symbol: Ni\n# Element.edge: K\n# Sample.name: NiO-like reference "
-                "(simulated)\n# Sample.formula: NiO\n# Simulation.seed: %lu\n# ///\n"
-                "# Simulated transmission spectrum of a NiO reference measured on the same\n"
-                "# monochromator axis as the stack.  Shape: NiO, Based on the LISA XAS Repository\n"
-                "# by Alessandro Puri, DOI 10.5281/zenodo.10778098 (CC BY 4.0).\n"
-                "#------------------------\n#  energy  mu\n",
+    fprintf(fp,
+            "# XDI/1.0 xanes-simulate/%s\n# Column.1: energy eV\n# Column.2: mu\n"
+            "# Element.symbol: Ni\n# Element.edge: K\n# Sample.name: NiO-like reference "
+            "(simulated)\n# Sample.formula: NiO\n# Simulation.seed: %lu\n# ///\n"
+            "# Simulated transmission spectrum of a NiO reference measured on the same\n"
+            "# monochromator axis as the stack.  Shape: NiO, Based on the LISA XAS Repository\n"
+            "# by Alessandro Puri, DOI 10.5281/zenodo.10778098 (CC BY 4.0).\n"
+            "#------------------------\n#  energy  mu\n",
             xanes_version(), p->seed);
     const sim_component c = {1.25, sc->nio_shift_ev};
     gsl_rng *rng = sc->rngs[0];

@@ -3,11 +3,10 @@
  *
  * Building a scene: check the params; read the calibration scale
  * (calibration/standards.json through xanes_standards: E(SoC) is the line
- * through the pristine and delithiated NCM standards) and the Ni shapes; place the Ni3+ shape so its
- * half-edge is the pristine edge (s0) and the Ni4+ copy d34 eV above it;
- * tabulate the half-edge of their mixture f_w over w in [0, 1] (41 nodes,
- * natural cubic spline: the half-edge is smooth in w, interpolation error
- * < 1e-6 eV); draw the phantom, the drift and the flat field from the RNG
+ * through the pristine and delithiated NCM standards) and the Ni shapes; place the Ni3+ shape so
+ * its half-edge is the pristine edge (s0) and the Ni4+ copy d34 eV above it; tabulate the half-edge
+ * of their mixture f_w over w in [0, 1] (41 nodes, natural cubic spline: the half-edge is smooth in
+ * w, interpolation error < 1e-6 eV); draw the phantom, the drift and the flat field from the RNG
  * (mt19937, params.seed) in that order; compute the truth maps.  With a
  * cathode configuration (params.config) the per-particle SoC comes from the
  * SoC-heterogeneity model (xanes_model_run), else from Normal(mean, std).
@@ -26,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
 #include <cjson/cJSON.h>
 #include <gsl/gsl_randist.h>
+#include <omp.h>
 
 void xanes_simulate_default_params(xanes_simulate_params *p)
 {
@@ -122,8 +121,8 @@ static cJSON *load_json(const char *path, xanes_error *err)
     return root;
 }
 
-static xanes_status get_num(const char *path, const cJSON *obj, const char *where,
-                            const char *key, double *out, xanes_error *err)
+static xanes_status get_num(const char *path, const cJSON *obj, const char *where, const char *key,
+                            double *out, xanes_error *err)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
@@ -222,8 +221,9 @@ static xanes_status check_params(const xanes_simulate_params *p, xanes_error *er
     BAD(p->ne < 10 || p->ne > 10000, "%zu energies is outside 10..10000", p->ne);
     BAD(p->n_particles > XANES_SIMULATE_MAX_PARTICLES, "%zu particles exceed %d", p->n_particles,
         XANES_SIMULATE_MAX_PARTICLES);
-    BAD(p->noise && !(p->dose_counts > 0 && p->dose_counts <= 1e9), "dose %g counts is not in "
-                                                                    "(0, 1e9]",
+    BAD(p->noise && !(p->dose_counts > 0 && p->dose_counts <= 1e9),
+        "dose %g counts is not in "
+        "(0, 1e9]",
         p->dose_counts);
     BAD(!(p->drift_px >= 0 && p->drift_px <= 0.25 * (double)(p->nx < p->ny ? p->nx : p->ny)),
         "drift %g px rms is not in [0, a quarter of the image]", p->drift_px);
@@ -236,8 +236,8 @@ static xanes_status check_params(const xanes_simulate_params *p, xanes_error *er
         p->mantissa_bits);
     BAD(p->n_dark < 1 || p->n_dark > 1000 || p->n_flat < 1 || p->n_flat > 1000,
         "dark/flat frame counts %zu / %zu not in 1..1000", p->n_dark, p->n_flat);
-    BAD(!(p->aspect_max >= 1 && p->aspect_max <= 4) || !(p->touching_overlap >= 0 &&
-                                                         p->touching_overlap < 0.5),
+    BAD(!(p->aspect_max >= 1 && p->aspect_max <= 4) ||
+            !(p->touching_overlap >= 0 && p->touching_overlap < 0.5),
         "aspect %g / overlap %g out of range", p->aspect_max, p->touching_overlap);
     BAD(!(p->edge_jump_max > 0 && p->edge_jump_max < 10), "edge jump %g not in (0, 10)",
         p->edge_jump_max);
@@ -256,8 +256,9 @@ static xanes_status check_params(const xanes_simulate_params *p, xanes_error *er
               p->edge_hi_ev < p->grid_hi_ev && p->grid_lo_ev >= 8200 && p->grid_hi_ev <= 8650),
             "energy grid %g < %g < %g < %g eV is not ordered inside 8200-8650", p->grid_lo_ev,
             p->edge_lo_ev, p->edge_hi_ev, p->grid_hi_ev);
-        BAD(!(p->edge_fraction > 0.1 && p->edge_fraction < 0.9), "edge fraction %g not in "
-                                                                 "(0.1, 0.9)",
+        BAD(!(p->edge_fraction > 0.1 && p->edge_fraction < 0.9),
+            "edge fraction %g not in "
+            "(0.1, 0.9)",
             p->edge_fraction);
     }
 #undef BAD
@@ -276,9 +277,11 @@ static void build_grid(xanes_simulate_scene *sc)
     size_t n_edge = ne - n_pre - n_post;
     size_t k = 0;
     for (size_t i = 0; i < n_pre; i++)
-        sc->e_nom[k++] = p->grid_lo_ev + (p->edge_lo_ev - p->grid_lo_ev) * (double)i / (double)n_pre;
+        sc->e_nom[k++] =
+            p->grid_lo_ev + (p->edge_lo_ev - p->grid_lo_ev) * (double)i / (double)n_pre;
     for (size_t i = 0; i < n_edge; i++)
-        sc->e_nom[k++] = p->edge_lo_ev + (p->edge_hi_ev - p->edge_lo_ev) * (double)i / (double)n_edge;
+        sc->e_nom[k++] =
+            p->edge_lo_ev + (p->edge_hi_ev - p->edge_lo_ev) * (double)i / (double)n_edge;
     for (size_t i = 0; i < n_post; i++)
         sc->e_nom[k++] =
             p->edge_hi_ev + (p->grid_hi_ev - p->edge_hi_ev) * (double)i / (double)(n_post - 1);
@@ -341,8 +344,8 @@ static xanes_status build_spectral_model(xanes_simulate_scene *sc, xanes_error *
     return XANES_OK;
 }
 
-xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p,
-                                        xanes_simulate_scene **out, xanes_error *err)
+xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p, xanes_simulate_scene **out,
+                                        xanes_error *err)
 {
     if (p == NULL || out == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "NULL argument");
@@ -377,8 +380,8 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p,
     if (!sc->e_nom || !sc->e_true || !sc->shifts || !sc->parts || !sc->truth_edge ||
         !sc->truth_soc || !sc->truth_jump || !sc->labels || !sc->p_soc || !sc->p_edge ||
         !sc->p_edge_mean || !sc->rng) {
-        st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for a %zu x %zu x %zu scene",
-                         sc->ne, sc->ny, sc->nx);
+        st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for a %zu x %zu x %zu scene", sc->ne,
+                         sc->ny, sc->nx);
         goto done;
     }
     gsl_rng_set(sc->rng, p->seed);
@@ -473,19 +476,58 @@ void xanes_simulate_scene_free(xanes_simulate_scene *s)
     free(s);
 }
 
-size_t xanes_simulate_scene_nx(const xanes_simulate_scene *s) { return s->nx; }
-size_t xanes_simulate_scene_ny(const xanes_simulate_scene *s) { return s->ny; }
-size_t xanes_simulate_scene_ne(const xanes_simulate_scene *s) { return s->ne; }
-size_t xanes_simulate_scene_n_particles(const xanes_simulate_scene *s) { return s->np; }
-const double *xanes_simulate_energy_nominal_ev(const xanes_simulate_scene *s) { return s->e_nom; }
-const double *xanes_simulate_energy_true_ev(const xanes_simulate_scene *s) { return s->e_true; }
-const double *xanes_simulate_shifts_px(const xanes_simulate_scene *s) { return s->shifts; }
-const double *xanes_simulate_truth_edge_ev(const xanes_simulate_scene *s) { return s->truth_edge; }
-const float *xanes_simulate_truth_soc(const xanes_simulate_scene *s) { return s->truth_soc; }
-const float *xanes_simulate_truth_edge_jump(const xanes_simulate_scene *s) { return s->truth_jump; }
-const int32_t *xanes_simulate_truth_labels(const xanes_simulate_scene *s) { return s->labels; }
-const double *xanes_simulate_particle_soc(const xanes_simulate_scene *s) { return s->p_soc; }
-const double *xanes_simulate_particle_edge_ev(const xanes_simulate_scene *s) { return s->p_edge; }
+size_t xanes_simulate_scene_nx(const xanes_simulate_scene *s)
+{
+    return s->nx;
+}
+size_t xanes_simulate_scene_ny(const xanes_simulate_scene *s)
+{
+    return s->ny;
+}
+size_t xanes_simulate_scene_ne(const xanes_simulate_scene *s)
+{
+    return s->ne;
+}
+size_t xanes_simulate_scene_n_particles(const xanes_simulate_scene *s)
+{
+    return s->np;
+}
+const double *xanes_simulate_energy_nominal_ev(const xanes_simulate_scene *s)
+{
+    return s->e_nom;
+}
+const double *xanes_simulate_energy_true_ev(const xanes_simulate_scene *s)
+{
+    return s->e_true;
+}
+const double *xanes_simulate_shifts_px(const xanes_simulate_scene *s)
+{
+    return s->shifts;
+}
+const double *xanes_simulate_truth_edge_ev(const xanes_simulate_scene *s)
+{
+    return s->truth_edge;
+}
+const float *xanes_simulate_truth_soc(const xanes_simulate_scene *s)
+{
+    return s->truth_soc;
+}
+const float *xanes_simulate_truth_edge_jump(const xanes_simulate_scene *s)
+{
+    return s->truth_jump;
+}
+const int32_t *xanes_simulate_truth_labels(const xanes_simulate_scene *s)
+{
+    return s->labels;
+}
+const double *xanes_simulate_particle_soc(const xanes_simulate_scene *s)
+{
+    return s->p_soc;
+}
+const double *xanes_simulate_particle_edge_ev(const xanes_simulate_scene *s)
+{
+    return s->p_edge;
+}
 const double *xanes_simulate_particle_edge_mean_ev(const xanes_simulate_scene *s)
 {
     return s->p_edge_mean;

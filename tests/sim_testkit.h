@@ -29,8 +29,8 @@
 
 /* ---- independent half-edge: discrete least squares on samples ---- */
 
-static inline void line_fit(const double *e, const double *y, const double *sub, size_t n, double lo,
-                     double hi, double anchor, double out[2])
+static inline void line_fit(const double *e, const double *y, const double *sub, size_t n,
+                            double lo, double hi, double anchor, double out[2])
 {
     double s0 = 0, s1 = 0, s2 = 0, sf = 0, sxf = 0;
     for (size_t i = 0; i < n; i++) {
@@ -117,7 +117,7 @@ static inline unsigned char *read_raw(const char *file, const char *name, size_t
 }
 
 static inline void expect_dataset(const char *file, const char *name, H5T_class_t cls, size_t size,
-                           int rank, const hsize_t *dims)
+                                  int rank, const hsize_t *dims)
 {
     hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(f >= 0);
@@ -167,8 +167,8 @@ static inline void small_params(xanes_simulate_params *p)
     p->seed = 4242;
 }
 
-static inline void run_to(const xanes_simulate_params *p, const char *dir, const char *tag, char *stack,
-                   char *truth, char *ref, size_t size)
+static inline void run_to(const xanes_simulate_params *p, const char *dir, const char *tag,
+                          char *stack, char *truth, char *ref, size_t size)
 {
     snprintf(stack, size, "%s/%s.h5", dir, tag);
     snprintf(truth, size, "%s/%s_truth.h5", dir, tag);
@@ -190,6 +190,5 @@ static inline int same_bytes(const char *a, const char *b, const char *name)
     free(y);
     return same;
 }
-
 
 #endif

@@ -140,7 +140,8 @@ static void test_uniform_particle_edge_and_frames(void **state)
     xanes_simulate_scene *sc = NULL;
     assert_int_equal(xanes_simulate_scene_alloc(&p, &sc, &err), XANES_OK);
     const size_t nx = xanes_simulate_scene_nx(sc), ny = xanes_simulate_scene_ny(sc);
-    const double *truth = xanes_simulate_truth_edge_ev(sc), *pe = xanes_simulate_particle_edge_ev(sc);
+    const double *truth = xanes_simulate_truth_edge_ev(sc),
+                 *pe = xanes_simulate_particle_edge_ev(sc);
     const int32_t *lab = xanes_simulate_truth_labels(sc);
     for (size_t i = 0; i < nx * ny; i++)
         if (lab[i] > 0)

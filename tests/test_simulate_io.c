@@ -140,7 +140,7 @@ static void test_poisson_statistics(void **state)
         sq += (dark[i] - sm) * (dark[i] - sm);
     sq /= (double)(nd - 1);
     printf("darks: mean %.4f, variance %.4f\n", sm, sq);
-    assert_true(fabs(sm - 100.0) < 0.1);           /* sd 0.023 */
+    assert_true(fabs(sm - 100.0) < 0.1);            /* sd 0.023 */
     assert_true(fabs(sq - (9.0 + 1.0 / 12)) < 0.4); /* sd ~0.1 */
     free(dark);
     free(fe);
@@ -302,10 +302,8 @@ int main(void)
 {
     xanes_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_determinism),
-        cmocka_unit_test(test_poisson_statistics),
-        cmocka_unit_test(test_layout_fxi),
-        cmocka_unit_test(test_layout_aps),
+        cmocka_unit_test(test_determinism),      cmocka_unit_test(test_poisson_statistics),
+        cmocka_unit_test(test_layout_fxi),       cmocka_unit_test(test_layout_aps),
         cmocka_unit_test(test_cli_writes_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
