@@ -8,15 +8,18 @@
  * (u is fixed at 1/2 when the flat does not drift).  Counts are
  *   sample = Poisson(F exp(-A)) + dark,  flat = Poisson(F) + dark,
  *   dark   = dark_offset + Normal(0, read_noise),
- * drawn with GSL (gsl_ran_poisson, gsl_ran_gaussian) from the scene's
- * mt19937 in a fixed order: the dark frames, then the fixed flats (when the
- * flat does not drift), then for each energy its flat (when it drifts) and
- * its sample frame, each row-major.  Noise-free mode writes the expectations.
+ * drawn with GSL (gsl_ran_poisson, gsl_ran_gaussian).  Each image row of
+ * each frame has its own mt19937 stream, seeded by a splitmix64 hash of
+ * (seed, kind of frame, frame index, row): rows are drawn in parallel
+ * (OpenMP, one generator per thread, reseeded per row), and the bytes do not
+ * depend on the thread count or order.  Noise-free mode writes the
+ * expectations.
  * Rounding to integers and clipping happen in sim_write.c.
  */
 #include "sim_private.h"
 
 #include <math.h>
+#include <omp.h>
 
 #include <gsl/gsl_math.h>
 #include <gsl/gsl_randist.h>
@@ -50,37 +53,50 @@ void xanes_simulate_flat_frame(const xanes_simulate_scene *sc, size_t k, float *
         }
 }
 
-static double dark_value(xanes_simulate_scene *sc)
+/* splitmix64 finalizer (Steele, Lea, Flood 2014): decorrelates the stream
+ * seeds of neighbouring rows and frames. */
+static uint64_t mix64(uint64_t x)
 {
-    const xanes_simulate_params *p = &sc->p;
-    if (!p->noise || p->read_noise_counts <= 0)
-        return p->dark_offset_counts;
-    return p->dark_offset_counts + gsl_ran_gaussian(sc->rng, p->read_noise_counts);
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
 }
 
-static double counts(xanes_simulate_scene *sc, double expected)
+unsigned long sim_stream_seed(const xanes_simulate_scene *sc, int kind, size_t k, size_t row)
 {
-    if (!sc->p.noise)
-        return expected + sc->p.dark_offset_counts;
-    double c = expected > 0 ? (double)gsl_ran_poisson(sc->rng, expected) : 0.0;
-    return c + dark_value(sc);
+    uint64_t h = mix64((uint64_t)sc->p.seed);
+    h = mix64(h ^ (uint64_t)kind);
+    h = mix64(h ^ (uint64_t)k);
+    h = mix64(h ^ (uint64_t)row);
+    return (unsigned long)(h & 0xffffffffUL);
 }
 
-void sim_detector_dark(xanes_simulate_scene *sc, double *dark_counts)
+void sim_detector_counts(const xanes_simulate_scene *sc, int kind, size_t k, const float *flat,
+                         const float *absorbance, double *out)
 {
-    for (size_t i = 0; i < sc->nx * sc->ny; i++)
-        dark_counts[i] = dark_value(sc);
-}
-
-void sim_detector_frame(xanes_simulate_scene *sc, size_t k, const float *absorbance,
-                        const float *flat_expected, double *sample_counts, double *flat_counts)
-{
-    (void)k;
-    const size_t n = sc->nx * sc->ny;
-    if (flat_counts != NULL)
-        for (size_t i = 0; i < n; i++)
-            flat_counts[i] = counts(sc, flat_expected[i]);
-    if (sample_counts != NULL)
-        for (size_t i = 0; i < n; i++)
-            sample_counts[i] = counts(sc, flat_expected[i] * exp(-(double)absorbance[i]));
+    const size_t nx = sc->nx, ny = sc->ny;
+    const int noise = sc->p.noise;
+    const double offset = sc->p.dark_offset_counts, rn = sc->p.read_noise_counts;
+    gsl_rng **rngs = sc->rngs;
+#pragma omp parallel for default(none) shared(sc, flat, absorbance, out, rngs)                     \
+    firstprivate(nx, ny, noise, offset, rn, kind, k) schedule(static)
+    for (size_t y = 0; y < ny; y++) {
+        gsl_rng *r = rngs[omp_get_thread_num()];
+        if (noise)
+            gsl_rng_set(r, sim_stream_seed(sc, kind, k, y));
+        for (size_t x = 0; x < nx; x++) {
+            size_t i = y * nx + x;
+            double mean = 0.0;
+            if (flat != NULL)
+                mean = absorbance != NULL ? flat[i] * exp(-(double)absorbance[i]) : flat[i];
+            double c = mean + offset;
+            if (noise) {
+                c = (mean > 0 ? (double)gsl_ran_poisson(r, mean) : 0.0) + offset;
+                if (rn > 0)
+                    c += gsl_ran_gaussian(r, rn);
+            }
+            out[i] = c;
+        }
+    }
 }

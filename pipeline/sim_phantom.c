@@ -32,8 +32,8 @@
 /* Radius of particle q along world direction phi. */
 static double radius_along(const sim_particle *q, double phi)
 {
-    double c = cos(phi) * q->cos_t + sin(phi) * q->sin_t;   /* cos(phi - theta) */
-    double s = sin(phi) * q->cos_t - cos(phi) * q->sin_t;   /* sin(phi - theta) */
+    double c = cos(phi) * q->cos_t + sin(phi) * q->sin_t; /* cos(phi - theta) */
+    double s = sin(phi) * q->cos_t - cos(phi) * q->sin_t; /* sin(phi - theta) */
     return 1.0 / sqrt(c * c / (q->a * q->a) + s * s / (q->b * q->b));
 }
 
@@ -112,7 +112,7 @@ xanes_status sim_phantom_build(xanes_simulate_scene *sc, xanes_error *err)
         }
         if (!placed)
             return XANES_RAISE(err, XANES_EDATA,
-                               "simulate: cannot place %zu particles of radius %.1f-%.1f px in a "
+                               "cannot place %zu particles of radius %.1f-%.1f px in a "
                                "%zu x %zu image (margin %.1f px); use fewer or smaller particles",
                                sc->np, rmin, rmax, sc->nx, sc->ny, margin);
         i += pair ? 2 : 1;
@@ -128,8 +128,8 @@ xanes_status sim_phantom_build(xanes_simulate_scene *sc, xanes_error *err)
      * seed unchanged. */
     for (size_t i = 0; i < sc->np; i++) {
         double g = gsl_ran_gaussian(r, 1.0);
-        sc->parts[i].soc = p->particle_soc != NULL ? p->particle_soc[i]
-                                                   : p->soc_mean + p->soc_std * g;
+        sc->parts[i].soc =
+            p->particle_soc != NULL ? p->particle_soc[i] : p->soc_mean + p->soc_std * g;
         sc->parts[i].edge_ev = sim_edge_from_soc(sc, sc->parts[i].soc);
     }
 
@@ -168,6 +168,45 @@ void sim_soc_components(const xanes_simulate_scene *sc, double soc, double jump,
     out[1].shift_ev = sc->s0_ev + sc->d34_ev + delta;
 }
 
+/* cos(a y + b x + phi) = cos(a y) cos(b x + phi) - sin(a y) sin(b x + phi):
+ * per frame, tables of the row and column factors make the matrix texture
+ * four multiply-adds per pixel (it is re-evaluated at every drifted frame). */
+xanes_status sim_matrix_tables(xanes_simulate_scene *sc, xanes_error *err)
+{
+    const size_t ny = sc->ny, nx = sc->nx, ne = sc->ne;
+    sc->mat_rows = malloc(ne * 8 * ny * sizeof *sc->mat_rows);
+    sc->mat_cols = malloc(ne * 8 * nx * sizeof *sc->mat_cols);
+    if (sc->mat_rows == NULL || sc->mat_cols == NULL)
+        return XANES_RAISE(err, XANES_ENOMEM, "out of memory for the matrix texture tables");
+    for (size_t k = 0; k < ne; k++)
+        for (int j = 0; j < 4; j++) {
+            double *r = sc->mat_rows + (k * 8 + 2 * (size_t)j) * ny;
+            double *c = sc->mat_cols + (k * 8 + 2 * (size_t)j) * nx;
+            for (size_t y = 0; y < ny; y++) {
+                double a = sc->mat_k[j][0] * ((double)y - sc->shifts[2 * k]);
+                r[y] = cos(a);
+                r[ny + y] = sin(a);
+            }
+            for (size_t x = 0; x < nx; x++) {
+                double b = sc->mat_k[j][1] * ((double)x - sc->shifts[2 * k + 1]) + sc->mat_phase[j];
+                c[x] = cos(b);
+                c[nx + x] = sin(b);
+            }
+        }
+    return XANES_OK;
+}
+
+static double matrix_tab(const xanes_simulate_scene *sc, size_t k, size_t y, size_t x)
+{
+    double t = 0.0;
+    for (size_t j = 0; j < 4; j++) {
+        const double *r = sc->mat_rows + (k * 8 + 2 * j) * sc->ny;
+        const double *c = sc->mat_cols + (k * 8 + 2 * j) * sc->nx;
+        t += r[y] * c[x] - r[sc->ny + y] * c[sc->nx + x];
+    }
+    return sc->p.matrix_absorbance * (1.0 + sc->p.matrix_ripple * 0.25 * t);
+}
+
 static double matrix_at(const xanes_simulate_scene *sc, double y, double x)
 {
     double t = 0.0;
@@ -183,8 +222,8 @@ static double lin_law(const xanes_simulate_scene *sc, double e_ev)
 }
 
 /* Absorbance of particle i at truth point (y, x) and true energy e. */
-static double particle_term(const xanes_simulate_scene *sc, size_t i, double y, double x,
-                            double e, double fixed_f)
+static double particle_term(const xanes_simulate_scene *sc, size_t i, double y, double x, double e,
+                            double fixed_f)
 {
     double rho2;
     double soc = sim_point_soc(sc, i, y, x, &rho2);
@@ -225,12 +264,12 @@ void xanes_simulate_absorbance_frame(const xanes_simulate_scene *sc, size_t k, f
             fixed[i] = sim_spectrum_eval(&sc->ni3, c, 2, e);
         }
     }
-#pragma omp parallel for default(none) shared(sc, out, fixed) \
-    firstprivate(nx, ny, np, e, dy, dx, law) schedule(static)
+#pragma omp parallel for default(none) shared(sc, out, fixed)                                      \
+    firstprivate(nx, ny, np, e, dy, dx, law, k) schedule(static)
     for (size_t y = 0; y < ny; y++) {
         double ty = (double)y - dy;
         for (size_t x = 0; x < nx; x++)
-            out[y * nx + x] = (float)(matrix_at(sc, ty, (double)x - dx) * law);
+            out[y * nx + x] = (float)(matrix_tab(sc, k, y, x) * law);
         for (size_t i = 0; i < np; i++) {
             const sim_particle *q = &sc->parts[i];
             if (fabs(ty - q->cy) >= q->r_bound)
@@ -244,60 +283,86 @@ void xanes_simulate_absorbance_frame(const xanes_simulate_scene *sc, size_t k, f
     }
 }
 
-xanes_status sim_truth_build(xanes_simulate_scene *sc, xanes_error *err)
+/* Truth of one pixel; returns nonzero (and *st, *msg) on failure. */
+static int truth_pixel(xanes_simulate_scene *sc, size_t y, size_t x, xanes_error *err)
 {
-    xanes_status st = XANES_OK;
-    const size_t nx = sc->nx, ny = sc->ny;
-    for (size_t y = 0; y < ny; y++) {
-        for (size_t x = 0; x < nx; x++) {
-            size_t idx = y * nx + x, n_cover = 0, best = 0;
-            double tbest = 0.0, tsum = 0.0, socw = 0.0;
-            sim_component comp[2 * 8];
-            for (size_t i = 0; i < sc->np; i++) {
-                double rho2;
-                double soc = sim_point_soc(sc, i, (double)y, (double)x, &rho2);
-                if (rho2 >= 1.0)
-                    continue;
-                double t = 2.0 * sc->parts[i].c * sqrt(1.0 - rho2) * sc->jump_per_px;
-                if (n_cover < 8)
-                    sim_soc_components(sc, soc, t, comp + 2 * n_cover);
-                n_cover++;
-                tsum += t;
-                socw += t * soc;
-                if (t > tbest) {
-                    tbest = t;
-                    best = i;
-                }
-            }
-            sc->truth_jump[idx] = (float)tsum;
-            if (n_cover == 0) {
-                sc->labels[idx] = 0;
-                sc->truth_edge[idx] = NAN;
-                sc->truth_soc[idx] = NAN;
-                continue;
-            }
-            sc->labels[idx] = (int32_t)(best + 1);
-            sc->truth_soc[idx] = (float)(socw / tsum);
-            if (n_cover == 1) {
-                /* By construction (sim_soc_components) the half-edge of a
-                 * one-particle pixel is E(SoC) at the pixel. */
-                sc->truth_edge[idx] = sim_edge_from_soc(sc, socw / tsum);
-            } else if (n_cover <= 8) {
-                /* Where projections overlap the spectrum is a thickness-
-                 * weighted mix: solve for its half-edge. */
-                double eh;
-                st = sim_half_edge(&sc->ni3, comp, 2 * n_cover, &sc->conv,
-                                   sc->parts[best].edge_ev, &eh, err);
-                if (st != XANES_OK)
-                    return st;
-                sc->truth_edge[idx] = eh;
-            } else {
-                return XANES_RAISE(err, XANES_EDATA,
-                                   "simulate: %zu particles overlap at pixel (%zu, %zu)",
-                                   n_cover, y, x);
-            }
+    size_t idx = y * sc->nx + x, n_cover = 0, best = 0;
+    double tbest = 0.0, tsum = 0.0, socw = 0.0;
+    sim_component comp[2 * 8];
+    for (size_t i = 0; i < sc->np; i++) {
+        double rho2;
+        double soc = sim_point_soc(sc, i, (double)y, (double)x, &rho2);
+        if (rho2 >= 1.0)
+            continue;
+        double t = 2.0 * sc->parts[i].c * sqrt(1.0 - rho2) * sc->jump_per_px;
+        if (n_cover < 8)
+            sim_soc_components(sc, soc, t, comp + 2 * n_cover);
+        n_cover++;
+        tsum += t;
+        socw += t * soc;
+        if (t > tbest) {
+            tbest = t;
+            best = i;
         }
     }
+    sc->truth_jump[idx] = (float)tsum;
+    if (n_cover == 0) {
+        sc->labels[idx] = 0;
+        sc->truth_edge[idx] = NAN;
+        sc->truth_soc[idx] = NAN;
+        return 0;
+    }
+    sc->labels[idx] = (int32_t)(best + 1);
+    sc->truth_soc[idx] = (float)(socw / tsum);
+    if (n_cover == 1) {
+        /* By construction (sim_soc_components) the half-edge of a
+         * one-particle pixel is E(SoC) at the pixel. */
+        sc->truth_edge[idx] = sim_edge_from_soc(sc, socw / tsum);
+        return 0;
+    }
+    if (n_cover > 8) {
+        XANES_RAISE(err, XANES_EDATA, "%zu particles overlap at pixel (%zu, %zu)", n_cover, y, x);
+        return 1;
+    }
+    /* Where projections overlap the spectrum is a thickness-weighted mix:
+     * solve for its half-edge. */
+    double eh;
+    if (sim_half_edge(&sc->ni3, comp, 2 * n_cover, &sc->conv, sc->parts[best].edge_ev, &eh, err) !=
+        XANES_OK)
+        return 1;
+    sc->truth_edge[idx] = eh;
+    return 0;
+}
+
+xanes_status sim_truth_build(xanes_simulate_scene *sc, xanes_error *err)
+{
+    const size_t nx = sc->nx, ny = sc->ny;
+    int failed = 0;
+    xanes_error first;
+    xanes_error_clear(&first);
+    /* Rows in parallel; the first failing row's message is kept (in row
+     * order, so the message does not depend on the thread count). */
+    size_t fail_row = ny;
+#pragma omp parallel for default(none) shared(sc, first, failed, fail_row) firstprivate(nx, ny)    \
+    schedule(static)
+    for (size_t y = 0; y < ny; y++) {
+        xanes_error e;
+        xanes_error_clear(&e);
+        for (size_t x = 0; x < nx; x++)
+            if (truth_pixel(sc, y, x, &e)) {
+#pragma omp critical(sim_truth_fail)
+                {
+                    if (y < fail_row) {
+                        fail_row = y;
+                        first = e;
+                    }
+                    failed = 1;
+                }
+                break;
+            }
+    }
+    if (failed)
+        return XANES_RAISE(err, first.status, "%s", first.message);
     for (size_t i = 0; i < sc->np; i++) {
         double s = 0.0;
         size_t n = 0;
@@ -310,5 +375,5 @@ xanes_status sim_truth_build(xanes_simulate_scene *sc, xanes_error *err)
         sc->p_edge[i] = sc->parts[i].edge_ev;
         sc->p_edge_mean[i] = n > 0 ? s / (double)n : NAN;
     }
-    return st;
+    return XANES_OK;
 }

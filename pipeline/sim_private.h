@@ -36,13 +36,13 @@ typedef struct {
 } sim_edge_conv;
 
 typedef struct {
-    double cy, cx;        /* centre, px (truth frame) */
-    double a, b;          /* in-plane semi-axes, px */
-    double cos_t, sin_t;  /* in-plane rotation */
-    double c;             /* semi-axis along the beam, px */
-    double soc;           /* drawn state of charge */
-    double edge_ev;       /* E(soc) on the calibration scale */
-    double r_bound;       /* max(a, b): bounding radius */
+    double cy, cx;       /* centre, px (truth frame) */
+    double a, b;         /* in-plane semi-axes, px */
+    double cos_t, sin_t; /* in-plane rotation */
+    double c;            /* semi-axis along the beam, px */
+    double soc;          /* drawn state of charge */
+    double edge_ev;      /* E(soc) on the calibration scale */
+    double r_bound;      /* max(a, b): bounding radius */
 } sim_particle;
 
 struct xanes_simulate_scene {
@@ -63,8 +63,9 @@ struct xanes_simulate_scene {
     double s0_ev, d34_ev, nio_shift_ev;
     gsl_spline *mix_half; /* w -> half_edge(f_w), eV */
 
-    double jump_per_px;   /* Ni edge step per px of thickness */
+    double jump_per_px;               /* Ni edge step per px of thickness */
     double mat_k[4][2], mat_phase[4]; /* matrix texture: sum of 4 plane waves */
+    double *mat_rows, *mat_cols;      /* [ne][4][cos,sin][ny], [ne][4][cos,sin][nx] */
     double flat_phase[4], flat_cy, flat_cx, flat_sigma;
 
     /* truth at zero shift, [ny][nx] */
@@ -72,8 +73,11 @@ struct xanes_simulate_scene {
     float *truth_soc, *truth_jump;
     int32_t *labels;
     double *p_soc, *p_edge, *p_edge_mean; /* [np] */
+    double *model_soc;                    /* [np] SoC from the model, or NULL */
 
-    gsl_rng *rng; /* mt19937, continues into the detector noise */
+    gsl_rng *rng;   /* mt19937 of the scene draws (params.seed) */
+    gsl_rng **rngs; /* [n_rngs] per-thread generators of the detector noise */
+    size_t n_rngs;
 };
 
 /* sim_shape.c */
@@ -92,6 +96,8 @@ xanes_status sim_half_edge(const sim_shape *s, const sim_component *c, size_t nc
 /* sim_phantom.c */
 xanes_status sim_phantom_build(xanes_simulate_scene *sc, xanes_error *err);
 xanes_status sim_truth_build(xanes_simulate_scene *sc, xanes_error *err);
+/* Per-frame row/column tables of the matrix texture (after the drift). */
+xanes_status sim_matrix_tables(xanes_simulate_scene *sc, xanes_error *err);
 /* SoC at a point of particle i (truth-frame coordinates); sets *rho2 to the
  * normalized squared radius (>= 1 outside). */
 double sim_point_soc(const xanes_simulate_scene *sc, size_t i, double y, double x, double *rho2);
@@ -100,19 +106,21 @@ void sim_soc_components(const xanes_simulate_scene *sc, double soc, double jump,
                         sim_component out[2]);
 
 /* sim_detector.c */
+enum { SIM_DARK = 1, SIM_FIXED_FLAT, SIM_FLAT, SIM_SAMPLE, SIM_REFERENCE };
 void sim_flat_build(xanes_simulate_scene *sc);
-/* Draws one frame: expected flat F (no dark), and counts with dark offset
- * and read noise for sample and flat; consumes the scene RNG in a fixed
- * order.  Buffers [ny*nx]. */
-void sim_detector_frame(xanes_simulate_scene *sc, size_t k, const float *absorbance,
-                        const float *flat_expected, double *sample_counts, double *flat_counts);
-void sim_detector_dark(xanes_simulate_scene *sc, double *dark_counts);
+/* 32-bit seed of the noise stream of one row of one frame of a kind. */
+unsigned long sim_stream_seed(const xanes_simulate_scene *sc, int kind, size_t k, size_t row);
+/* Counts of frame k of a kind into out[ny*nx]: dark offset + read noise,
+ * plus Poisson(flat) (absorbance NULL) or Poisson(flat exp(-absorbance))
+ * (flat NULL: dark only).  Noise-free: the expectations.  Thread-safe only
+ * with itself not running concurrently (uses the scene's per-thread RNGs). */
+void sim_detector_counts(const xanes_simulate_scene *sc, int kind, size_t k, const float *flat,
+                         const float *absorbance, double *out);
 
 /* sim_write.c */
 xanes_status sim_write_stack(xanes_simulate_scene *sc, const char *path,
                              xanes_simulate_summary *sum, xanes_error *err);
-xanes_status sim_write_truth(const xanes_simulate_scene *sc, const char *path,
-                             xanes_error *err);
+xanes_status sim_write_truth(const xanes_simulate_scene *sc, const char *path, xanes_error *err);
 xanes_status sim_write_ref(xanes_simulate_scene *sc, const char *path, double *ref_edge_ev,
                            xanes_error *err);
 

@@ -58,8 +58,8 @@ fail:
     return NULL;
 }
 
-static xanes_status load_one(const char *path, const cJSON *shapes, const char *key,
-                             double e0, double step, size_t n, sim_shape *out, xanes_error *err)
+static xanes_status load_one(const char *path, const cJSON *shapes, const char *key, double e0,
+                             double step, size_t n, sim_shape *out, xanes_error *err)
 {
     xanes_status st = XANES_OK;
     double *e = NULL, *y = NULL;
@@ -124,8 +124,7 @@ xanes_status sim_shapes_load(const char *calib_dir, sim_shape *ni2, sim_shape *n
     if (!cJSON_IsNumber(je0) || !cJSON_IsNumber(jst) || !cJSON_IsNumber(jn) ||
         !(jst->valuedouble > 0) || !(jn->valuedouble >= 10) || !cJSON_IsObject(shapes)) {
         st = XANES_RAISE(err, XANES_EDATA,
-                         "%s: needs energy_start_ev, energy_step_ev > 0, n >= 10 and shapes",
-                         path);
+                         "%s: needs energy_start_ev, energy_step_ev > 0, n >= 10 and shapes", path);
         goto done;
     }
     size_t n = (size_t)jn->valuedouble;

@@ -43,7 +43,7 @@ static hid_t make_dset(hid_t loc, const char *name, hid_t type, int rank, const 
         for (int i = 0; i < rank; i++)
             chunk[i] = (rank == 3 && i == 0) ? 1 : (dims[i] > 256 ? 256 : dims[i]);
         if (H5Pset_chunk(dcpl, rank, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 ||
-            H5Pset_deflate(dcpl, 6) < 0)
+            H5Pset_deflate(dcpl, 4) < 0)
             goto done;
     }
     d = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
@@ -60,7 +60,8 @@ static herr_t write_frame(hid_t d, size_t k, size_t ny, size_t nx, hid_t memtype
     hsize_t start[3] = {k, 0, 0}, count[3] = {1, ny, nx};
     hid_t fs = H5Dget_space(d), ms = H5Screate_simple(3, count, NULL);
     herr_t r = -1;
-    if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
+    if (fs >= 0 && ms >= 0 &&
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
         r = H5Dwrite(d, memtype, ms, fs, H5P_DEFAULT, buf);
     if (ms >= 0)
         H5Sclose(ms);
@@ -103,9 +104,9 @@ static herr_t write_scalar(hid_t loc, const char *name, double v, const char *un
     hsize_t one = 1;
     (void)one;
     hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t d = sp >= 0 ? H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                                   H5P_DEFAULT)
-                      : -1;
+    hid_t d = sp >= 0
+                  ? H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
+                  : -1;
     herr_t r = d >= 0 ? H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) : -1;
     if (r >= 0 && units != NULL) {
         hid_t st = H5Tcopy(H5T_C_S1), a = -1;
@@ -284,14 +285,15 @@ xanes_status sim_write_stack(xanes_simulate_scene *sc, const char *path,
         if (r >= 0)
             r = write_string(g, "Pixel Size", px, 0);
         if (r >= 0)
-            r = write_string(g, "note", "simulated by xanes simulate (truth in a separate file)", 0);
+            r = write_string(g, "note", "simulated by xanes simulate (truth in a separate file)",
+                             0);
     } else {
         g = H5Gcreate2(f, "/exchange", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         d_data = g >= 0 ? make_dset(g, "data", rawtype, 3, dd, 1) : -1;
         d_flat = g >= 0 ? make_dset(g, "data_white", rawtype, 3, fd, 1) : -1;
         d_dark = g >= 0 ? make_dset(g, "data_dark", rawtype, 3, kd, 1) : -1;
-        r = g >= 0 ? write_all(g, "energy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1,
-                               (hsize_t[]){ne}, kev, "keV")
+        r = g >= 0 ? write_all(g, "energy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, (hsize_t[]){ne},
+                               kev, "keV")
                    : -1;
     }
     free(kev);
@@ -301,9 +303,8 @@ xanes_status sim_write_stack(xanes_simulate_scene *sc, const char *path,
         goto done;
     }
 
-    /* RNG order: darks, fixed flats, then per energy (flat, sample). */
     for (size_t j = 0; j < p->n_dark; j++) {
-        sim_detector_dark(sc, samp);
+        sim_detector_counts(sc, SIM_DARK, j, NULL, NULL, samp);
         for (size_t i = 0; i < n; i++) {
             samp[i] = to_adu(samp[i], p->noise, &n_sat);
             dmean[i] += samp[i] / (double)p->n_dark;
@@ -314,7 +315,7 @@ xanes_status sim_write_stack(xanes_simulate_scene *sc, const char *path,
     if (!p->flat_per_energy) {
         xanes_simulate_flat_frame(sc, 0, fexp);
         for (size_t j = 0; j < n_flat; j++) {
-            sim_detector_frame(sc, 0, NULL, fexp, NULL, flat);
+            sim_detector_counts(sc, SIM_FIXED_FLAT, j, fexp, NULL, flat);
             for (size_t i = 0; i < n; i++) {
                 flat[i] = to_adu(flat[i], p->noise, &n_sat);
                 fmean[i] += flat[i] / (double)n_flat;
@@ -326,8 +327,9 @@ xanes_status sim_write_stack(xanes_simulate_scene *sc, const char *path,
     for (size_t k = 0; k < ne; k++) {
         xanes_simulate_absorbance_frame(sc, k, absb);
         xanes_simulate_flat_frame(sc, k, fexp);
-        sim_detector_frame(sc, k, absb, fexp, NULL, p->flat_per_energy ? flat : NULL);
-        sim_detector_frame(sc, k, absb, fexp, samp, NULL);
+        if (p->flat_per_energy)
+            sim_detector_counts(sc, SIM_FLAT, k, fexp, NULL, flat);
+        sim_detector_counts(sc, SIM_SAMPLE, k, fexp, absb, samp);
         for (size_t i = 0; i < n; i++) {
             samp[i] = to_adu(samp[i], p->noise, &n_sat);
             if (p->flat_per_energy)
@@ -453,7 +455,7 @@ xanes_status sim_write_truth(const xanes_simulate_scene *sc, const char *path, x
     W(write_attr_double(f, "edge_pre2_ev", p->pre2_ev));
     W(write_attr_double(f, "edge_norm1_ev", p->norm1_ev));
     W(write_attr_double(f, "edge_norm2_ev", p->norm2_ev));
-    W(write_string(f, "config", p->config_name != NULL ? p->config_name : "", 1));
+    W(write_string(f, "config", p->config != NULL ? p->config : "", 1));
     W(write_string(f, "layout", p->layout == XANES_SIMULATE_FXI ? "fxi" : "aps", 1));
     W(write_string(f, "about",
                    "xanes simulate truth: edge_energy = half-edge of each pixel's noise-free "
@@ -486,15 +488,18 @@ xanes_status sim_write_ref(xanes_simulate_scene *sc, const char *path, double *r
         remove(tmp);
         return XANES_RAISE(err, XANES_EIO, "%s: cannot open for writing", tmp);
     }
-    fprintf(fp, "# XDI/1.0 xanes-simulate/%s\n# Column.1: energy eV\n# Column.2: mu\n"
-                "# Element.symbol: Ni\n# Element.edge: K\n# Sample.name: NiO-like reference "
-                "(simulated)\n# Sample.formula: NiO\n# Simulation.seed: %lu\n# ///\n"
-                "# Simulated transmission spectrum of a NiO reference measured on the same\n"
-                "# monochromator axis as the stack.  Shape: NiO, Based on the LISA XAS Repository\n"
-                "# by Alessandro Puri, DOI 10.5281/zenodo.10778098 (CC BY 4.0).\n"
-                "#------------------------\n#  energy  mu\n",
+    fprintf(fp,
+            "# XDI/1.0 xanes-simulate/%s\n# Column.1: energy eV\n# Column.2: mu\n"
+            "# Element.symbol: Ni\n# Element.edge: K\n# Sample.name: NiO-like reference "
+            "(simulated)\n# Sample.formula: NiO\n# Simulation.seed: %lu\n# ///\n"
+            "# Simulated transmission spectrum of a NiO reference measured on the same\n"
+            "# monochromator axis as the stack.  Shape: NiO, Based on the LISA XAS Repository\n"
+            "# by Alessandro Puri, DOI 10.5281/zenodo.10778098 (CC BY 4.0).\n"
+            "#------------------------\n#  energy  mu\n",
             xanes_version(), p->seed);
     const sim_component c = {1.25, sc->nio_shift_ev};
+    gsl_rng *rng = sc->rngs[0];
+    gsl_rng_set(rng, sim_stream_seed(sc, SIM_REFERENCE, 0, 0));
     size_t n = (size_t)floor((p->ref_hi_ev - p->ref_lo_ev) / p->ref_step_ev + 1e-9) + 1;
     for (size_t i = 0; i < n; i++) {
         double e_nom = p->ref_lo_ev + p->ref_step_ev * (double)i;
@@ -502,7 +507,7 @@ xanes_status sim_write_ref(xanes_simulate_scene *sc, const char *path, double *r
         /* pre-edge level and E^-3-like slope of a pellet, plus the NiO edge */
         double mu = 0.45 - 4.0e-4 * (e - sc->nio_edge_ev) + sim_spectrum_eval(&sc->ni2, &c, 1, e);
         if (p->noise && p->ref_noise > 0)
-            mu += gsl_ran_gaussian(sc->rng, p->ref_noise);
+            mu += gsl_ran_gaussian(rng, p->ref_noise);
         fprintf(fp, "  %.4f  %.8f\n", e_nom, mu);
     }
     int bad = ferror(fp);

@@ -3,12 +3,13 @@
  *
  * Building a scene: check the params; read the calibration scale
  * (calibration/standards.json through xanes_standards: E(SoC) is the line
- * through the pristine and delithiated NCM standards) and the Ni shapes; place the Ni3+ shape so its
- * half-edge is the pristine edge (s0) and the Ni4+ copy d34 eV above it;
- * tabulate the half-edge of their mixture f_w over w in [0, 1] (41 nodes,
- * natural cubic spline: the half-edge is smooth in w, interpolation error
- * < 1e-6 eV); draw the phantom, the drift and the flat field from the RNG
- * (mt19937, params.seed) in that order; compute the truth maps.
+ * through the pristine and delithiated NCM standards) and the Ni shapes; place the Ni3+ shape so
+ * its half-edge is the pristine edge (s0) and the Ni4+ copy d34 eV above it; tabulate the half-edge
+ * of their mixture f_w over w in [0, 1] (41 nodes, natural cubic spline: the half-edge is smooth in
+ * w, interpolation error < 1e-6 eV); draw the phantom, the drift and the flat field from the RNG
+ * (mt19937, params.seed) in that order; compute the truth maps.  With a
+ * cathode configuration (params.config) the per-particle SoC comes from the
+ * SoC-heterogeneity model (xanes_model_run), else from Normal(mean, std).
  *
  * The nominal energy grid (when none is given) has three uniform segments:
  * pre-edge [grid_lo, edge_lo), edge [edge_lo, edge_hi) with edge_fraction of
@@ -17,6 +18,8 @@
  */
 #include "sim_private.h"
 
+#include "xanes/model.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@
 
 #include <cjson/cJSON.h>
 #include <gsl/gsl_randist.h>
+#include <omp.h>
 
 void xanes_simulate_default_params(xanes_simulate_params *p)
 {
@@ -34,7 +38,7 @@ void xanes_simulate_default_params(xanes_simulate_params *p)
     p->edge_lo_ev = 8340.0;
     p->edge_hi_ev = 8375.0;
     p->grid_hi_ev = 8450.0;
-    p->edge_fraction = 0.6;
+    p->edge_fraction = 0.7;
     p->n_particles = 8;
     p->aspect_max = 1.35;
     p->touching_overlap = 0.08;
@@ -117,8 +121,8 @@ static cJSON *load_json(const char *path, xanes_error *err)
     return root;
 }
 
-static xanes_status get_num(const char *path, const cJSON *obj, const char *where,
-                            const char *key, double *out, xanes_error *err)
+static xanes_status get_num(const char *path, const cJSON *obj, const char *where, const char *key,
+                            double *out, xanes_error *err)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
@@ -143,52 +147,67 @@ double sim_edge_from_soc(const xanes_simulate_scene *sc, double soc)
     return xanes_standards_edge_from_soc(&sc->std, soc);
 }
 
-xanes_status xanes_simulate_apply_config(xanes_simulate_params *p, const char *config,
-                                         xanes_error *err)
+/* A configuration file of the model's format: coverage_alpha, coverage_beta
+ * (> 0) and an optional name. */
+static xanes_status load_model_config_file(const char *path, xanes_model_config *cfg,
+                                           xanes_error *err)
 {
-    char path[1024];
-    const char *key = NULL;
-    if (p == NULL || config == NULL || config[0] == '\0')
-        return XANES_RAISE(err, XANES_EINVAL, "simulate: no configuration given");
-    if (strcmp(config, "NCM-A") == 0 || strcmp(config, "NCM-B") == 0 ||
-        strcmp(config, "NCM-C") == 0) {
-        snprintf(path, sizeof path, "%s/simulate_configs.json", calib_dir(p));
-        key = config;
-    } else if (strchr(config, '/') != NULL || strstr(config, ".json") != NULL) {
-        snprintf(path, sizeof path, "%s", config);
-    } else {
-        return XANES_RAISE(err, XANES_EINVAL,
-                           "simulate: unknown configuration '%s' (NCM-A, NCM-B, NCM-C or a "
-                           "JSON file with edge_mean_ev and edge_std_ev)",
-                           config);
-    }
-    xanes_standards std;
-    xanes_status st = load_standards(p, &std, err);
-    if (st != XANES_OK)
-        return st;
     cJSON *root = load_json(path, err);
     if (root == NULL)
         return err != NULL ? err->status : XANES_EIO;
-    const cJSON *obj = root;
-    char where[96] = "";
-    if (key != NULL) {
-        obj = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "configs"),
-                                               key);
-        snprintf(where, sizeof where, "configs.%s.", key);
-    }
-    double mean = 0, sd = 0;
-    st = get_num(path, obj, where, "edge_mean_ev", &mean, err);
+    double a = 0, b = 0;
+    xanes_status st = get_num(path, root, "", "coverage_alpha", &a, err);
     if (st == XANES_OK)
-        st = get_num(path, obj, where, "edge_std_ev", &sd, err);
-    if (st == XANES_OK && !(sd >= 0 && mean > 8000 && mean < 8500))
-        st = XANES_RAISE(err, XANES_EDATA, "%s: %sedge_mean_ev %g / edge_std_ev %g are not a Ni K "
-                                           "edge distribution",
-                         path, where, mean, sd);
+        st = get_num(path, root, "", "coverage_beta", &b, err);
+    if (st == XANES_OK && !(a > 0 && b > 0))
+        st = XANES_RAISE(err, XANES_EDATA,
+                         "%s: coverage_alpha %g and coverage_beta %g must be positive", path, a, b);
     if (st == XANES_OK) {
-        p->soc_mean = xanes_standards_soc(&std, mean);
-        p->soc_std = fabs(xanes_standards_soc(&std, mean + sd) - p->soc_mean);
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
+        memset(cfg, 0, sizeof *cfg);
+        snprintf(cfg->name, sizeof cfg->name, "%s",
+                 cJSON_IsString(name) ? name->valuestring : "file");
+        cfg->coverage_alpha = a;
+        cfg->coverage_beta = b;
+        cfg->target_edge_mean_ev = cfg->target_edge_std_ev = NAN;
     }
     cJSON_Delete(root);
+    return st;
+}
+
+/* Per-particle SoC at the end of charge from the SoC-heterogeneity model
+ * (xanes_model_run with its default protocol: C/3, 60 C, 4.2 V, the
+ * conditions its configurations were fitted at), n_particles and seed of
+ * the simulation.  soc[] has n_particles entries. */
+static xanes_status model_socs(const xanes_simulate_params *p, const xanes_standards *std,
+                               double *soc, xanes_error *err)
+{
+    char path[1024];
+    xanes_model_data *d = NULL;
+    xanes_model_result *res = NULL;
+    xanes_model_config cfg;
+    snprintf(path, sizeof path, "%s/configs.json", calib_dir(p));
+    xanes_status st = xanes_model_data_load(path, &d, err);
+    if (st != XANES_OK)
+        goto done;
+    if (strchr(p->config, '/') != NULL || strstr(p->config, ".json") != NULL)
+        st = load_model_config_file(p->config, &cfg, err);
+    else
+        st = xanes_model_data_config(d, p->config, &cfg, err);
+    if (st != XANES_OK)
+        goto done;
+    xanes_model_params mp;
+    xanes_model_default_params(&mp);
+    mp.n_particles = p->n_particles;
+    mp.seed = p->seed;
+    st = xanes_model_run(d, &cfg, std, &mp, &res, err);
+    if (st != XANES_OK)
+        goto done;
+    for (size_t i = 0; i < p->n_particles; i++)
+        soc[i] = res->particle[i].soc;
+done:
+    xanes_model_result_free(res);
+    xanes_model_data_free(d);
     return st;
 }
 
@@ -196,14 +215,15 @@ static xanes_status check_params(const xanes_simulate_params *p, xanes_error *er
 {
 #define BAD(cond, ...)                                                                             \
     if (cond)                                                                                      \
-    return XANES_RAISE(err, XANES_EINVAL, "simulate: " __VA_ARGS__)
+    return XANES_RAISE(err, XANES_EINVAL, __VA_ARGS__)
     BAD(p->nx < 8 || p->ny < 8 || p->nx > 16384 || p->ny > 16384,
         "image size %zu x %zu is outside 8..16384", p->ny, p->nx);
     BAD(p->ne < 10 || p->ne > 10000, "%zu energies is outside 10..10000", p->ne);
     BAD(p->n_particles > XANES_SIMULATE_MAX_PARTICLES, "%zu particles exceed %d", p->n_particles,
         XANES_SIMULATE_MAX_PARTICLES);
-    BAD(p->noise && !(p->dose_counts > 0 && p->dose_counts <= 1e9), "dose %g counts is not in "
-                                                                    "(0, 1e9]",
+    BAD(p->noise && !(p->dose_counts > 0 && p->dose_counts <= 1e9),
+        "dose %g counts is not in "
+        "(0, 1e9]",
         p->dose_counts);
     BAD(!(p->drift_px >= 0 && p->drift_px <= 0.25 * (double)(p->nx < p->ny ? p->nx : p->ny)),
         "drift %g px rms is not in [0, a quarter of the image]", p->drift_px);
@@ -216,8 +236,8 @@ static xanes_status check_params(const xanes_simulate_params *p, xanes_error *er
         p->mantissa_bits);
     BAD(p->n_dark < 1 || p->n_dark > 1000 || p->n_flat < 1 || p->n_flat > 1000,
         "dark/flat frame counts %zu / %zu not in 1..1000", p->n_dark, p->n_flat);
-    BAD(!(p->aspect_max >= 1 && p->aspect_max <= 4) || !(p->touching_overlap >= 0 &&
-                                                         p->touching_overlap < 0.5),
+    BAD(!(p->aspect_max >= 1 && p->aspect_max <= 4) ||
+            !(p->touching_overlap >= 0 && p->touching_overlap < 0.5),
         "aspect %g / overlap %g out of range", p->aspect_max, p->touching_overlap);
     BAD(!(p->edge_jump_max > 0 && p->edge_jump_max < 10), "edge jump %g not in (0, 10)",
         p->edge_jump_max);
@@ -236,8 +256,9 @@ static xanes_status check_params(const xanes_simulate_params *p, xanes_error *er
               p->edge_hi_ev < p->grid_hi_ev && p->grid_lo_ev >= 8200 && p->grid_hi_ev <= 8650),
             "energy grid %g < %g < %g < %g eV is not ordered inside 8200-8650", p->grid_lo_ev,
             p->edge_lo_ev, p->edge_hi_ev, p->grid_hi_ev);
-        BAD(!(p->edge_fraction > 0.1 && p->edge_fraction < 0.9), "edge fraction %g not in "
-                                                                 "(0.1, 0.9)",
+        BAD(!(p->edge_fraction > 0.1 && p->edge_fraction < 0.9),
+            "edge fraction %g not in "
+            "(0.1, 0.9)",
             p->edge_fraction);
     }
 #undef BAD
@@ -256,9 +277,11 @@ static void build_grid(xanes_simulate_scene *sc)
     size_t n_edge = ne - n_pre - n_post;
     size_t k = 0;
     for (size_t i = 0; i < n_pre; i++)
-        sc->e_nom[k++] = p->grid_lo_ev + (p->edge_lo_ev - p->grid_lo_ev) * (double)i / (double)n_pre;
+        sc->e_nom[k++] =
+            p->grid_lo_ev + (p->edge_lo_ev - p->grid_lo_ev) * (double)i / (double)n_pre;
     for (size_t i = 0; i < n_edge; i++)
-        sc->e_nom[k++] = p->edge_lo_ev + (p->edge_hi_ev - p->edge_lo_ev) * (double)i / (double)n_edge;
+        sc->e_nom[k++] =
+            p->edge_lo_ev + (p->edge_hi_ev - p->edge_lo_ev) * (double)i / (double)n_edge;
     for (size_t i = 0; i < n_post; i++)
         sc->e_nom[k++] =
             p->edge_hi_ev + (p->grid_hi_ev - p->edge_hi_ev) * (double)i / (double)(n_post - 1);
@@ -316,23 +339,23 @@ static xanes_status build_spectral_model(xanes_simulate_scene *sc, xanes_error *
     }
     sc->mix_half = gsl_spline_alloc(gsl_interp_cspline, NW);
     if (sc->mix_half == NULL)
-        return XANES_RAISE(err, XANES_ENOMEM, "simulate: out of memory");
+        return XANES_RAISE(err, XANES_ENOMEM, "out of memory");
     gsl_spline_init(sc->mix_half, w, t, NW);
     return XANES_OK;
 }
 
-xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p,
-                                        xanes_simulate_scene **out, xanes_error *err)
+xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p, xanes_simulate_scene **out,
+                                        xanes_error *err)
 {
     if (p == NULL || out == NULL)
-        return XANES_RAISE(err, XANES_EINVAL, "simulate: NULL argument");
+        return XANES_RAISE(err, XANES_EINVAL, "NULL argument");
     *out = NULL;
     xanes_status st = check_params(p, err);
     if (st != XANES_OK)
         return st;
     xanes_simulate_scene *sc = calloc(1, sizeof *sc);
     if (sc == NULL)
-        return XANES_RAISE(err, XANES_ENOMEM, "simulate: out of memory");
+        return XANES_RAISE(err, XANES_ENOMEM, "out of memory");
     /* The borrowed arrays are used while building and then forgotten: the
      * scene must not outlive them silently. */
     sc->p = *p;
@@ -357,11 +380,22 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p,
     if (!sc->e_nom || !sc->e_true || !sc->shifts || !sc->parts || !sc->truth_edge ||
         !sc->truth_soc || !sc->truth_jump || !sc->labels || !sc->p_soc || !sc->p_edge ||
         !sc->p_edge_mean || !sc->rng) {
-        st = XANES_RAISE(err, XANES_ENOMEM, "simulate: out of memory for a %zu x %zu x %zu scene",
-                         sc->ne, sc->ny, sc->nx);
+        st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for a %zu x %zu x %zu scene", sc->ne,
+                         sc->ny, sc->nx);
         goto done;
     }
     gsl_rng_set(sc->rng, p->seed);
+    sc->n_rngs = (size_t)omp_get_max_threads();
+    sc->rngs = calloc(sc->n_rngs, sizeof *sc->rngs);
+    for (size_t i = 0; sc->rngs != NULL && i < sc->n_rngs; i++)
+        if ((sc->rngs[i] = gsl_rng_alloc(gsl_rng_mt19937)) == NULL) {
+            st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for random generators");
+            goto done;
+        }
+    if (sc->rngs == NULL) {
+        st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for random generators");
+        goto done;
+    }
 
     st = load_standards(p, &sc->std, err);
     if (st != XANES_OK)
@@ -382,11 +416,25 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p,
     for (size_t k = 0; k < sc->ne; k++)
         sc->e_true[k] = sc->e_nom[k] - p->energy_offset_ev;
 
+    if (p->config != NULL && p->config[0] != '\0' && p->particle_soc == NULL && sc->np > 0) {
+        sc->model_soc = malloc(sc->np * sizeof *sc->model_soc);
+        if (sc->model_soc == NULL) {
+            st = XANES_RAISE(err, XANES_ENOMEM, "out of memory");
+            goto done;
+        }
+        st = model_socs(p, &sc->std, sc->model_soc, err);
+        if (st != XANES_OK)
+            goto done;
+        sc->p.particle_soc = sc->model_soc;
+    }
     st = sim_phantom_build(sc, err);
     if (st != XANES_OK)
         goto done;
     build_drift(sc);
     sim_flat_build(sc);
+    st = sim_matrix_tables(sc, err);
+    if (st != XANES_OK)
+        goto done;
     st = sim_truth_build(sc, err);
     sc->p.energy_ev = NULL;
     sc->p.shifts_px = NULL;
@@ -415,26 +463,71 @@ void xanes_simulate_scene_free(xanes_simulate_scene *s)
     free(s->p_soc);
     free(s->p_edge);
     free(s->p_edge_mean);
+    free(s->model_soc);
+    free(s->mat_rows);
+    free(s->mat_cols);
     gsl_spline_free(s->mix_half);
     sim_shape_free(&s->ni2);
     sim_shape_free(&s->ni3);
     gsl_rng_free(s->rng);
+    for (size_t i = 0; s->rngs != NULL && i < s->n_rngs; i++)
+        gsl_rng_free(s->rngs[i]);
+    free(s->rngs);
     free(s);
 }
 
-size_t xanes_simulate_scene_nx(const xanes_simulate_scene *s) { return s->nx; }
-size_t xanes_simulate_scene_ny(const xanes_simulate_scene *s) { return s->ny; }
-size_t xanes_simulate_scene_ne(const xanes_simulate_scene *s) { return s->ne; }
-size_t xanes_simulate_scene_n_particles(const xanes_simulate_scene *s) { return s->np; }
-const double *xanes_simulate_energy_nominal_ev(const xanes_simulate_scene *s) { return s->e_nom; }
-const double *xanes_simulate_energy_true_ev(const xanes_simulate_scene *s) { return s->e_true; }
-const double *xanes_simulate_shifts_px(const xanes_simulate_scene *s) { return s->shifts; }
-const double *xanes_simulate_truth_edge_ev(const xanes_simulate_scene *s) { return s->truth_edge; }
-const float *xanes_simulate_truth_soc(const xanes_simulate_scene *s) { return s->truth_soc; }
-const float *xanes_simulate_truth_edge_jump(const xanes_simulate_scene *s) { return s->truth_jump; }
-const int32_t *xanes_simulate_truth_labels(const xanes_simulate_scene *s) { return s->labels; }
-const double *xanes_simulate_particle_soc(const xanes_simulate_scene *s) { return s->p_soc; }
-const double *xanes_simulate_particle_edge_ev(const xanes_simulate_scene *s) { return s->p_edge; }
+size_t xanes_simulate_scene_nx(const xanes_simulate_scene *s)
+{
+    return s->nx;
+}
+size_t xanes_simulate_scene_ny(const xanes_simulate_scene *s)
+{
+    return s->ny;
+}
+size_t xanes_simulate_scene_ne(const xanes_simulate_scene *s)
+{
+    return s->ne;
+}
+size_t xanes_simulate_scene_n_particles(const xanes_simulate_scene *s)
+{
+    return s->np;
+}
+const double *xanes_simulate_energy_nominal_ev(const xanes_simulate_scene *s)
+{
+    return s->e_nom;
+}
+const double *xanes_simulate_energy_true_ev(const xanes_simulate_scene *s)
+{
+    return s->e_true;
+}
+const double *xanes_simulate_shifts_px(const xanes_simulate_scene *s)
+{
+    return s->shifts;
+}
+const double *xanes_simulate_truth_edge_ev(const xanes_simulate_scene *s)
+{
+    return s->truth_edge;
+}
+const float *xanes_simulate_truth_soc(const xanes_simulate_scene *s)
+{
+    return s->truth_soc;
+}
+const float *xanes_simulate_truth_edge_jump(const xanes_simulate_scene *s)
+{
+    return s->truth_jump;
+}
+const int32_t *xanes_simulate_truth_labels(const xanes_simulate_scene *s)
+{
+    return s->labels;
+}
+const double *xanes_simulate_particle_soc(const xanes_simulate_scene *s)
+{
+    return s->p_soc;
+}
+const double *xanes_simulate_particle_edge_ev(const xanes_simulate_scene *s)
+{
+    return s->p_edge;
+}
 const double *xanes_simulate_particle_edge_mean_ev(const xanes_simulate_scene *s)
 {
     return s->p_edge_mean;
@@ -448,7 +541,7 @@ xanes_status xanes_simulate_run(const xanes_simulate_params *p, const char *stac
     xanes_simulate_summary sum;
     memset(&sum, 0, sizeof sum);
     if (stack_path == NULL)
-        return XANES_RAISE(err, XANES_EINVAL, "simulate: no output stack path");
+        return XANES_RAISE(err, XANES_EINVAL, "no output stack path");
     xanes_status st = xanes_simulate_scene_alloc(p, &sc, err);
     if (st != XANES_OK)
         return st;

@@ -16,6 +16,7 @@
 #include "xanes/run.h"
 #include "xanes/segment.h"
 #include "xanes/sfit.h"
+#include "xanes/simulate.h"
 #include "xanes/spectrum.h"
 #include "xanes/stack.h"
 #include "xanes/standards.h"

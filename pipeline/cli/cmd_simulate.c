@@ -30,10 +30,15 @@ static void usage(FILE *to)
             "  --truth TRUTH.h5         write the truth (edge map, labels, shifts, ...)\n"
             "  --ref-out REF.xdi        write a NiO-like reference spectrum (XDI 1.0), true edge\n"
             "                           from calibration/standards.json, same energy offset\n"
-            "  --config NCM-A|NCM-B|NCM-C|FILE  per-particle SoC distribution of a cathode\n"
+            "  --config NCM-A|NCM-B|NCM-C|FILE  per-particle SoC from the SoC-heterogeneity\n"
+            "                           model ('xanes model') for a cathode configuration of\n"
+            "                           calibration/configs.json, or a JSON file with\n"
+            "                           coverage_alpha and coverage_beta\n"
             "  --soc-mean S --soc-std S per-particle SoC ~ Normal(mean, std) (0.5, 0.2)\n"
             "  --nx N --ny N --ne N     image size and number of energies (128, 128, 50)\n"
             "  --particles N            number of particles (8)\n"
+            "  --radius-min-px R --radius-max-px R  in-plane semi-axes (5 %% .. 11 %% of the\n"
+            "                           smaller image side)\n"
             "  --seed S                 RNG seed, GSL mt19937 (1)\n"
             "  --dose COUNTS            mean flat-field counts per pixel (10000)\n"
             "  --noise-free             no counting/read noise (expectation values)\n"
@@ -107,6 +112,8 @@ int xanes_cmd_simulate(int argc, char **argv)
         INT_OPT("--ny", 8, 16384, p.ny = (size_t)l)
         INT_OPT("--ne", 10, 10000, p.ne = (size_t)l)
         INT_OPT("--particles", 0, XANES_SIMULATE_MAX_PARTICLES, p.n_particles = (size_t)l)
+        NUM_OPT("--radius-min-px", 2.0, 4096.0, p.radius_min_px = d)
+        NUM_OPT("--radius-max-px", 2.0, 4096.0, p.radius_max_px = d)
         INT_OPT("--seed", 0, 4294967295L, p.seed = (unsigned long)l)
         NUM_OPT("--dose", 1.0, 1e9, p.dose_counts = d)
         NUM_OPT("--drift-px", 0.0, 1000.0, p.drift_px = d)
@@ -161,14 +168,9 @@ int xanes_cmd_simulate(int argc, char **argv)
 
     xanes_error err;
     xanes_error_clear(&err);
-    if (config != NULL) {
-        if (xanes_simulate_apply_config(&p, config, &err) != XANES_OK)
-            return cli_fail(CMD, &err);
-        p.config_name = config;
-    } else {
-        p.soc_mean = soc_mean;
-        p.soc_std = soc_std;
-    }
+    p.config = config;
+    p.soc_mean = soc_mean;
+    p.soc_std = soc_std;
     xanes_simulate_summary sum;
     if (xanes_simulate_run(&p, out, truth, ref, &sum, &err) != XANES_OK)
         return cli_fail(CMD, &err);
