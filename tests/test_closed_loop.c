@@ -48,7 +48,7 @@ static void run_case(const loop_case *c, rt_accuracy *a)
     xanes_simulate_default_params(&p);
     xanes_error err;
     xanes_error_clear(&err);
-    assert_int_equal(xanes_simulate_apply_config(&p, c->config, &err), XANES_OK);
+    p.config = c->config;
     p.seed = c->seed;
     p.dose_counts = c->dose;
     p.drift_px = c->drift_px;
@@ -56,7 +56,6 @@ static void run_case(const loop_case *c, rt_accuracy *a)
     p.touching = c->touching;
     p.n_particles = c->n_particles;
     p.layout = c->layout_aps ? XANES_SIMULATE_APS : XANES_SIMULATE_FXI;
-    p.config_name = c->config;
     xanes_status st = rt_loop(dir, "loop", &p, 1, NULL, a, NULL, &err);
     if (st != XANES_OK)
         print_error("%s seed %lu: %s\n", c->config, c->seed, err.message);
