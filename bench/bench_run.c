@@ -124,7 +124,8 @@ static int write_stack(const char *path, size_t nx, size_t ny, size_t ne)
                     if (d2 >= r2)
                         continue;
                     const double t = sqrt(1.0 - d2 / r2);
-                    const double step = 0.5 + atan((energy[k] - parts[i].e0) / 1.5) / 3.141592653589793;
+                    const double step =
+                        0.5 + atan((energy[k] - parts[i].e0) / 1.5) / 3.141592653589793;
                     mu += t * (0.4 + 0.6 * step);
                 }
                 const double c = flat[y * nx + x] * exp(-mu);
@@ -145,7 +146,8 @@ static int write_stack(const char *path, size_t nx, size_t ny, size_t ne)
     for (size_t j = 0; j < NFLAT; j++) {
         for (size_t i = 0; i < nx * ny; i++) {
             const double c = flat[i];
-            frame[i] = (uint16_t)lround(dark + c + sqrt(c) * hash_normal(900000000ull + j * nx * ny + i));
+            frame[i] =
+                (uint16_t)lround(dark + c + sqrt(c) * hash_normal(900000000ull + j * nx * ny + i));
         }
         hsize_t start[3] = {j, 0, 0};
         H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, chunk, NULL);
@@ -358,8 +360,8 @@ int main(int argc, char **argv)
     printf("\nparticles found: %zu (1 thread) / %zu (2 threads)\n", rep[0].n_particles,
            rep[1].n_particles);
     printf("peak RSS: 1 thread %.1f MiB (%.2f x float32 stack), 2 threads %.1f MiB (%.2f x)\n",
-           rep[0].maxrss_kb / 1024.0, rep[0].maxrss_kb / 1024.0 / f32_mb,
-           rep[1].maxrss_kb / 1024.0, rep[1].maxrss_kb / 1024.0 / f32_mb);
+           rep[0].maxrss_kb / 1024.0, rep[0].maxrss_kb / 1024.0 / f32_mb, rep[1].maxrss_kb / 1024.0,
+           rep[1].maxrss_kb / 1024.0 / f32_mb);
     printf("targets: read+correct+edge map %.2f x memory pass (<= 5) | 2 threads %.2f x faster "
            "than 1 (>= 1.8) | peak RSS %.2f x float32 (<= 1.5) | whole run %.3f s on 2 threads "
            "(well under 1 s)\n",

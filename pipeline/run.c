@@ -104,7 +104,8 @@ static xanes_status calibrate_stage(const xanes_run_params *p, const xanes_stack
     xanes_status st = XANES_OK;
     xanes_spectrum *ref = NULL;
     xanes_calibrate_params cp = p->calibrate;
-    cp.edge = p->edge == XANES_EDGEMAP_DERIV ? XANES_CALIBRATE_EDGE_DERIV : XANES_CALIBRATE_EDGE_HALF;
+    cp.edge =
+        p->edge == XANES_EDGEMAP_DERIV ? XANES_CALIBRATE_EDGE_DERIV : XANES_CALIBRATE_EDGE_HALF;
     xanes_calibrate_edge_result er;
 
     st = xanes_spectrum_read(p->calib_path, &p->calib_spectrum, &ref, err);
@@ -174,8 +175,7 @@ static xanes_status edgemap_stage(const xanes_run_params *p, const xanes_stack *
     size_t n_valid = 0;
     if (sum == NULL)
         return XANES_RAISE(err, XANES_ENOMEM, "edge map of %s: out of memory", s->path);
-    st = xanes_edgemap_mean_spectrum(s->absorbance, ne, s->ny, s->nx, 0, s->ny, sum, &n_valid,
-                                     err);
+    st = xanes_edgemap_mean_spectrum(s->absorbance, ne, s->ny, s->nx, 0, s->ny, sum, &n_valid, err);
     if (st != XANES_OK)
         goto done;
     if (n_valid == 0) {
@@ -193,8 +193,7 @@ static xanes_status edgemap_stage(const xanes_run_params *p, const xanes_stack *
     if (m == NULL) {
         xanes_error inner = *err;
         xanes_error_clear(err);
-        st = XANES_RAISE(err, inner.status, "stack %s: mean spectrum: %s", s->path,
-                         inner.message);
+        st = XANES_RAISE(err, inner.status, "stack %s: mean spectrum: %s", s->path, inner.message);
         goto done;
     }
     xanes_edgemap_describe(m, &r->norm);
@@ -240,8 +239,7 @@ static xanes_status particles_stage(const xanes_run_params *p, const xanes_stack
 
 /* Masks the maps to the particles and derives SoC and valence maps; sums up
  * the particles for the summary. */
-static xanes_status finish_maps(const xanes_standards *std, xanes_run_result *r,
-                                xanes_error *err)
+static xanes_status finish_maps(const xanes_standards *std, xanes_run_result *r, xanes_error *err)
 {
     const size_t n = r->ny * r->nx;
     for (size_t i = 0; i < n; i++) {

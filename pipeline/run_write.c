@@ -30,8 +30,8 @@
 #include "xanes/results.h"
 
 /* The files of one run, in the order they are written. */
-static const char *const output_names[] = {"results.h5",   "particles.csv", "edge_map.png",
-                                           "soc_map.png",  "particles.png", "edge_histogram.png"};
+static const char *const output_names[] = {"results.h5",  "particles.csv", "edge_map.png",
+                                           "soc_map.png", "particles.png", "edge_histogram.png"};
 enum { N_OUTPUTS = sizeof output_names / sizeof output_names[0] };
 
 static double now_s(void)
@@ -169,12 +169,10 @@ static xanes_status write_files(const xanes_run_result *r, const xanes_run_param
     }
     for (size_t i = 0; i < np; i++) {
         const xanes_particle *q = &r->particles[i];
-        rows[i] = (xanes_results_particle){q->label,          q->area_px,
-                                           q->centroid_x_px,  q->centroid_y_px,
-                                           q->edge_mean_ev,   q->edge_std_ev,
-                                           q->edge_median_ev, q->edge_mean_spectrum_ev,
-                                           q->soc_mean,       q->valence_mean,
-                                           q->overcharged_fraction};
+        rows[i] = (xanes_results_particle){
+            q->label,        q->area_px,      q->centroid_x_px,       q->centroid_y_px,
+            q->edge_mean_ev, q->edge_std_ev,  q->edge_median_ev,      q->edge_mean_spectrum_ev,
+            q->soc_mean,     q->valence_mean, q->overcharged_fraction};
         lab[i] = (xanes_figure_particle_label){q->label, q->centroid_x_px, q->centroid_y_px,
                                                q->edge_mean_ev};
         pmeans[i] = q->edge_mean_ev;
@@ -257,8 +255,8 @@ static xanes_status write_files(const xanes_run_result *r, const xanes_run_param
     } else {
         /* No particle: an empty plot that says so, with the threshold. */
         const double x[2] = {r->overcharge_ev, r->overcharge_ev};
-        xanes_plot_series s = {x, NULL, 1, "overcharge threshold", XANES_PLOT_VLINE,
-                               XANES_PLOT_AUTO, 0.0, 0};
+        xanes_plot_series s = {
+            x, NULL, 1, "overcharge threshold", XANES_PLOT_VLINE, XANES_PLOT_AUTO, 0.0, 0};
         xanes_plot pl2;
         xanes_plot_default(&pl2);
         pl2.title = "Edge energy: no particle found";
@@ -328,8 +326,8 @@ xanes_status xanes_run_write(const xanes_run_result *r, const xanes_run_params *
     snprintf(tmp, sizeof tmp, "%.*s.tmp-%ld", (int)len, outdir, (long)getpid());
     remove_tmpdir(tmp); /* a leftover of a killed run with our pid */
     if (mkdir(tmp, 0755) != 0) {
-        st = XANES_RAISE(err, XANES_EIO, "cannot create the directory %s for the outputs: %s",
-                         tmp, strerror(errno));
+        st = XANES_RAISE(err, XANES_EIO, "cannot create the directory %s for the outputs: %s", tmp,
+                         strerror(errno));
         goto done;
     }
     made_tmp = 1;

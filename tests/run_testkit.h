@@ -42,9 +42,9 @@ typedef struct {
     double drift_rms_px;         /* NaN without alignment                   */
     double edge_err_max_ev;      /* max |pixel-mean edge - truth| (matched) */
     double edge_err_rms_ev;
-    double spec_err_max_ev;      /* max |averaged-spectrum edge - truth|    */
+    double spec_err_max_ev; /* max |averaged-spectrum edge - truth|    */
     double spec_err_rms_ev;
-    double offset_err_ev;        /* pipeline offset + simulated offset      */
+    double offset_err_ev; /* pipeline offset + simulated offset      */
 } rt_accuracy;
 
 /* Scores run result r against the scene s (built from the same params as

@@ -284,8 +284,8 @@ static void test_usage_errors(void **state)
         snprintf(args, sizeof args, cases[i].args, g_dir, g_dir, g_dir);
         tu_cli_result r = tu_run_cli("run %s", args);
         if (r.exit_code != 2 || strstr(r.err, cases[i].msg) == NULL)
-            fail_msg("run %s: exit %d, stderr '%s' (expected 2 and '%s')", args, r.exit_code,
-                     r.err, cases[i].msg);
+            fail_msg("run %s: exit %d, stderr '%s' (expected 2 and '%s')", args, r.exit_code, r.err,
+                     cases[i].msg);
         assert_string_equal(r.out, "");
         tu_cli_result_free(&r);
     }
@@ -335,8 +335,8 @@ static void test_data_errors(void **state)
         assert_string_equal(r.out, "");
         tu_cli_result_free(&r);
     }
-    tu_cli_result r = tu_run_cli("run '%s/s.h5' -o '%s/bad' --calib '%s' --ref-edge 7112", g_dir,
-                                 g_dir, ref);
+    tu_cli_result r =
+        tu_run_cli("run '%s/s.h5' -o '%s/bad' --calib '%s' --ref-edge 7112", g_dir, g_dir, ref);
     print_message("wrong reference -> %s", r.err);
     assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(r.err, "Fe_Foil_rt_2016Foils.xdi"));

@@ -74,10 +74,10 @@ static void run_case(const loop_case *c, rt_accuracy *a)
  * of a few px, a monochromator offset of either sign, touching pairs in
  * half of them; and two low-dose (~300 counts) cases. */
 static const loop_case CASES[] = {
-    {"NCM-A", 101, 10000.0, 1.5, 1.37, 0, 8, 0},  {"NCM-A", 102, 10000.0, 2.0, -0.83, 1, 10, 1},
-    {"NCM-B", 201, 10000.0, 1.5, 0.61, 0, 8, 0},  {"NCM-B", 202, 10000.0, 2.0, -1.29, 1, 10, 0},
-    {"NCM-C", 301, 10000.0, 1.5, 2.17, 0, 8, 1},  {"NCM-C", 302, 10000.0, 2.0, -0.47, 1, 10, 0},
-    {"NCM-B", 401, 300.0, 1.5, 0.93, 0, 8, 0},    {"NCM-C", 402, 300.0, 2.0, -1.11, 1, 10, 0},
+    {"NCM-A", 101, 10000.0, 1.5, 1.37, 0, 8, 0}, {"NCM-A", 102, 10000.0, 2.0, -0.83, 1, 10, 1},
+    {"NCM-B", 201, 10000.0, 1.5, 0.61, 0, 8, 0}, {"NCM-B", 202, 10000.0, 2.0, -1.29, 1, 10, 0},
+    {"NCM-C", 301, 10000.0, 1.5, 2.17, 0, 8, 1}, {"NCM-C", 302, 10000.0, 2.0, -0.47, 1, 10, 0},
+    {"NCM-B", 401, 300.0, 1.5, 0.93, 0, 8, 0},   {"NCM-C", 402, 300.0, 2.0, -1.11, 1, 10, 0},
 };
 enum { N_CASES = sizeof CASES / sizeof CASES[0] };
 static rt_accuracy g_acc[N_CASES];

@@ -51,7 +51,7 @@ const char *xanes_run_stage_name(xanes_run_stage stage);
 typedef void (*xanes_run_progress_fn)(void *user, xanes_run_stage stage);
 
 typedef struct {
-    xanes_stack_options stack;     /* reader options (layout, dataset paths, ...)     */
+    xanes_stack_options stack; /* reader options (layout, dataset paths, ...)     */
     /* Energy calibration: with calib_path, the offset comes from that measured
      * reference spectrum whose true edge is ref_edge_ev (by the `edge`
      * definition below); otherwise energy_offset_ev is used as given (0 by
@@ -65,16 +65,16 @@ typedef struct {
      * calibration alike (half-height crossing by default); it overrides
      * edgemap.method and calibrate.edge. */
     xanes_edgemap_method edge;
-    int align;                             /* nonzero: estimate and apply drift (1) */
+    int align; /* nonzero: estimate and apply drift (1) */
     xanes_align_params align_params;
     xanes_edgemap_params edgemap;
-    xanes_segment_params segment;          /* .min_area_px is --min-area           */
+    xanes_segment_params segment; /* .min_area_px is --min-area           */
     /* Overcharge threshold; NaN = the standards file's overcharge_threshold_ev. */
     double overcharge_ev;
-    const char *standards_path;            /* NULL = calibration/standards.json    */
+    const char *standards_path; /* NULL = calibration/standards.json    */
     /* Recorded in results.h5 (NULL = ""). */
     const char *command_line;
-    xanes_run_progress_fn progress;        /* NULL = none                          */
+    xanes_run_progress_fn progress; /* NULL = none                          */
     void *progress_user;
 } xanes_run_params;
 
@@ -87,8 +87,8 @@ void xanes_run_default_params(xanes_run_params *p);
  * (free with xanes_run_result_free).  Maps are [ny * nx] row-major. */
 typedef struct {
     size_t ny, nx, n_energy;
-    double *energy_raw_ev;       /* [n_energy] as stored in the file, eV          */
-    double *energy_ev;           /* [n_energy] calibrated = raw + offset, eV      */
+    double *energy_raw_ev; /* [n_energy] as stored in the file, eV          */
+    double *energy_ev;     /* [n_energy] calibrated = raw + offset, eV      */
     double energy_offset_ev;
     const char *offset_source;   /* "none", "given", "reference spectrum"         */
     double ref_measured_edge_ev; /* edge of the reference on the raw axis; NaN    */
@@ -98,18 +98,18 @@ typedef struct {
     unsigned char *frame_ok;     /* [n_energy] 1 = aligned (all 1 without)        */
     int aligned;                 /* nonzero: the alignment stage ran              */
     size_t n_frames_not_aligned;
-    float *edge_ev;              /* edge energy, eV, NaN outside the particles    */
-    float *soc;                  /* state of charge, NaN outside                  */
-    float *valence;              /* Ni valence, NaN outside                       */
-    float *edge_jump;            /* edge step (absorbance), NaN where no fit      */
-    float *noise;                /* pre-edge RMS residual (absorbance), the noise
-                                    of the gate in edgemap.h; NaN where no fit   */
-    int32_t *labels;             /* 0 background, 1..n_particles                  */
+    float *edge_ev;   /* edge energy, eV, NaN outside the particles    */
+    float *soc;       /* state of charge, NaN outside                  */
+    float *valence;   /* Ni valence, NaN outside                       */
+    float *edge_jump; /* edge step (absorbance), NaN where no fit      */
+    float *noise;     /* pre-edge RMS residual (absorbance), the noise
+                         of the gate in edgemap.h; NaN where no fit   */
+    int32_t *labels;  /* 0 background, 1..n_particles                  */
     xanes_edgemap_counts edgemap_counts;
-    xanes_normalize_result norm;  /* the normalization used for every pixel and
-                                     every particle spectrum (e0, ranges)        */
+    xanes_normalize_result norm; /* the normalization used for every pixel and
+                                    every particle spectrum (e0, ranges)        */
     xanes_segment_info segment_info;
-    xanes_particle *particles;   /* [n_particles]                                 */
+    xanes_particle *particles; /* [n_particles]                                 */
     size_t n_particles;
     /* Summary over particles with a finite mean edge. */
     double particle_edge_mean_ev; /* mean of the particles' edge_mean_ev          */
@@ -117,8 +117,8 @@ typedef struct {
     size_t n_overcharged;         /* particles whose edge_mean_ev > threshold     */
     double overcharge_ev;         /* threshold used                               */
     char layout_name[16];
-    double pixel_size_nm;         /* NaN when the file does not say               */
-    char stack_warning[400];      /* "" or the reader's warning                   */
+    double pixel_size_nm;               /* NaN when the file does not say               */
+    char stack_warning[400];            /* "" or the reader's warning                   */
     double seconds[XANES_RUN_N_STAGES]; /* wall time per stage                    */
 } xanes_run_result;
 

@@ -123,8 +123,8 @@ static void print_summary(const char *stack, const char *outdir, const char *cal
         printf("  label  area_px  edge_mean_ev  edge_std_ev  spectrum_ev    soc  overcharged\n");
     for (size_t i = 0; i < show; i++) {
         const xanes_particle *q = &r->particles[i];
-        printf("  %5d  %7zu  %12.3f  %11.3f  %11.3f  %5.3f  %10.1f%%\n", (int)q->label,
-               q->area_px, q->edge_mean_ev, q->edge_std_ev, q->edge_mean_spectrum_ev, q->soc_mean,
+        printf("  %5d  %7zu  %12.3f  %11.3f  %11.3f  %5.3f  %10.1f%%\n", (int)q->label, q->area_px,
+               q->edge_mean_ev, q->edge_std_ev, q->edge_mean_spectrum_ev, q->soc_mean,
                100.0 * q->overcharged_fraction);
     }
     if (show < r->n_particles)
@@ -134,8 +134,7 @@ static void print_summary(const char *stack, const char *outdir, const char *cal
            outdir);
     printf("time: %.3f s (", total_seconds(r));
     for (int s = 0; s < XANES_RUN_N_STAGES; s++)
-        printf("%s%s %.3f", s ? ", " : "", xanes_run_stage_name((xanes_run_stage)s),
-               r->seconds[s]);
+        printf("%s%s %.3f", s ? ", " : "", xanes_run_stage_name((xanes_run_stage)s), r->seconds[s]);
     printf(") on %d threads\n", omp_get_max_threads());
 }
 
@@ -238,13 +237,13 @@ int xanes_cmd_run(int argc, char **argv)
             p.align = 0;
             continue;
         }
-        const int takes_value =
-            strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--calib") == 0 ||
-            strcmp(a, "--ref-edge") == 0 || strcmp(a, "--energy-offset") == 0 ||
-            strcmp(a, "--edge") == 0 || strcmp(a, "--align-ref") == 0 ||
-            strcmp(a, "--threads") == 0 || strcmp(a, "--min-area") == 0 ||
-            strcmp(a, "--overcharge-ev") == 0 || strcmp(a, "--min-jump-snr") == 0 ||
-            strcmp(a, "--threshold") == 0 || strcmp(a, "--standards") == 0;
+        const int takes_value = strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 ||
+                                strcmp(a, "--calib") == 0 || strcmp(a, "--ref-edge") == 0 ||
+                                strcmp(a, "--energy-offset") == 0 || strcmp(a, "--edge") == 0 ||
+                                strcmp(a, "--align-ref") == 0 || strcmp(a, "--threads") == 0 ||
+                                strcmp(a, "--min-area") == 0 || strcmp(a, "--overcharge-ev") == 0 ||
+                                strcmp(a, "--min-jump-snr") == 0 || strcmp(a, "--threshold") == 0 ||
+                                strcmp(a, "--standards") == 0;
         if (takes_value && v == NULL)
             return cli_usage_error(CMD, "option %s needs a value", a);
         if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
