@@ -278,6 +278,7 @@ static void test_usage_errors(void **state)
         {"'%s/s.h5' -o '%s/u' --min-area -3", "--min-area"},
         {"'%s/s.h5' -o '%s/u' --align-ref top", "--align-ref"},
         {"'%s/s.h5' -o '%s/u' --layout zzz", "--layout"},
+        {"'%s/s.h5' -o '%s/u' --no-align --align-ref sum", "--no-align"},
         {"'%s/s.h5' '%s/s.h5' -o '%s/u'", "one stack"},
         {"'%s/s.h5' -o", "needs a value"},
     };

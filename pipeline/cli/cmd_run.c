@@ -208,7 +208,7 @@ static int print_json(const char *stack, const char *outdir, const xanes_run_res
 int xanes_cmd_run(int argc, char **argv)
 {
     const char *stack = NULL, *outdir = NULL;
-    int json = 0;
+    int json = 0, align_ref_given = 0;
     long threads = 0;
     xanes_run_params p;
     xanes_run_default_params(&p);
@@ -284,6 +284,7 @@ int xanes_cmd_run(int argc, char **argv)
             else
                 return cli_usage_error(CMD, "option --edge: '%s' is not half or deriv", v);
         } else if (strcmp(a, "--align-ref") == 0) {
+            align_ref_given = 1;
             if (strcmp(v, "post-edge") == 0) {
                 p.align_params.reference = XANES_ALIGN_REF_POST_EDGE;
             } else if (strcmp(v, "sum") == 0) {
@@ -316,7 +317,7 @@ int xanes_cmd_run(int argc, char **argv)
         return cli_usage_error(CMD, "--ref-edge needs --calib REF_SPECTRUM");
     if (p.calib_path != NULL && !isnan(p.energy_offset_ev))
         return cli_usage_error(CMD, "give either --calib or --energy-offset, not both");
-    if (p.align_params.reference == XANES_ALIGN_REF_FRAME && !p.align)
+    if (align_ref_given && !p.align)
         return cli_usage_error(CMD, "--align-ref makes no sense with --no-align");
     if (threads > 0)
         omp_set_num_threads((int)threads);
@@ -327,6 +328,8 @@ int xanes_cmd_run(int argc, char **argv)
 
     int rc = CLI_EXIT_OK;
     if (xanes_run(stack, &p, outdir, &r, &err) != XANES_OK) {
+        if (p.progress != NULL)
+            fputc('\n', stderr); /* end the progress line before the message */
         rc = cli_fail(CMD, &err);
         goto done;
     }
