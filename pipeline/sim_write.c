@@ -37,7 +37,7 @@ static hid_t make_dset(hid_t loc, const char *name, hid_t type, int rank, const 
     hsize_t total = 1, chunk[3];
     for (int i = 0; i < rank; i++)
         total *= dims[i];
-    if (space < 0 || dcpl < 0)
+    if (space < 0 || dcpl < 0 || H5Pset_obj_track_times(dcpl, 0) < 0)
         goto done;
     if (compress && total > 0) {
         for (int i = 0; i < rank; i++)
@@ -99,14 +99,34 @@ static herr_t write_all(hid_t loc, const char *name, hid_t filetype, hid_t memty
     return r;
 }
 
+/* Creates a dataset without modification times, so that a seed gives the
+ * same file bytes on every run (sample_scans/ are tracked by git). */
+static hid_t create_untimed(hid_t loc, const char *name, hid_t type, hid_t space)
+{
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
+    if (dcpl >= 0 && H5Pset_obj_track_times(dcpl, 0) >= 0)
+        d = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    return d;
+}
+
+/* An HDF5 file (or group, when parent >= 0) without modification times. */
+static hid_t create_untimed_file(const char *path, hid_t parent, const char *group)
+{
+    hid_t cpl = H5Pcreate(parent >= 0 ? H5P_GROUP_CREATE : H5P_FILE_CREATE), o = -1;
+    if (cpl >= 0 && H5Pset_obj_track_times(cpl, 0) >= 0)
+        o = parent >= 0 ? H5Gcreate2(parent, group, H5P_DEFAULT, cpl, H5P_DEFAULT)
+                        : H5Fcreate(path, H5F_ACC_TRUNC, cpl, H5P_DEFAULT);
+    if (cpl >= 0)
+        H5Pclose(cpl);
+    return o;
+}
+
 static herr_t write_scalar(hid_t loc, const char *name, double v, const char *units)
 {
-    hsize_t one = 1;
-    (void)one;
     hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t d = sp >= 0
-                  ? H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
-                  : -1;
+    hid_t d = sp >= 0 ? create_untimed(loc, name, H5T_IEEE_F64LE, sp) : -1;
     herr_t r = d >= 0 ? H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) : -1;
     if (r >= 0 && units != NULL) {
         hid_t st = H5Tcopy(H5T_C_S1), a = -1;
@@ -139,7 +159,7 @@ static herr_t write_string(hid_t loc, const char *name, const char *text, int as
         if (o >= 0)
             H5Aclose(o);
     } else {
-        o = H5Dcreate2(loc, name, st, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        o = create_untimed(loc, name, st, sp);
         r = o >= 0 ? H5Dwrite(o, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, text) : -1;
         if (o >= 0)
             H5Dclose(o);
@@ -256,7 +276,7 @@ xanes_status sim_write_stack(xanes_simulate_scene *sc, const char *path,
         st = XANES_RAISE(err, XANES_EIO, "%s: cannot create a temporary file beside it", path);
         goto done;
     }
-    f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    f = create_untimed_file(tmp, -1, NULL);
     if (f < 0) {
         st = XANES_RAISE(err, XANES_EIO, "%s: cannot create HDF5 file", tmp);
         goto done;
@@ -288,7 +308,7 @@ xanes_status sim_write_stack(xanes_simulate_scene *sc, const char *path,
             r = write_string(g, "note", "simulated by xanes simulate (truth in a separate file)",
                              0);
     } else {
-        g = H5Gcreate2(f, "/exchange", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        g = create_untimed_file(NULL, f, "/exchange");
         d_data = g >= 0 ? make_dset(g, "data", rawtype, 3, dd, 1) : -1;
         d_flat = g >= 0 ? make_dset(g, "data_white", rawtype, 3, fd, 1) : -1;
         d_dark = g >= 0 ? make_dset(g, "data_dark", rawtype, 3, kd, 1) : -1;
@@ -425,7 +445,7 @@ xanes_status sim_write_truth(const xanes_simulate_scene *sc, const char *path, x
         free(axes);
         return XANES_RAISE(err, XANES_EIO, "%s: cannot create a temporary file beside it", path);
     }
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = create_untimed_file(tmp, -1, NULL);
     hsize_t map[2] = {sc->ny, sc->nx}, sh[2] = {sc->ne, 2}, e1[1] = {sc->ne}, p1[1] = {np},
             p2[2] = {np, 2}, p3[2] = {np, 3};
     herr_t r = f >= 0 ? 0 : -1;

@@ -49,6 +49,7 @@ void xanes_simulate_default_params(xanes_simulate_params *p)
     p->matrix_ripple = 0.3;
     p->soc_mean = 0.5;
     p->soc_std = 0.2;
+    p->model_ensemble = 200;
     p->gradient_soc = 0.2;
     p->seed = 1;
     p->noise = 1;
@@ -177,8 +178,8 @@ static xanes_status load_model_config_file(const char *path, xanes_model_config 
 
 /* Per-particle SoC at the end of charge from the SoC-heterogeneity model
  * (xanes_model_run with its default protocol: C/3, 60 C, 4.2 V, the
- * conditions its configurations were fitted at), n_particles and seed of
- * the simulation.  soc[] has n_particles entries. */
+ * conditions its configurations were fitted at) and the simulation's seed.
+ * soc[] has n_particles entries. */
 static xanes_status model_socs(const xanes_simulate_params *p, const xanes_standards *std,
                                double *soc, xanes_error *err)
 {
@@ -198,7 +199,10 @@ static xanes_status model_socs(const xanes_simulate_params *p, const xanes_stand
         goto done;
     xanes_model_params mp;
     xanes_model_default_params(&mp);
-    mp.n_particles = p->n_particles;
+    /* The imaged particles are a few of the many that share the electrode
+     * potential: simulate an ensemble of model_ensemble particles (at least
+     * n_particles) and image its first n_particles (i.i.d. draws). */
+    mp.n_particles = p->n_particles > p->model_ensemble ? p->n_particles : p->model_ensemble;
     mp.seed = p->seed;
     st = xanes_model_run(d, &cfg, std, &mp, &res, err);
     if (st != XANES_OK)
@@ -219,6 +223,8 @@ static xanes_status check_params(const xanes_simulate_params *p, xanes_error *er
     BAD(p->nx < 8 || p->ny < 8 || p->nx > 16384 || p->ny > 16384,
         "image size %zu x %zu is outside 8..16384", p->ny, p->nx);
     BAD(p->ne < 10 || p->ne > 10000, "%zu energies is outside 10..10000", p->ne);
+    BAD(p->config != NULL && (p->model_ensemble < 1 || p->model_ensemble > 100000),
+        "model ensemble of %zu particles is outside 1..100000", p->model_ensemble);
     BAD(p->n_particles > XANES_SIMULATE_MAX_PARTICLES, "%zu particles exceed %d", p->n_particles,
         XANES_SIMULATE_MAX_PARTICLES);
     BAD(p->noise && !(p->dose_counts > 0 && p->dose_counts <= 1e9),

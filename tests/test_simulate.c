@@ -291,7 +291,7 @@ static void test_config_and_bad_input(void **state)
     assert_int_equal(xanes_model_data_config(md, "NCM-B", &cfg, &err), XANES_OK);
     xanes_model_params mp;
     xanes_model_default_params(&mp);
-    mp.n_particles = p.n_particles;
+    mp.n_particles = 200; /* the default ensemble; the image shows its first particles */
     mp.seed = p.seed;
     xanes_model_result *mr = NULL;
     assert_int_equal(xanes_model_run(md, &cfg, &std, &mp, &mr, &err), XANES_OK);
@@ -307,6 +307,17 @@ static void test_config_and_bad_input(void **state)
     xanes_error_clear(&err);
     assert_int_not_equal(xanes_simulate_scene_alloc(&p, &sm, &err), XANES_OK);
     assert_non_null(strstr(err.message, "NCM-Z"));
+    char dir[512], bad[600];
+    tu_make_tempdir(dir, sizeof dir);
+    snprintf(bad, sizeof bad, "%s/cfg.json", dir);
+    tu_write_file(bad, "{\"coverage_alpha\": 2}");
+    p.config = bad;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_simulate_scene_alloc(&p, &sm, &err), XANES_EDATA);
+    assert_non_null(strstr(err.message, bad));
+    assert_non_null(strstr(err.message, "coverage_beta"));
+    tu_remove_tree(dir);
+    p.config = NULL;
 
     xanes_simulate_scene *sc = NULL;
     small_params(&p);

@@ -48,11 +48,18 @@ static void test_determinism(void **state)
     const char *tr[] = {"edge_energy", "labels", "shifts", "soc", "particle_edge_ev"};
     for (size_t i = 0; i < 5; i++)
         assert_true(same_bytes(t1, t2, tr[i]));
-    size_t n1, n2;
-    char *x1 = tu_read_file(r1, &n1), *x2 = tu_read_file(r2, &n2);
-    assert_true(n1 == n2 && memcmp(x1, x2, n1) == 0);
-    free(x1);
-    free(x2);
+    /* Whole files too (no modification times are stored): reference,
+     * stack and truth. */
+    const char *pairs[3][2] = {{r1, r2}, {s1, s2}, {t1, t2}};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n1, n2;
+        char *x1 = tu_read_file(pairs[i][0], &n1), *x2 = tu_read_file(pairs[i][1], &n2);
+        assert_non_null(x1);
+        assert_non_null(x2);
+        assert_true(n1 == n2 && memcmp(x1, x2, n1) == 0);
+        free(x1);
+        free(x2);
+    }
     /* The noise streams are per row: one thread gives the same bytes. */
     int threads = omp_get_max_threads();
     omp_set_num_threads(1);

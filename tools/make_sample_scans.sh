@@ -2,7 +2,7 @@
 # Regenerates sample_scans/ (three small FXI-layout stacks with truth and a reference spectrum)
 # with `xanes simulate`.  Run from anywhere after building (build/xanes):
 #   bash tools/make_sample_scans.sh [path/to/xanes]
-# Deterministic: the same binary and calibration/ give identical datasets.
+# Deterministic: the same binary and calibration/ give byte-identical files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 xanes=${1:-build/xanes}

@@ -73,11 +73,13 @@ typedef struct {
     double matrix_ripple;     /* relative amplitude of its smooth spatial texture (0.3) */
 
     /* State of charge. */
-    const char *config;         /* cathode configuration: "NCM-A", "NCM-B", "NCM-C" (any name of
-                                   calibration/configs.json) or a JSON file with coverage_alpha
-                                   and coverage_beta: per-particle SoC from the SoC-heterogeneity
-                                   model (xanes_model_run, its default protocol, n_particles and
-                                   seed).  NULL: Normal(soc_mean, soc_std) */
+    const char *config;       /* cathode configuration: "NCM-A", "NCM-B", "NCM-C" (any name of
+                                 calibration/configs.json) or a JSON file with coverage_alpha
+                                 and coverage_beta: per-particle SoC from the SoC-heterogeneity
+                                 model (xanes_model_run, its default protocol, seed): the
+                                 first n_particles of an ensemble of model_ensemble.  NULL:
+                                 Normal(soc_mean, soc_std).  Borrowed while the scene lives */
+    size_t model_ensemble;    /* particles sharing the electrode in the model (200) */
     double soc_mean, soc_std;   /* per-particle SoC ~ Normal(mean, std) when config is NULL */
     const double *particle_soc; /* optional [n_particles] imposed SoC (borrowed); wins */
     int gradient;               /* nonzero: core-to-shell SoC gradient inside each particle */
