@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include <gsl/gsl_statistics_double.h>
+#include <omp.h>
 
 #include "xanes/standards.h"
 
@@ -304,6 +305,8 @@ static xanes_status alloc_result(const xanes_stack *s, xanes_run_result **out, x
     r->particle_edge_std_ev = NAN;
     r->pixel_size_nm = s->pixel_size_nm;
     snprintf(r->layout_name, sizeof r->layout_name, "%s", s->layout_name);
+    snprintf(r->stack_file, sizeof r->stack_file, "%s", s->path);
+    r->threads = omp_get_max_threads();
     snprintf(r->stack_warning, sizeof r->stack_warning, "%s", s->warning);
     *out = r;
     return XANES_OK;

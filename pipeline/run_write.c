@@ -95,6 +95,8 @@ static void add_num(param_list *l, const char *key, double value)
 static void collect_params(const xanes_run_result *r, const xanes_run_params *p, param_list *l)
 {
     const xanes_stack_options *so = &p->stack;
+    add_text(l, "stack_file", r->stack_file);
+    add_num(l, "threads", r->threads);
     add_text(l, "stack_layout", r->layout_name);
     add_num(l, "stack_raw", so->raw);
     add_num(l, "stack_absorbance", so->absorbance);
@@ -102,6 +104,9 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
     add_text(l, "flat_path", so->flat_path);
     add_text(l, "dark_path", so->dark_path);
     add_text(l, "energy_path", so->energy_path);
+    add_text(l, "energy_unit_option", so->energy_unit == XANES_UNIT_EV    ? "ev"
+                                      : so->energy_unit == XANES_UNIT_KEV ? "kev"
+                                                                          : "auto");
     add_text(l, "energy_offset_source", r->offset_source);
     add_num(l, "energy_offset_ev", r->energy_offset_ev);
     add_text(l, "calib_spectrum", p->calib_path);

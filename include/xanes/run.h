@@ -117,6 +117,8 @@ typedef struct {
     size_t n_overcharged;         /* particles whose edge_mean_ev > threshold     */
     double overcharge_ev;         /* threshold used                               */
     char layout_name[16];
+    char stack_file[512];         /* the stack file read                          */
+    int threads;                  /* OpenMP threads available to the stages       */
     double pixel_size_nm;               /* NaN when the file does not say               */
     char stack_warning[400];            /* "" or the reader's warning                   */
     double seconds[XANES_RUN_N_STAGES]; /* wall time per stage                    */
