@@ -87,12 +87,30 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Starts a stage: tells the progress callback and returns the start time. */
-static double stage_begin(const xanes_run_params *p, xanes_run_stage s)
+/* CPU time of the whole process (all threads), s. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+    double wall, cpu;
+} stage_clock;
+
+/* Starts a stage: tells the progress callback and returns the start times. */
+static stage_clock stage_begin(const xanes_run_params *p, xanes_run_stage s)
 {
     if (p->progress != NULL)
         p->progress(p->progress_user, s);
-    return now_s();
+    return (stage_clock){now_s(), cpu_s()};
+}
+
+static void stage_end(xanes_run_result *r, xanes_run_stage s, stage_clock t0)
+{
+    r->seconds[s] = now_s() - t0.wall;
+    r->cpu_seconds[s] = cpu_s() - t0.cpu;
 }
 
 /* Offset of the energy axis from the measured reference spectrum
@@ -344,7 +362,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     xanes_stack *s = NULL;
     xanes_run_result *r = NULL;
     xanes_standards std;
-    double t0;
+    stage_clock t0;
 
     if (out != NULL)
         *out = NULL;
@@ -372,7 +390,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     if (st != XANES_OK)
         goto done;
     r->overcharge_ev = std.overcharge_threshold_ev;
-    r->seconds[XANES_RUN_STAGE_READ] = now_s() - t0;
+    stage_end(r, XANES_RUN_STAGE_READ, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_CALIBRATE);
     if (p->calib_path != NULL) {
@@ -385,7 +403,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     }
     for (size_t k = 0; k < s->n_energy; k++)
         r->energy_ev[k] = r->energy_raw_ev[k] + r->energy_offset_ev;
-    r->seconds[XANES_RUN_STAGE_CALIBRATE] = now_s() - t0;
+    stage_end(r, XANES_RUN_STAGE_CALIBRATE, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_ALIGN);
     if (p->align) {
@@ -396,13 +414,13 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     } else {
         memset(r->frame_ok, 1, s->n_energy);
     }
-    r->seconds[XANES_RUN_STAGE_ALIGN] = now_s() - t0;
+    stage_end(r, XANES_RUN_STAGE_ALIGN, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_EDGEMAP);
     st = edgemap_stage(p, s, r, err);
     if (st != XANES_OK)
         goto done;
-    r->seconds[XANES_RUN_STAGE_EDGEMAP] = now_s() - t0;
+    stage_end(r, XANES_RUN_STAGE_EDGEMAP, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_SEGMENT);
     st = xanes_segment_run(r->edge_jump, r->ny, r->nx, &p->segment, r->labels, &r->segment_info,
@@ -414,7 +432,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
                          stack_path, inner.message);
         goto done;
     }
-    r->seconds[XANES_RUN_STAGE_SEGMENT] = now_s() - t0;
+    stage_end(r, XANES_RUN_STAGE_SEGMENT, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_PARTICLES);
     st = particles_stage(p, s, &std, r, err);
@@ -427,7 +445,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     st = finish_maps(&std, r, err);
     if (st != XANES_OK)
         goto done;
-    r->seconds[XANES_RUN_STAGE_PARTICLES] = now_s() - t0;
+    stage_end(r, XANES_RUN_STAGE_PARTICLES, t0);
 
 done:
     xanes_stack_free(s);

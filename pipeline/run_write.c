@@ -41,6 +41,13 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Removes the temporary directory and everything in it (only files: the
  * writers put nothing else there). */
 static void remove_tmpdir(const char *dir)
@@ -104,9 +111,10 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
     add_text(l, "flat_path", so->flat_path);
     add_text(l, "dark_path", so->dark_path);
     add_text(l, "energy_path", so->energy_path);
-    add_text(l, "energy_unit_option", so->energy_unit == XANES_UNIT_EV    ? "ev"
-                                      : so->energy_unit == XANES_UNIT_KEV ? "kev"
-                                                                          : "auto");
+    add_text(l, "energy_unit_option",
+             so->energy_unit == XANES_UNIT_EV    ? "ev"
+             : so->energy_unit == XANES_UNIT_KEV ? "kev"
+                                                 : "auto");
     add_text(l, "energy_offset_source", r->offset_source);
     add_num(l, "energy_offset_ev", r->energy_offset_ev);
     add_text(l, "calib_spectrum", p->calib_path);
@@ -364,9 +372,10 @@ xanes_status xanes_run(const char *stack_path, const xanes_run_params *p, const 
         return st;
     if (p->progress != NULL)
         p->progress(p->progress_user, XANES_RUN_STAGE_WRITE);
-    const double t0 = now_s();
+    const double t0 = now_s(), c0 = cpu_s();
     st = xanes_run_write(r, p, outdir, err);
     r->seconds[XANES_RUN_STAGE_WRITE] = now_s() - t0;
+    r->cpu_seconds[XANES_RUN_STAGE_WRITE] = cpu_s() - c0;
     if (st != XANES_OK || out == NULL)
         xanes_run_result_free(r);
     else

@@ -117,11 +117,15 @@ typedef struct {
     size_t n_overcharged;         /* particles whose edge_mean_ev > threshold     */
     double overcharge_ev;         /* threshold used                               */
     char layout_name[16];
-    char stack_file[512];         /* the stack file read                          */
-    int threads;                  /* OpenMP threads available to the stages       */
-    double pixel_size_nm;               /* NaN when the file does not say               */
-    char stack_warning[400];            /* "" or the reader's warning                   */
-    double seconds[XANES_RUN_N_STAGES]; /* wall time per stage                    */
+    char stack_file[512];                   /* the stack file read                          */
+    int threads;                            /* OpenMP threads available to the stages       */
+    double pixel_size_nm;                   /* NaN when the file does not say               */
+    char stack_warning[400];                /* "" or the reader's warning                   */
+    double seconds[XANES_RUN_N_STAGES];     /* wall time per stage, s           */
+    double cpu_seconds[XANES_RUN_N_STAGES]; /* process CPU time (all threads)
+                                               per stage, s: on a shared machine
+                                               the one-thread CPU time is the
+                                               uncontended cost                 */
 } xanes_run_result;
 
 void xanes_run_result_free(xanes_run_result *r); /* NULL is a no-op */
