@@ -92,9 +92,10 @@ static double total_seconds(const xanes_run_result *r)
     return t;
 }
 
-static void print_summary(const char *stack, const char *outdir, const char *calib,
+static void print_summary(const char *stack, const char *outdir, const xanes_run_params *p,
                           const xanes_run_result *r)
 {
+    const char *calib = p->calib_path;
     printf("stack: %s (%s, %zu x %zu px, %zu energies %.2f .. %.2f eV)\n", stack, r->layout_name,
            r->ny, r->nx, r->n_energy, r->energy_raw_ev[0], r->energy_raw_ev[r->n_energy - 1]);
     if (strcmp(r->offset_source, "reference spectrum") == 0)
@@ -102,15 +103,24 @@ static void print_summary(const char *stack, const char *outdir, const char *cal
                r->energy_offset_ev, calib, r->ref_measured_edge_ev, r->ref_edge_ev);
     else
         printf("energy offset: %+.3f eV (%s)\n", r->energy_offset_ev, r->offset_source);
-    if (r->aligned)
-        printf("alignment: %zu of %zu frames aligned, largest shift %.2f px\n",
+    if (r->aligned) {
+        printf("alignment: %zu of %zu frames aligned, largest shift %.2f px",
                r->n_energy - r->n_frames_not_aligned, r->n_energy, max_abs_shift(r));
-    else
+        /* Frames left unshifted (flat, featureless) are named, not hidden. */
+        size_t shown = 0;
+        for (size_t k = 0; k < r->n_energy && shown < 10; k++)
+            if (!r->frame_ok[k])
+                printf("%s%zu", shown++ ? ", " : "; not aligned: frames ", k);
+        if (r->n_frames_not_aligned > shown)
+            printf(", ...");
+        printf("\n");
+    } else
         printf("alignment: off (--no-align)\n");
     const xanes_edgemap_counts *c = &r->edgemap_counts;
-    printf("pixels: %zu with an edge energy, %zu rejected by the noise gate, %zu invalid, %zu "
-           "without an edge (e0 %.2f eV)\n",
-           c->n_edge, c->n_low_jump, c->n_invalid, c->n_no_edge, r->norm.e0_ev);
+    printf("pixels: %zu with an edge energy, %zu rejected by the noise gate (edge jump < %g x "
+           "pre-edge noise), %zu invalid, %zu without an edge (e0 %.2f eV)\n",
+           c->n_edge, c->n_low_jump, p->edgemap.min_jump_over_noise, c->n_invalid, c->n_no_edge,
+           r->norm.e0_ev);
     printf("particles: %zu (edge-jump threshold %.4g, %zu split, %zu removed as too small)\n",
            r->n_particles, r->segment_info.threshold, r->segment_info.n_split,
            r->segment_info.n_removed_small);
@@ -341,7 +351,7 @@ int xanes_cmd_run(int argc, char **argv)
             rc = CLI_EXIT_DATA;
         }
     } else {
-        print_summary(stack, outdir, p.calib_path, r);
+        print_summary(stack, outdir, &p, r);
     }
 done:
     xanes_run_result_free(r);
