@@ -9,6 +9,7 @@
  * - results independent of the thread count (1 vs 2 threads, bitwise);
  * - outputs: all six files, written whole; an existing OUTDIR is updated;
  *   a failing write (bad energies), a truncated stack, a missing dataset, a
+ *   field of view without particles (no edge in the mean spectrum), a
  *   reference spectrum from another edge, contradictory parameters: a clear
  *   error and OUTDIR absent or untouched, no temporary directory left.
  */
@@ -334,6 +335,22 @@ static void test_bad_inputs(void **state)
     assert_int_equal(st, XANES_EDATA);
     assert_non_null(strstr(err.message, "Fe_Foil_rt_2016Foils.xdi"));
     assert_non_null(strstr(err.message, "same axis"));
+    assert_false(exists(out));
+
+    /* A field of view without particles: the mean spectrum has no edge. */
+    char blank[600];
+    snprintf(blank, sizeof blank, "%s/blank.h5", dir);
+    xanes_simulate_params pb;
+    small_params(&pb, 41);
+    pb.n_particles = 0;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_simulate_run(&pb, blank, NULL, NULL, NULL, &err), XANES_OK);
+    xanes_error_clear(&err);
+    st = xanes_run(blank, NULL, out, NULL, &err);
+    print_message("no particles: %s\n", err.message);
+    assert_int_equal(st, XANES_EDATA);
+    assert_non_null(strstr(err.message, "blank.h5"));
+    assert_non_null(strstr(err.message, "mean spectrum"));
     assert_false(exists(out));
 
     /* Contradictory and incomplete calibration parameters. */
