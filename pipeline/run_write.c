@@ -150,8 +150,13 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
     add_text(l, "segment_threshold_method",
              sp->threshold_method == XANES_THRESHOLD_VALUE ? "value" : "otsu");
     add_num(l, "segment_threshold", r->segment_info.threshold);
+    add_num(l, "segment_smooth_px", sp->smooth_px);
     add_num(l, "segment_otsu_bins", (double)sp->otsu_bins);
     add_num(l, "segment_otsu_min_contrast", sp->otsu_min_contrast);
+    add_num(l, "segment_otsu_contrast", r->segment_info.otsu_contrast);
+    add_num(l, "segment_noise_threshold_sigma", sp->noise_threshold_sigma);
+    add_num(l, "segment_noise_threshold_used", r->segment_info.noise_threshold);
+    add_num(l, "segment_jump_noise_sigma", r->segment_info.noise_sigma);
     add_num(l, "segment_opening_radius_px", sp->opening_radius_px);
     add_num(l, "segment_closing_radius_px", sp->closing_radius_px);
     add_num(l, "segment_max_hole_px", (double)sp->max_hole_px);
@@ -160,6 +165,7 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
     add_num(l, "segment_split_touching", sp->split_touching);
     add_num(l, "segment_distance_smooth_px", sp->distance_smooth_px);
     add_num(l, "segment_h_maxima_px", sp->h_maxima_px);
+    add_num(l, "segment_h_relative", sp->h_relative);
     add_num(l, "segment_min_marker_distance_px", sp->min_marker_distance_px);
     add_num(l, "overcharge_threshold_ev", r->overcharge_ev);
     add_text(l, "standards_file", p->standards_path != NULL ? p->standards_path : "default");
