@@ -362,6 +362,40 @@ done:
     return st;
 }
 
+/* Refuses an output directory that cannot be written before any work is
+ * done: an existing non-directory, or a parent that is missing or not
+ * writable (the outputs are first written beside outdir). */
+static xanes_status check_outdir(const char *outdir, xanes_error *err)
+{
+    struct stat sb;
+    char parent[4096];
+    if (outdir == NULL || outdir[0] == '\0')
+        return XANES_RAISE(err, XANES_EINVAL, "run: no output directory given");
+    if (stat(outdir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return XANES_RAISE(err, XANES_EINVAL, "output %s exists and is not a directory", outdir);
+    size_t len = strlen(outdir);
+    while (len > 1 && outdir[len - 1] == '/')
+        len--;
+    if (len >= sizeof parent)
+        return XANES_RAISE(err, XANES_EINVAL, "output directory name too long: %s", outdir);
+    memcpy(parent, outdir, len);
+    parent[len] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL)
+        snprintf(parent, sizeof parent, ".");
+    else if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    if (stat(parent, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return XANES_RAISE(err, XANES_EIO, "output directory %s: its parent %s does not exist",
+                           outdir, parent);
+    if (access(parent, W_OK | X_OK) != 0)
+        return XANES_RAISE(err, XANES_EIO, "output directory %s: cannot write in %s: %s", outdir,
+                           parent, strerror(errno));
+    return XANES_OK;
+}
+
 xanes_status xanes_run(const char *stack_path, const xanes_run_params *p, const char *outdir,
                        xanes_run_result **out, xanes_error *err)
 {
@@ -373,7 +407,10 @@ xanes_status xanes_run(const char *stack_path, const xanes_run_params *p, const 
         xanes_run_default_params(&defaults);
         p = &defaults;
     }
-    xanes_status st = xanes_run_process(stack_path, p, &r, err);
+    xanes_status st = check_outdir(outdir, err);
+    if (st != XANES_OK)
+        return st;
+    st = xanes_run_process(stack_path, p, &r, err);
     if (st != XANES_OK)
         return st;
     if (p->progress != NULL)

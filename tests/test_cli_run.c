@@ -327,6 +327,7 @@ static void test_data_errors(void **state)
         {"run '%s/cut.h5' -o '%s/bad'", "cut.h5"},
         {"run '%s/notes.txt' -o '%s/bad'", "notes.txt"},
         {"run '%s/s.h5' -o '%s/bad' --layout aps", "s.h5"},
+        {"run '%s/s.h5' -o '%s/bad/deeper/out'", "does not exist"},
     };
     char args[2048];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
