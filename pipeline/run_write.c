@@ -171,6 +171,68 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
     add_text(l, "standards_file", p->standards_path != NULL ? p->standards_path : "default");
 }
 
+/* Draws figure `which` (0 edge map, 1 particle figure, 2 SoC map, 3 edge
+ * histogram) into dir.  Maps get robust automatic limits; a map without
+ * particles is drawn on a fixed scale (10 eV below the overcharge threshold,
+ * SoC 0..1) so that it still has one.  Thread-safe for distinct `which`. */
+static xanes_status write_figure(int which, const xanes_run_result *r, const char *dir,
+                                 const xanes_figure_particle_label *lab, const double *pmeans,
+                                 size_t n_finite, xanes_error *err)
+{
+    static const int file_of[4] = {2, 4, 3, 5};
+    char path[4200];
+    const size_t np = r->n_particles;
+    snprintf(path, sizeof path, "%s/%s", dir, output_names[file_of[which]]);
+    xanes_figure_map_options mo;
+    xanes_figure_map_default_options(&mo);
+    mo.pixel_um = isfinite(r->pixel_size_nm) ? r->pixel_size_nm / 1000.0 : 0.0;
+    mo.title = "Edge energy";
+    mo.label = "Edge energy";
+    mo.unit = "eV";
+    if (n_finite == 0) {
+        mo.vmin = r->overcharge_ev - 10.0;
+        mo.vmax = r->overcharge_ev;
+    }
+    if (which == 0)
+        return xanes_figure_map_png(path, r->edge_ev, r->ny, r->nx, &mo, NULL, NULL, err);
+    if (which == 1) {
+        mo.title = "Particles: mean edge energy";
+        return xanes_figure_particles_png(path, r->edge_ev, r->labels, r->ny, r->nx, lab, np, &mo,
+                                          err);
+    }
+    if (which == 2) {
+        mo.title = "State of charge";
+        mo.label = "SoC";
+        mo.unit = "";
+        if (n_finite == 0) {
+            mo.vmin = 0.0;
+            mo.vmax = 1.0;
+        }
+        return xanes_figure_map_png(path, r->soc, r->ny, r->nx, &mo, NULL, NULL, err);
+    }
+    if (n_finite > 0)
+        return xanes_figure_histogram_png(path, r->edge_ev, r->ny * r->nx, pmeans, np,
+                                          "Edge energy: pixels and particles", "Edge energy (eV)",
+                                          err);
+    /* No particle: an empty plot that says so, with the threshold. */
+    const double x[2] = {r->overcharge_ev, r->overcharge_ev};
+    xanes_plot_series s = {x,   NULL, 1, "overcharge threshold", XANES_PLOT_VLINE, XANES_PLOT_AUTO,
+                           0.0, 0};
+    xanes_plot pl;
+    xanes_plot_default(&pl);
+    pl.title = "Edge energy: no particle found";
+    pl.xlabel = "Edge energy (eV)";
+    pl.ylabel = "Probability density (1/eV)";
+    pl.series = &s;
+    pl.n_series = 1;
+    pl.xmin = r->overcharge_ev - 10.0;
+    pl.xmax = r->overcharge_ev + 2.0;
+    pl.ymin = 0.0;
+    pl.ymax = 1.0;
+    pl.annotation = "no pixel with an edge energy inside a particle";
+    return xanes_figure_plot_png(path, &pl, NULL, err);
+}
+
 /* Writes the six outputs into dir (an existing, empty directory). */
 static xanes_status write_files(const xanes_run_result *r, const xanes_run_params *p,
                                 const char *dir, xanes_error *err)
@@ -230,66 +292,23 @@ static xanes_status write_files(const xanes_run_result *r, const xanes_run_param
     if (st != XANES_OK)
         goto done;
 
-    /* Maps: robust automatic limits; a map without particles is drawn on
-     * the standards' SoC range so that it still has a scale. */
+    /* The four figures are independent (figure.h: thread-safe for distinct
+     * paths), so they are drawn two at a time; errors are collected per
+     * figure and raised after the parallel region. */
     size_t n_finite = 0;
     for (size_t i = 0; i < n; i++)
         n_finite += isfinite(r->edge_ev[i]) != 0;
-    xanes_figure_map_options mo;
-    xanes_figure_map_default_options(&mo);
-    mo.pixel_um = isfinite(r->pixel_size_nm) ? r->pixel_size_nm / 1000.0 : 0.0;
-    mo.title = "Edge energy";
-    mo.label = "Edge energy";
-    mo.unit = "eV";
-    if (n_finite == 0) {
-        mo.vmin = r->overcharge_ev - 10.0;
-        mo.vmax = r->overcharge_ev;
+    xanes_status fst[4];
+    xanes_error ferr[4];
+#pragma omp parallel for schedule(static) default(none)                                            \
+    shared(fst, ferr, r, dir, lab, pmeans, n_finite)
+    for (int i = 0; i < 4; i++) {
+        xanes_error_clear(&ferr[i]);
+        fst[i] = write_figure(i, r, dir, lab, pmeans, n_finite, &ferr[i]);
     }
-    snprintf(path, sizeof path, "%s/%s", dir, output_names[2]);
-    st = xanes_figure_map_png(path, r->edge_ev, r->ny, r->nx, &mo, NULL, NULL, err);
-    if (st != XANES_OK)
-        goto done;
-    snprintf(path, sizeof path, "%s/%s", dir, output_names[4]);
-    mo.title = "Particles: mean edge energy";
-    st = xanes_figure_particles_png(path, r->edge_ev, r->labels, r->ny, r->nx, lab, np, &mo, err);
-    if (st != XANES_OK)
-        goto done;
-    mo.title = "State of charge";
-    mo.label = "SoC";
-    mo.unit = "";
-    if (n_finite == 0) {
-        mo.vmin = 0.0;
-        mo.vmax = 1.0;
-    }
-    snprintf(path, sizeof path, "%s/%s", dir, output_names[3]);
-    st = xanes_figure_map_png(path, r->soc, r->ny, r->nx, &mo, NULL, NULL, err);
-    if (st != XANES_OK)
-        goto done;
-
-    snprintf(path, sizeof path, "%s/%s", dir, output_names[5]);
-    if (n_finite > 0) {
-        st = xanes_figure_histogram_png(path, r->edge_ev, n, pmeans, np,
-                                        "Edge energy: pixels and particles", "Edge energy (eV)",
-                                        err);
-    } else {
-        /* No particle: an empty plot that says so, with the threshold. */
-        const double x[2] = {r->overcharge_ev, r->overcharge_ev};
-        xanes_plot_series s = {
-            x, NULL, 1, "overcharge threshold", XANES_PLOT_VLINE, XANES_PLOT_AUTO, 0.0, 0};
-        xanes_plot pl2;
-        xanes_plot_default(&pl2);
-        pl2.title = "Edge energy: no particle found";
-        pl2.xlabel = "Edge energy (eV)";
-        pl2.ylabel = "Probability density (1/eV)";
-        pl2.series = &s;
-        pl2.n_series = 1;
-        pl2.xmin = r->overcharge_ev - 10.0;
-        pl2.xmax = r->overcharge_ev + 2.0;
-        pl2.ymin = 0.0;
-        pl2.ymax = 1.0;
-        pl2.annotation = "no pixel with an edge energy inside a particle";
-        st = xanes_figure_plot_png(path, &pl2, NULL, err);
-    }
+    for (int i = 0; i < 4 && st == XANES_OK; i++)
+        if (fst[i] != XANES_OK)
+            st = XANES_RAISE(err, fst[i], "%s", ferr[i].message);
 done:
     free(pl);
     free(pmeans);

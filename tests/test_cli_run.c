@@ -258,6 +258,37 @@ static void test_no_align_and_offset(void **state)
     tu_cli_result_free(&r);
 }
 
+/* A threshold above every edge jump: no particle, still a complete output
+ * set (maps on fixed scales, a histogram that says so), and exit 0. */
+static void test_no_particle_outputs(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"results.h5",  "particles.csv", "edge_map.png",
+                                        "soc_map.png", "particles.png", "edge_histogram.png"};
+    char path[1024];
+    tu_cli_result r =
+        tu_run_cli("run '%s/s.h5' --threshold 1000 -o '%s/out0' --json", g_dir, g_dir);
+    if (r.exit_code != 0)
+        fail_msg("exit %d: %s", r.exit_code, r.err);
+    cJSON *o = cJSON_Parse(r.out);
+    assert_non_null(o);
+    assert_true(cJSON_GetObjectItem(o, "n_particles")->valuedouble == 0.0);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "edge_mean_ev")));
+    cJSON_Delete(o);
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "%s/out0/%s", g_dir, files[i]);
+        if (!exists(path))
+            fail_msg("missing output %s", path);
+    }
+    snprintf(path, sizeof path, "%s/out0/particles.csv", g_dir);
+    char *csv = tu_read_file(path, NULL);
+    assert_non_null(csv);
+    assert_non_null(strstr(csv, "overcharged_fraction\n"));
+    assert_null(strchr(strchr(csv, '\n') + 1, '\n')); /* header only */
+    free(csv);
+    tu_cli_result_free(&r);
+}
+
 /* Usage errors: exit 2, one message naming the problem, nothing written. */
 static void test_usage_errors(void **state)
 {
@@ -358,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_run_summary_and_outputs),
         cmocka_unit_test(test_json_matches_files),
         cmocka_unit_test(test_no_align_and_offset),
+        cmocka_unit_test(test_no_particle_outputs),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_data_errors),
     };

@@ -124,8 +124,11 @@ static void print_summary(const char *stack, const char *outdir, const xanes_run
     printf("particles: %zu (edge-jump threshold %.4g, %zu split, %zu removed as too small)\n",
            r->n_particles, r->segment_info.threshold, r->segment_info.n_split,
            r->segment_info.n_removed_small);
-    printf("edge energy: %.3f +- %.3f eV (mean +- std of the particle means)\n",
-           r->particle_edge_mean_ev, r->particle_edge_std_ev);
+    if (isfinite(r->particle_edge_mean_ev))
+        printf("edge energy: %.3f +- %.3f eV (mean +- std of the particle means)\n",
+               r->particle_edge_mean_ev, r->particle_edge_std_ev);
+    else
+        printf("edge energy: none (no particle with an edge energy)\n");
     printf("overcharged particles: %zu of %zu (mean edge above %.2f eV)\n", r->n_overcharged,
            r->n_particles, r->overcharge_ev);
     const size_t show = r->n_particles < 12 ? r->n_particles : 12;
