@@ -113,6 +113,18 @@ static void stage_end(xanes_run_result *r, xanes_run_stage s, stage_clock t0)
     r->cpu_seconds[s] = cpu_s() - t0.cpu;
 }
 
+/* Puts "<what> <file>: " in front of the message a stage recorded (the
+ * stage does not know the file), keeping its status.  err may be NULL. */
+static xanes_status with_context(xanes_error *err, xanes_status st, const char *what,
+                                 const char *file)
+{
+    if (err == NULL)
+        return st;
+    xanes_error inner = *err;
+    xanes_error_clear(err);
+    return XANES_RAISE(err, st, "%s %s: %s", what, file, inner.message);
+}
+
 /* Offset of the energy axis from the measured reference spectrum
  * p->calib_path, whose true edge is p->ref_edge_ev.  The reference must have
  * been measured on the stack's axis: its edge has to fall inside the stack's
@@ -132,10 +144,7 @@ static xanes_status calibrate_stage(const xanes_run_params *p, const xanes_stack
         goto done;
     st = xanes_calibrate_offset(ref->energy_ev, ref->mu, ref->n, p->ref_edge_ev, &cp, &er, err);
     if (st != XANES_OK) {
-        xanes_error inner = *err;
-        xanes_error_clear(err);
-        st = XANES_RAISE(err, inner.status, "reference spectrum %s: %s", p->calib_path,
-                         inner.message);
+        st = with_context(err, st, "reference spectrum", p->calib_path);
         goto done;
     }
     const double lo = s->energy_ev[0], hi = s->energy_ev[s->n_energy - 1];
@@ -210,9 +219,8 @@ static xanes_status edgemap_stage(const xanes_run_params *p, const xanes_stack *
     ep.method = p->edge;
     m = xanes_edgemap_alloc(r->energy_ev, ne, s->nx, sum, &ep, err);
     if (m == NULL) {
-        xanes_error inner = *err;
-        xanes_error_clear(err);
-        st = XANES_RAISE(err, inner.status, "stack %s: mean spectrum: %s", s->path, inner.message);
+        st = with_context(err, err != NULL ? err->status : XANES_EDATA, "mean spectrum of stack",
+                          s->path);
         goto done;
     }
     xanes_edgemap_describe(m, &r->norm);
@@ -426,10 +434,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     st = xanes_segment_run(r->edge_jump, r->ny, r->nx, &p->segment, r->labels, &r->segment_info,
                            err);
     if (st != XANES_OK) {
-        xanes_error inner = *err;
-        xanes_error_clear(err);
-        st = XANES_RAISE(err, inner.status, "stack %s: segmentation of the edge-jump map: %s",
-                         stack_path, inner.message);
+        st = with_context(err, st, "edge-jump map segmentation of stack", stack_path);
         goto done;
     }
     stage_end(r, XANES_RUN_STAGE_SEGMENT, t0);

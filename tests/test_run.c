@@ -311,6 +311,9 @@ static void test_bad_inputs(void **state)
     assert_null(r);
     assert_non_null(strstr(err.message, "trunc.h5"));
     assert_false(exists(out));
+    /* err may be NULL (no message recorded), the status still comes back. */
+    assert_int_not_equal(xanes_run(trunc, NULL, out, NULL, NULL), XANES_OK);
+    assert_false(exists(out));
 
     /* Mismatched dataset path. */
     xanes_run_params rp;
@@ -352,6 +355,7 @@ static void test_bad_inputs(void **state)
     assert_non_null(strstr(err.message, "blank.h5"));
     assert_non_null(strstr(err.message, "mean spectrum"));
     assert_false(exists(out));
+    assert_int_equal(xanes_run(blank, NULL, out, NULL, NULL), XANES_EDATA);
 
     /* Contradictory and incomplete calibration parameters. */
     xanes_run_default_params(&rp);
