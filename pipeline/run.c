@@ -51,6 +51,7 @@ void xanes_run_default_params(xanes_run_params *p)
     p->energy_offset_ev = NAN;
     xanes_calibrate_default_params(&p->calibrate);
     p->edge = XANES_EDGEMAP_HALF;
+    p->use_edge_definition = 1;
     p->align = 1;
     xanes_align_default_params(&p->align_params);
     xanes_edgemap_default_params(&p->edgemap);
@@ -125,28 +126,73 @@ static xanes_status with_context(xanes_error *err, xanes_status st, const char *
     return XANES_RAISE(err, st, "%s %s: %s", what, file, inner.message);
 }
 
+/* The normalization behind every edge energy of the run: p->edgemap.norm,
+ * with what it leaves open (NaN, nnorm -1) taken from the standards file's
+ * edge definition when p->use_edge_definition is set. */
+static void edge_norm_params(const xanes_run_params *p, const xanes_standards *std,
+                             xanes_normalize_params *out)
+{
+    *out = p->edgemap.norm;
+    if (!p->use_edge_definition)
+        return;
+    xanes_normalize_params def;
+    xanes_standards_edge_params(std, &def);
+    if (isnan(out->e0_ev))
+        out->e0_ev = def.e0_ev;
+    if (isnan(out->pre1_ev))
+        out->pre1_ev = def.pre1_ev;
+    if (isnan(out->pre2_ev))
+        out->pre2_ev = def.pre2_ev;
+    if (isnan(out->norm1_ev))
+        out->norm1_ev = def.norm1_ev;
+    if (isnan(out->norm2_ev))
+        out->norm2_ev = def.norm2_ev;
+    if (out->nnorm < 0)
+        out->nnorm = def.nnorm;
+    out->half_level = def.half_level;
+}
+
 /* Offset of the energy axis from the measured reference spectrum
  * p->calib_path, whose true edge is p->ref_edge_ev.  The reference must have
  * been measured on the stack's axis: its edge has to fall inside the stack's
  * raw energy range, else the two do not belong together. */
 static xanes_status calibrate_stage(const xanes_run_params *p, const xanes_stack *s,
-                                    xanes_run_result *r, xanes_error *err)
+                                    const xanes_standards *std, xanes_run_result *r,
+                                    xanes_error *err)
 {
+    /* With a fixed e0 (the edge definition's anchor, a true energy), the
+     * reference is normalized with e0 placed on its own, uncalibrated axis:
+     * e0_raw = e0 - offset, iterated from offset 0 until the offset moves by
+     * less than offset_tol_ev (two or three passes: the windows are wide). */
+    enum { MAX_PASSES = 4 };
+    const double offset_tol_ev = 1e-4;
     xanes_status st = XANES_OK;
     xanes_spectrum *ref = NULL;
     xanes_calibrate_params cp = p->calibrate;
     cp.edge =
         p->edge == XANES_EDGEMAP_DERIV ? XANES_CALIBRATE_EDGE_DERIV : XANES_CALIBRATE_EDGE_HALF;
+    edge_norm_params(p, std, &cp.norm);
+    const double e0_true = cp.norm.e0_ev;
     xanes_calibrate_edge_result er;
 
     st = xanes_spectrum_read(p->calib_path, &p->calib_spectrum, &ref, err);
     if (st != XANES_OK)
         goto done;
-    st = xanes_calibrate_offset(ref->energy_ev, ref->mu, ref->n, p->ref_edge_ev, &cp, &er, err);
-    if (st != XANES_OK) {
-        st = with_context(err, st, "reference spectrum", p->calib_path);
-        goto done;
+    double offset = 0.0;
+    for (int pass = 0; pass < MAX_PASSES; pass++) {
+        if (!isnan(e0_true))
+            cp.norm.e0_ev = e0_true - offset;
+        st = xanes_calibrate_offset(ref->energy_ev, ref->mu, ref->n, p->ref_edge_ev, &cp, &er, err);
+        if (st != XANES_OK) {
+            st = with_context(err, st, "reference spectrum", p->calib_path);
+            goto done;
+        }
+        const double moved = fabs(er.offset_ev - offset);
+        offset = er.offset_ev;
+        if (isnan(e0_true) || moved < offset_tol_ev)
+            break;
     }
+    r->ref_norm = er.norm;
     const double lo = s->energy_ev[0], hi = s->energy_ev[s->n_energy - 1];
     if (!(er.measured_edge_ev > lo && er.measured_edge_ev < hi)) {
         st = XANES_RAISE(err, XANES_EDATA,
@@ -194,7 +240,7 @@ static xanes_status align_stage(const xanes_run_params *p, xanes_stack *s, xanes
 /* Per-pixel maps: e0 and fit ranges from the mean spectrum of all valid
  * pixels, then every row. */
 static xanes_status edgemap_stage(const xanes_run_params *p, const xanes_stack *s,
-                                  xanes_run_result *r, xanes_error *err)
+                                  const xanes_standards *std, xanes_run_result *r, xanes_error *err)
 {
     xanes_status st = XANES_OK;
     xanes_edgemap *m = NULL;
@@ -217,6 +263,7 @@ static xanes_status edgemap_stage(const xanes_run_params *p, const xanes_stack *
         sum[k] /= (double)n_valid;
     xanes_edgemap_params ep = p->edgemap;
     ep.method = p->edge;
+    edge_norm_params(p, std, &ep.norm);
     m = xanes_edgemap_alloc(r->energy_ev, ne, s->nx, sum, &ep, err);
     if (m == NULL) {
         st = with_context(err, err != NULL ? err->status : XANES_EDATA, "mean spectrum of stack",
@@ -238,7 +285,8 @@ static xanes_status particles_stage(const xanes_run_params *p, const xanes_stack
                                     const xanes_standards *std, xanes_run_result *r,
                                     xanes_error *err)
 {
-    xanes_normalize_params np = p->edgemap.norm;
+    xanes_normalize_params np;
+    edge_norm_params(p, std, &np);
     np.e0_ev = r->norm.e0_ev;
     np.pre1_ev = r->norm.pre1_ev;
     np.pre2_ev = r->norm.pre2_ev;
@@ -326,6 +374,9 @@ static xanes_status alloc_result(const xanes_stack *s, xanes_run_result **out, x
     r->energy_offset_ev = 0.0;
     r->offset_source = "none";
     r->ref_measured_edge_ev = NAN;
+    r->ref_norm.e0_ev = r->ref_norm.pre1_ev = r->ref_norm.pre2_ev = NAN;
+    r->ref_norm.norm1_ev = r->ref_norm.norm2_ev = NAN;
+    r->ref_norm.nnorm = -1;
     r->ref_edge_ev = NAN;
     r->particle_edge_mean_ev = NAN;
     r->particle_edge_std_ev = NAN;
@@ -402,7 +453,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
 
     t0 = stage_begin(p, XANES_RUN_STAGE_CALIBRATE);
     if (p->calib_path != NULL) {
-        st = calibrate_stage(p, s, r, err);
+        st = calibrate_stage(p, s, &std, r, err);
         if (st != XANES_OK)
             goto done;
     } else if (isfinite(p->energy_offset_ev)) {
@@ -425,7 +476,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     stage_end(r, XANES_RUN_STAGE_ALIGN, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_EDGEMAP);
-    st = edgemap_stage(p, s, r, err);
+    st = edgemap_stage(p, s, &std, r, err);
     if (st != XANES_OK)
         goto done;
     stage_end(r, XANES_RUN_STAGE_EDGEMAP, t0);

@@ -133,6 +133,15 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
     add_num(l, "align_whiten", p->align_params.whiten);
     add_num(l, "align_min_peak_z", p->align_params.min_peak_z);
     add_num(l, "align_frames_not_aligned", (double)r->n_frames_not_aligned);
+    add_text(l, "edge_definition",
+             p->use_edge_definition ? "standards file edge_definition (fixed e0, windows)"
+                                    : "larch rules (find_e0 of the mean spectrum)");
+    add_num(l, "calib_norm_e0_ev", r->ref_norm.e0_ev);
+    add_num(l, "calib_norm_pre1_ev", r->ref_norm.pre1_ev);
+    add_num(l, "calib_norm_pre2_ev", r->ref_norm.pre2_ev);
+    add_num(l, "calib_norm_norm1_ev", r->ref_norm.norm1_ev);
+    add_num(l, "calib_norm_norm2_ev", r->ref_norm.norm2_ev);
+    add_num(l, "calib_norm_nnorm", r->ref_norm.nnorm);
     add_num(l, "norm_e0_ev", r->norm.e0_ev);
     add_num(l, "norm_pre1_ev", r->norm.pre1_ev);
     add_num(l, "norm_pre2_ev", r->norm.pre2_ev);

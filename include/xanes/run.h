@@ -65,6 +65,14 @@ typedef struct {
      * calibration alike (half-height crossing by default); it overrides
      * edgemap.method and calibrate.edge. */
     xanes_edgemap_method edge;
+    /* Nonzero (default): every edge energy (pixels, particle spectra, the
+     * reference spectrum) uses the normalization of the standards file's
+     * edge_definition (e0 fixed at the anchor standard's edge, its windows
+     * and nnorm; standards.h), for the reference with e0 moved onto the
+     * uncalibrated axis by the offset found (iterated).  Finite values given
+     * in edgemap.norm (and nnorm >= 0) still win.  Zero: larch's rules
+     * (find_e0 of the mean spectrum, default windows). */
+    int use_edge_definition;
     int align; /* nonzero: estimate and apply drift (1) */
     xanes_align_params align_params;
     xanes_edgemap_params edgemap;
@@ -90,13 +98,14 @@ typedef struct {
     double *energy_raw_ev; /* [n_energy] as stored in the file, eV          */
     double *energy_ev;     /* [n_energy] calibrated = raw + offset, eV      */
     double energy_offset_ev;
-    const char *offset_source;   /* "none", "given", "reference spectrum"         */
-    double ref_measured_edge_ev; /* edge of the reference on the raw axis; NaN    */
-    double ref_edge_ev;          /* its known true edge; NaN without --calib      */
-    double *shifts_px;           /* [n_energy][2] (dy, dx) applied, px; NaN for
-                                    frames not aligned; all 0 without alignment   */
-    unsigned char *frame_ok;     /* [n_energy] 1 = aligned (all 1 without)        */
-    int aligned;                 /* nonzero: the alignment stage ran              */
+    const char *offset_source;       /* "none", "given", "reference spectrum"         */
+    xanes_normalize_result ref_norm; /* normalization of the reference spectrum */
+    double ref_measured_edge_ev;     /* edge of the reference on the raw axis; NaN    */
+    double ref_edge_ev;              /* its known true edge; NaN without --calib      */
+    double *shifts_px;               /* [n_energy][2] (dy, dx) applied, px; NaN for
+                                        frames not aligned; all 0 without alignment   */
+    unsigned char *frame_ok;         /* [n_energy] 1 = aligned (all 1 without)        */
+    int aligned;                     /* nonzero: the alignment stage ran              */
     size_t n_frames_not_aligned;
     float *edge_ev;   /* edge energy, eV, NaN outside the particles    */
     float *soc;       /* state of charge, NaN outside                  */
