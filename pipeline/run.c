@@ -178,6 +178,18 @@ static xanes_status calibrate_stage(const xanes_run_params *p, const xanes_stack
     st = xanes_spectrum_read(p->calib_path, &p->calib_spectrum, &ref, err);
     if (st != XANES_OK)
         goto done;
+    /* A reference from another edge or axis does not even overlap the
+     * stack's energies (or misses the fixed e0): say so in those words. */
+    const double slo = s->energy_ev[0], shi = s->energy_ev[s->n_energy - 1];
+    const double rlo = ref->energy_ev[0], rhi = ref->energy_ev[ref->n - 1];
+    if (!(rlo < shi && rhi > slo) || (!isnan(e0_true) && !(rlo < e0_true && rhi > e0_true))) {
+        st = XANES_RAISE(err, XANES_EDATA,
+                         "reference spectrum %s covers %.3f .. %.3f eV, stack %s %.3f .. %.3f eV "
+                         "(edge definition e0 %.2f eV): the two were not measured on the same "
+                         "axis (or not at the same edge)",
+                         p->calib_path, rlo, rhi, s->path, slo, shi, e0_true);
+        goto done;
+    }
     double offset = 0.0;
     for (int pass = 0; pass < MAX_PASSES; pass++) {
         if (!isnan(e0_true))

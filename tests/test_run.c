@@ -9,9 +9,11 @@
  * - results independent of the thread count (1 vs 2 threads, bitwise);
  * - outputs: all six files, written whole; an existing OUTDIR is updated;
  *   a failing write (bad energies), a truncated stack, a missing dataset, a
- *   field of view without particles (no edge in the mean spectrum), a
  *   reference spectrum from another edge, contradictory parameters: a clear
- *   error and OUTDIR absent or untouched, no temporary directory left.
+ *   error and OUTDIR absent or untouched, no temporary directory left;
+ * - a field of view without particles: no particle and a full output set
+ *   with the edge definition's fixed e0, a data error (no edge in the mean
+ *   spectrum) with larch's find_e0.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -340,22 +342,38 @@ static void test_bad_inputs(void **state)
     assert_non_null(strstr(err.message, "same axis"));
     assert_false(exists(out));
 
-    /* A field of view without particles: the mean spectrum has no edge. */
-    char blank[600];
+    /* A field of view without particles: with the fixed e0 of the edge
+     * definition the run completes with no particle and a full output set;
+     * with larch's find_e0 the mean spectrum has no edge: a data error. */
+    char blank[600], bout[700];
     snprintf(blank, sizeof blank, "%s/blank.h5", dir);
+    snprintf(bout, sizeof bout, "%s/blank_out", dir);
     xanes_simulate_params pb;
     small_params(&pb, 41);
     pb.n_particles = 0;
     xanes_error_clear(&err);
     assert_int_equal(xanes_simulate_run(&pb, blank, NULL, NULL, NULL, &err), XANES_OK);
     xanes_error_clear(&err);
-    st = xanes_run(blank, NULL, out, NULL, &err);
-    print_message("no particles: %s\n", err.message);
+    r = NULL;
+    st = xanes_run(blank, NULL, bout, &r, &err);
+    if (st != XANES_OK)
+        print_error("%s\n", err.message);
+    assert_int_equal(st, XANES_OK);
+    assert_int_equal(r->n_particles, 0);
+    for (size_t i = 0; i < r->ny * r->nx; i++)
+        assert_true(isnan(r->edge_ev[i]) && r->labels[i] == 0);
+    assert_int_equal(count_entries(bout, ""), 6);
+    xanes_run_result_free(r);
+    xanes_run_default_params(&rp);
+    rp.use_edge_definition = 0;
+    xanes_error_clear(&err);
+    st = xanes_run(blank, &rp, out, NULL, &err);
+    print_message("no particles, larch rules: %s\n", err.message);
     assert_int_equal(st, XANES_EDATA);
     assert_non_null(strstr(err.message, "blank.h5"));
     assert_non_null(strstr(err.message, "mean spectrum"));
     assert_false(exists(out));
-    assert_int_equal(xanes_run(blank, NULL, out, NULL, NULL), XANES_EDATA);
+    assert_int_equal(xanes_run(blank, &rp, out, NULL, NULL), XANES_EDATA);
 
     /* Contradictory and incomplete calibration parameters. */
     xanes_run_default_params(&rp);
