@@ -290,23 +290,54 @@ double sim_place_delta(const xanes_simulate_scene *sc, double soc)
     return gsl_spline_eval(sc->place[g], s, NULL);
 }
 
-/* Tabulates delta(s) on [lo, hi] (nodes <= 0.025 SoC apart, natural cubic
- * spline; delta is smooth inside a segment). */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Tabulates delta(s) on [lo, hi]: nodes <= 0.025 SoC apart plus, without a
+ * gradient, every drawn particle SoC inside (lo, hi) as a node of its own
+ * (uniform nodes closer than 0.005 to one are dropped), so a uniform
+ * particle's pixels are placed exactly (the spline passes through its
+ * nodes); natural cubic spline, delta is smooth inside a segment. */
 static xanes_status place_segment(xanes_simulate_scene *sc, int g, double lo, double hi,
                                   sim_fine_ws *w, xanes_error *err)
 {
-    size_t n = (size_t)ceil((hi - lo) / 0.025) + 1;
-    if (n < 3)
-        n = 3;
-    double *s = malloc(n * sizeof *s), *d = malloc(n * sizeof *d);
+    size_t nu = (size_t)ceil((hi - lo) / 0.025) + 1, npart = sc->p.gradient ? 0 : sc->np;
+    if (nu < 3)
+        nu = 3;
+    double *s = malloc((nu + npart) * sizeof *s), *d = malloc((nu + npart) * sizeof *d);
     xanes_status st = XANES_OK;
+    size_t n = 0;
+    if (s == NULL || d == NULL) {
+        st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for the placement table");
+        goto done;
+    }
+    for (size_t i = 0; i < npart; i++)
+        if (sc->parts[i].soc > lo && sc->parts[i].soc < hi)
+            s[n++] = sc->parts[i].soc;
+    const size_t n_own = n;
+    for (size_t j = 0; j < nu; j++) {
+        double u = j + 1 == nu ? hi : lo + (hi - lo) * (double)j / (double)(nu - 1);
+        int keep = 1;
+        for (size_t i = 0; i < n_own && keep && j > 0 && j + 1 < nu; i++)
+            keep = fabs(u - s[i]) >= 0.005;
+        if (keep)
+            s[n++] = u;
+    }
+    qsort(s, n, sizeof *s, cmp_double);
+    size_t m = 0; /* drop repeats (particles sharing a SoC) */
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || s[i] > s[m - 1])
+            s[m++] = s[i];
+    n = m;
     sc->place[g] = gsl_spline_alloc(gsl_interp_cspline, n);
-    if (s == NULL || d == NULL || sc->place[g] == NULL) {
+    if (sc->place[g] == NULL) {
         st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for the placement table");
         goto done;
     }
     for (size_t i = 0; i < n && st == XANES_OK; i++) {
-        s[i] = i + 1 == n ? hi : lo + (hi - lo) * (double)i / (double)(n - 1);
         sim_component c[2];
         size_t nc = base_components(sc, s[i], c);
         st = sim_place(sc, &sc->ni3, c, nc, sim_edge_from_soc(sc, s[i]), w, &d[i], err);

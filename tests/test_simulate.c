@@ -163,8 +163,11 @@ static void test_uniform_particle_edge_and_frames(void **state)
     for (size_t i = 0; i < n; i++)
         mu[i] = xanes_simulate_pixel_absorbance(sc, best / nx, best % nx, e[i]);
     double eh = std_edge(e, mu, n);
-    printf("uniform particle: core edge %.6f eV, truth %.6f eV\n", eh, pe[0]);
-    assert_true(fabs(eh - pe[0]) < 1e-3);
+    printf("uniform particle: core edge %.6f eV, truth %.6f eV (diff %.1e)\n", eh, pe[0],
+           eh - pe[0]);
+    /* Without a gradient the particle's SoC is a node of the placement
+     * table: exact up to this test's own grid (8290 + 0.05 i vs e0 + k/20). */
+    assert_true(fabs(eh - pe[0]) < 1e-5);
 
     float *fr = malloc(nx * ny * sizeof *fr);
     const double *et = xanes_simulate_energy_true_ev(sc);

@@ -29,10 +29,12 @@
  *     a one-particle pixel equals E(SoC) of the calibration scale and that
  *     of the NiO reference equals the NiO standard (8353.01 eV, true
  *     scale).  Shifts are solved to 1e-10 eV at the nodes of a table over
- *     SoC (0.025 apart); between nodes the fine-grid edge carries a ~1e-4
- *     eV ripple (linear interpolation of the crossing between 0.05 eV
- *     samples) the table does not follow: |edge - E(SoC)| < 3e-4 eV
- *     (tests/test_simulate.c measures 1.9e-4).
+ *     SoC (0.025 apart, plus each particle's drawn SoC when there is no
+ *     gradient, so uniform particles are placed exactly); between nodes
+ *     the fine-grid edge carries a ~1e-4 eV ripple (linear interpolation
+ *     of the crossing between 0.05 eV samples) that the table does not
+ *     follow: with a gradient |edge - E(SoC)| < 3e-4 eV (tests/test_
+ *     simulate.c measures 1.9e-4).
  *     Truth map `edge_energy`.
  *   * grid edge: the same definition applied (xanes_normalize_plan on the
  *     stack's TRUE energies) to each pixel's noise-free, drift-free spectrum

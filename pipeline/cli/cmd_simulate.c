@@ -226,8 +226,9 @@ int xanes_cmd_simulate(int argc, char **argv)
         if (truth != NULL)
             printf("truth: %s\n", truth);
         if (ref != NULL)
-            printf("reference: %s (true edge %.2f eV, energy offset %+.3f eV)\n", ref,
-                   sum.ref_edge_true_ev, p.energy_offset_ev);
+            printf("reference: %s (true edge %.2f eV, %.3f eV by the same definition on the "
+                   "stack's true energies; energy offset %+.3f eV)\n",
+                   ref, sum.ref_edge_true_ev, sum.ref_edge_grid_ev, p.energy_offset_ev);
         if (sum.n_saturated > 0 || sum.n_invalid > 0)
             printf("saturated counts: %zu, invalid transmission pixels: %zu\n", sum.n_saturated,
                    sum.n_invalid);
