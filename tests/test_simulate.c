@@ -448,6 +448,10 @@ static void test_config_and_bad_input(void **state)
     assert_int_equal(r.exit_code, 2);
     assert_non_null(strstr(r.err, "nexus"));
     tu_cli_result_free(&r);
+    r = tu_run_cli("simulate -o /tmp/x.h5 --ref-grid coarse");
+    assert_int_equal(r.exit_code, 2);
+    assert_non_null(strstr(r.err, "--ref-grid: 'coarse' is not stack or fine"));
+    tu_cli_result_free(&r);
     r = tu_run_cli("simulate -o /tmp/x.h5 --dose -5");
     assert_int_equal(r.exit_code, 2);
     assert_non_null(strstr(r.err, "--dose"));
@@ -459,6 +463,7 @@ static void test_config_and_bad_input(void **state)
     r = tu_run_cli("simulate --help");
     assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.out, "--energy-offset-ev"));
+    assert_non_null(strstr(r.out, "--ref-grid stack|fine"));
     tu_cli_result_free(&r);
 }
 
