@@ -219,10 +219,26 @@ static xanes_status write_figure(int which, const xanes_run_result *r, const cha
         }
         return xanes_figure_map_png(path, r->soc, r->ny, r->nx, &mo, NULL, NULL, err);
     }
-    if (n_finite > 0)
-        return xanes_figure_histogram_png(path, r->edge_ev, r->ny * r->nx, pmeans, np,
-                                          "Edge energy: pixels and particles", "Edge energy (eV)",
-                                          err);
+    if (n_finite > 0) {
+        /* Pixels and particle means with the overcharge threshold and the
+         * share of each above it (the seed paper's question). */
+        double *px = malloc(n_finite * sizeof *px);
+        if (px == NULL)
+            return XANES_RAISE(err, XANES_ENOMEM, "%s: out of memory", path);
+        size_t m = 0;
+        for (size_t i = 0; i < r->ny * r->nx; i++)
+            if (isfinite(r->edge_ev[i]))
+                px[m++] = r->edge_ev[i];
+        xanes_figure_histogram_options ho;
+        xanes_figure_histogram_default_options(&ho);
+        ho.title = "Edge energy: pixels and particles";
+        ho.xlabel = "Edge energy (eV)";
+        ho.threshold = r->overcharge_ev;
+        ho.threshold_label = "overcharge";
+        xanes_status st = xanes_figure_distribution_png(path, px, m, pmeans, np, &ho, NULL, err);
+        free(px);
+        return st;
+    }
     /* No particle: an empty plot that says so, with the threshold. */
     const double x[2] = {r->overcharge_ev, r->overcharge_ev};
     xanes_plot_series s = {x,   NULL, 1, "overcharge threshold", XANES_PLOT_VLINE, XANES_PLOT_AUTO,
