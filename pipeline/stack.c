@@ -64,22 +64,25 @@ const char *xanes_stack_kind_name(xanes_stack_kind kind)
     }
 }
 
-/* Converts n pixels of one frame.  flat and dark may be NULL (dark = 0).
+/* Converts n pixels of one frame: img (doubles) or, when img is NULL, img16
+ * (a uint16 frame read without HDF5's type conversion; converting it to
+ * double here is exact).  flat and dark may be NULL (dark = 0).
  * Adds the frame's invalid counts to *c and widens [*vmin, *vmax] by the
  * finite values of img. */
 static void correct_frame(xanes_stack_kind kind, size_t n, const double *restrict img,
-                          const double *restrict flat, const double *restrict dark, double sat_img,
-                          double sat_flat, float *restrict out, xanes_stack_frame_counts *c,
-                          double *vmin, double *vmax)
+                          const uint16_t *restrict img16, const double *restrict flat,
+                          const double *restrict dark, double sat_img, double sat_flat,
+                          float *restrict out, xanes_stack_frame_counts *c, double *vmin,
+                          double *vmax)
 {
     size_t nonfinite = 0, saturated = 0, nonpositive = 0;
     double lo = INFINITY, hi = -INFINITY;
     const float nan = NAN;
 #pragma omp parallel for default(none) schedule(static)                                        \
-    shared(kind, n, img, flat, dark, sat_img, sat_flat, out, nan)                              \
+    shared(kind, n, img, img16, flat, dark, sat_img, sat_flat, out, nan)                              \
     reduction(+ : nonfinite, saturated, nonpositive) reduction(min : lo) reduction(max : hi)
     for (size_t i = 0; i < n; i++) {
-        double v = img[i];
+        double v = img != NULL ? img[i] : (double)img16[i];
         if (isfinite(v)) {
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
@@ -153,14 +156,19 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
     const size_t n = n_rows * src->nx;
     const int raw = src->kind == XANES_STACK_RAW_COUNTS;
     const int use_dark = raw && src->dark.id >= 0;
+    /* A uint16 stack (the usual detector type) is read as it is stored:
+     * HDF5's serial uint16 -> double conversion and the 8-byte frame buffer
+     * cost more than the correction's own parallel conversion. */
+    const int native16 = strcmp(src->stack.dtype, "uint16") == 0;
     double *img = malloc(n * sizeof *img);
+    uint16_t *img16 = native16 ? malloc(n * sizeof *img16) : NULL;
     double *flat = raw ? malloc(n * sizeof *flat) : NULL;
     double *dark = use_dark ? malloc(n * sizeof *dark) : NULL;
     float *scratch = dest == NULL ? malloc(n * sizeof *scratch) : NULL;
     *vmin = INFINITY;
     *vmax = -INFINITY;
-    if (img == NULL || (raw && flat == NULL) || (use_dark && dark == NULL) ||
-        (dest == NULL && scratch == NULL)) {
+    if (img == NULL || (native16 && img16 == NULL) || (raw && flat == NULL) ||
+        (use_dark && dark == NULL) || (dest == NULL && scratch == NULL)) {
         st = XANES_RAISE(err, XANES_ENOMEM, "%s: out of memory for frame buffers of %zu pixels",
                          src->path, n);
         goto done;
@@ -173,7 +181,12 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
         (st = average_frames(src, &src->dark, y0, n_rows, dark, img, err)) != XANES_OK)
         goto done;
     for (size_t k = 0; k < src->n_energy; k++) {
-        if ((st = stack_dset_read_rows(src, &src->stack, k, y0, n_rows, img, err)) != XANES_OK)
+        if (native16)
+            st = stack_dset_read_rows_as(src, &src->stack, k, y0, n_rows, H5T_NATIVE_UINT16, img16,
+                                         err);
+        else
+            st = stack_dset_read_rows(src, &src->stack, k, y0, n_rows, img, err);
+        if (st != XANES_OK)
             goto done;
         if (raw && src->flat_per_energy &&
             (st = stack_dset_read_rows(src, &src->flat, k, y0, n_rows, flat, err)) != XANES_OK)
@@ -182,13 +195,14 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
             (st = stack_dset_read_rows(src, &src->dark, k, y0, n_rows, dark, err)) != XANES_OK)
             goto done;
         float *out = dest != NULL ? dest + k * n : scratch;
-        correct_frame(src->kind, n, img, flat, dark, src->stack.saturation,
+        correct_frame(src->kind, n, native16 ? NULL : img, img16, flat, dark, src->stack.saturation,
                       raw ? src->flat.saturation : INFINITY, out, &counts[k], vmin, vmax);
     }
 done:
     free(scratch);
     free(dark);
     free(flat);
+    free(img16);
     free(img);
     return st;
 }

@@ -544,6 +544,13 @@ void sh5_dset_close(stack_dset *d)
 xanes_status stack_dset_read_rows(const stack_source *src, const stack_dset *d, size_t frame,
                                   size_t y0, size_t n_rows, double *buf, xanes_error *err)
 {
+    return stack_dset_read_rows_as(src, d, frame, y0, n_rows, H5T_NATIVE_DOUBLE, buf, err);
+}
+
+xanes_status stack_dset_read_rows_as(const stack_source *src, const stack_dset *d, size_t frame,
+                                     size_t y0, size_t n_rows, hid_t mem_type, void *buf,
+                                     xanes_error *err)
+{
     xanes_status st = XANES_OK;
     char why[200];
     hid_t fspace = H5Dget_space(d->id);
@@ -562,7 +569,7 @@ xanes_status stack_dset_read_rows(const stack_source *src, const stack_dset *d, 
     hid_t mspace = H5Screate_simple(r, count, NULL);
     if (fspace < 0 || mspace < 0 ||
         H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
-        H5Dread(d->id, H5T_NATIVE_DOUBLE, mspace, fspace, H5P_DEFAULT, buf) < 0)
+        H5Dread(d->id, mem_type, mspace, fspace, H5P_DEFAULT, buf) < 0)
         st = XANES_RAISE(err, XANES_EIO,
                          "%s: cannot read frame %zu rows %zu..%zu of %s (corrupt or truncated "
                          "file?): %s",

@@ -104,4 +104,11 @@ void stack_source_close(stack_source *src);
 xanes_status stack_dset_read_rows(const stack_source *src, const stack_dset *d, size_t frame,
                                   size_t y0, size_t n_rows, double *buf, xanes_error *err);
 
+/* The same into buf in memory type mem_type (e.g. H5T_NATIVE_UINT16 for a
+ * uint16 dataset: no HDF5 type conversion, a quarter of the bytes of
+ * doubles, converted by the caller inside its parallel loop). */
+xanes_status stack_dset_read_rows_as(const stack_source *src, const stack_dset *d, size_t frame,
+                                     size_t y0, size_t n_rows, hid_t mem_type, void *buf,
+                                     xanes_error *err);
+
 #endif
