@@ -253,18 +253,23 @@ static void morph_disc(uint8_t *mask, size_t ny, size_t nx, double r, int erode,
                 }
         memcpy(w->aux, mask, n);
         long lny = (long)ny, lnx = (long)nx;
+        const uint8_t *aux = w->aux;
+        /* Rows in parallel: each pixel reads the unchanged copy and writes
+         * only itself, so the result does not depend on the threads. */
+#pragma omp parallel for default(none) schedule(static) shared(mask, aux, off)                     \
+    firstprivate(lny, lnx, no, erode)
         for (long y = 0; y < lny; y++)
             for (long x = 0; x < lnx; x++) {
                 size_t p = (size_t)(y * lnx + x);
                 /* Erosion keeps p when no in-image disc pixel is background;
                  * dilation sets p when some in-image disc pixel is set. */
-                if (erode ? !w->aux[p] : w->aux[p])
+                if (erode ? !aux[p] : aux[p])
                     continue;
                 for (long k = 0; k < no; k++) {
                     long yy = y + off[k][0], xx = x + off[k][1];
                     if (yy < 0 || xx < 0 || yy >= lny || xx >= lnx)
                         continue;
-                    if (w->aux[yy * lnx + xx] != (uint8_t)erode) {
+                    if (aux[yy * lnx + xx] != (uint8_t)erode) {
                         mask[p] = (uint8_t)!erode;
                         break;
                     }

@@ -25,6 +25,7 @@
 #include "xanes/segment.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,6 +183,71 @@ static int item_cmp(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
+/* Ascending sort key of a priority: the IEEE bits, sign-flipped so that
+ * unsigned order is numeric order (-0 folded into +0, as item_cmp has them
+ * equal), then complemented: higher priority first. */
+static uint64_t priority_key(double v)
+{
+    uint64_t u;
+    v += 0.0;
+    memcpy(&u, &v, sizeof u);
+    u = (u >> 63) ? ~u : u | ((uint64_t)1 << 63);
+    return ~u;
+}
+
+/* Sorts a[0..m) into item_cmp's order when the items come in increasing
+ * index: a stable LSD radix sort on the priority bits keeps equal priorities
+ * in index order, so the result is qsort's exactly (item_cmp is a total
+ * order), at a few linear passes instead of ~log2(m) calls of item_cmp per
+ * item, the bulk of the sweep's time.  Byte positions that all keys share
+ * are skipped (distances span few exponents).  Falls back to qsort when the
+ * m-item buffer cannot be had. */
+static void sort_items(seg_heap_item *a, size_t m)
+{
+    seg_heap_item *b = m > 1 ? malloc(m * sizeof *b) : NULL;
+    uint64_t *key = m > 1 ? malloc(m * sizeof *key) : NULL;
+    uint64_t *kb = m > 1 ? malloc(m * sizeof *kb) : NULL;
+    if (b == NULL || key == NULL || kb == NULL) {
+        if (m > 1)
+            qsort(a, m, sizeof *a, item_cmp);
+        goto done;
+    }
+    uint64_t all_and = ~(uint64_t)0, all_or = 0;
+    for (size_t i = 0; i < m; i++) {
+        key[i] = priority_key(a[i].priority);
+        all_and &= key[i];
+        all_or |= key[i];
+    }
+    seg_heap_item *src = a, *dst = b;
+    uint64_t *ks = key, *kd = kb;
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        if ((((all_and ^ all_or) >> shift) & 0xff) == 0)
+            continue; /* every key has this byte: the pass would not move anything */
+        size_t count[257] = {0};
+        for (size_t i = 0; i < m; i++)
+            count[((ks[i] >> shift) & 0xff) + 1]++;
+        for (size_t j = 1; j < 257; j++)
+            count[j] += count[j - 1];
+        for (size_t i = 0; i < m; i++) {
+            size_t at = count[(ks[i] >> shift) & 0xff]++;
+            dst[at] = src[i];
+            kd[at] = ks[i];
+        }
+        seg_heap_item *t = src;
+        src = dst;
+        dst = t;
+        uint64_t *tk = ks;
+        ks = kd;
+        kd = tk;
+    }
+    if (src != a)
+        memcpy(a, src, m * sizeof *a);
+done:
+    free(kb);
+    free(key);
+    free(b);
+}
+
 static size_t root_of(size_t *parent, size_t a)
 {
     while (parent[a] != a) {
@@ -203,7 +269,7 @@ size_t seg_dynamic_markers(const double *f, const uint8_t *mask, size_t ny, size
         if (mask[p])
             order[m++] = (seg_heap_item){f[p], 0, p};
     }
-    qsort(order, m, sizeof *order, item_cmp);
+    sort_items(order, m);
     /* Sweep the pixels from the top down, growing one region per maximum
      * with a union-find.  When two regions meet at pixel p, the one with the
      * lower peak ends there: its dynamic is peak - f[p], the depth one must
