@@ -123,6 +123,73 @@ static void correct_frame(xanes_stack_kind kind, size_t n, const double *restric
     *vmax = hi > *vmax ? hi : *vmax;
 }
 
+/* What the fixed references alone decide about a pixel, in correct_frame's
+ * precedence: a non-finite flat or dark makes it non-finite whatever the
+ * counts (uint16 counts are always finite); a saturated flat makes it
+ * saturated; f - d <= 0 makes it non-positive unless the counts are
+ * saturated, which comes first. */
+enum { REF_OK = 0, REF_NONFINITE = 1, REF_SATURATED = 2, REF_NONPOSITIVE = 3 };
+
+/* For references that are the same for every frame: classifies each pixel
+ * once into cls and replaces flat by the denominator f - d, computed as
+ * correct_frame computes it. */
+static void prepare_fixed_refs(size_t n, double *restrict flat, const double *restrict dark,
+                               double sat_flat, unsigned char *restrict cls)
+{
+#pragma omp parallel for default(none) schedule(static) shared(n, flat, dark, sat_flat, cls)
+    for (size_t i = 0; i < n; i++) {
+        const double f = flat[i], d = dark != NULL ? dark[i] : 0.0;
+        cls[i] = !isfinite(f) || !isfinite(d) ? REF_NONFINITE
+                 : f >= sat_flat              ? REF_SATURATED
+                 : f - d <= 0.0               ? REF_NONPOSITIVE
+                                              : REF_OK;
+        flat[i] = f - d;
+    }
+}
+
+/* correct_frame for the common case, raw uint16 counts under fixed
+ * references (prepare_fixed_refs): the reference tests and the subtraction
+ * f - d are done once per pixel instead of once per voxel.  The per-voxel
+ * classification follows correct_frame's precedence (non-finite, saturated,
+ * non-positive) and the absorbance is the same expression, so every value and
+ * count is the same. */
+static void correct_frame_u16_fixed(size_t n, const uint16_t *restrict img16,
+                                    const double *restrict den, const double *restrict dark,
+                                    const unsigned char *restrict cls, double sat_img,
+                                    float *restrict out, xanes_stack_frame_counts *c, double *vmin,
+                                    double *vmax)
+{
+    size_t nonfinite = 0, saturated = 0, nonpositive = 0;
+    double lo = INFINITY, hi = -INFINITY;
+    const float nan = NAN;
+#pragma omp parallel for default(none) schedule(static)                                        \
+    shared(n, img16, den, dark, cls, sat_img, out, nan)                                        \
+    reduction(+ : nonfinite, saturated, nonpositive) reduction(min : lo) reduction(max : hi)
+    for (size_t i = 0; i < n; i++) {
+        const double v = (double)img16[i];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        float a = nan;
+        if (cls[i] == REF_NONFINITE) {
+            nonfinite++;
+        } else if (v >= sat_img || cls[i] == REF_SATURATED) {
+            saturated++;
+        } else {
+            const double num = v - (dark != NULL ? dark[i] : 0.0);
+            if (cls[i] == REF_NONPOSITIVE || num <= 0.0)
+                nonpositive++;
+            else
+                a = (float)(-log(num / den[i]));
+        }
+        out[i] = a;
+    }
+    c->nonfinite += nonfinite;
+    c->saturated += saturated;
+    c->nonpositive += nonpositive;
+    *vmin = lo < *vmin ? lo : *vmin;
+    *vmax = hi > *vmax ? hi : *vmax;
+}
+
 /* Pixel-wise mean of every frame of d over rows [y0, y0 + n_rows) into avg,
  * using tmp as the read buffer.  A pixel saturated in any frame stays at the
  * saturation value, so the correction counts it as saturated. */
@@ -165,10 +232,15 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
     double *flat = raw ? malloc(n * sizeof *flat) : NULL;
     double *dark = use_dark ? malloc(n * sizeof *dark) : NULL;
     float *scratch = dest == NULL ? malloc(n * sizeof *scratch) : NULL;
+    /* Raw uint16 counts with references that do not change with energy
+     * take the per-pixel precomputed path. */
+    const int fixed =
+        raw && native16 && !src->flat_per_energy && !(use_dark && src->dark_per_energy);
+    unsigned char *cls = fixed ? malloc(n) : NULL;
     *vmin = INFINITY;
     *vmax = -INFINITY;
     if (img == NULL || (native16 && img16 == NULL) || (raw && flat == NULL) ||
-        (use_dark && dark == NULL) || (dest == NULL && scratch == NULL)) {
+        (use_dark && dark == NULL) || (dest == NULL && scratch == NULL) || (fixed && cls == NULL)) {
         st = XANES_RAISE(err, XANES_ENOMEM, "%s: out of memory for frame buffers of %zu pixels",
                          src->path, n);
         goto done;
@@ -180,6 +252,8 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
     if (use_dark && !src->dark_per_energy &&
         (st = average_frames(src, &src->dark, y0, n_rows, dark, img, err)) != XANES_OK)
         goto done;
+    if (fixed)
+        prepare_fixed_refs(n, flat, dark, src->flat.saturation, cls);
     for (size_t k = 0; k < src->n_energy; k++) {
         if (native16)
             st = stack_dset_read_rows_as(src, &src->stack, k, y0, n_rows, H5T_NATIVE_UINT16, img16,
@@ -195,10 +269,16 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
             (st = stack_dset_read_rows(src, &src->dark, k, y0, n_rows, dark, err)) != XANES_OK)
             goto done;
         float *out = dest != NULL ? dest + k * n : scratch;
+        if (fixed) {
+            correct_frame_u16_fixed(n, img16, flat, dark, cls, src->stack.saturation, out,
+                                    &counts[k], vmin, vmax);
+            continue;
+        }
         correct_frame(src->kind, n, native16 ? NULL : img, img16, flat, dark, src->stack.saturation,
                       raw ? src->flat.saturation : INFINITY, out, &counts[k], vmin, vmax);
     }
 done:
+    free(cls);
     free(scratch);
     free(dark);
     free(flat);
