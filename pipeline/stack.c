@@ -16,13 +16,17 @@
  * -inf.  The counts are integer reductions, so they do not depend on the
  * number of threads, and each pixel's value is computed by one thread alone.
  */
+#define _POSIX_C_SOURCE 200809L /* pread */
 #include "xanes/stack.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stack_source.h"
 
@@ -213,6 +217,45 @@ static xanes_status average_frames(const stack_source *src, const stack_dset *d,
     return XANES_OK;
 }
 
+/* Bytes one pread asks for: a frame splits into several, so every thread
+ * copies its share out of the page cache. */
+#define DIRECT_PIECE_BYTES ((size_t)1 << 18)
+
+/* Reads the n uint16 values of frame `frame` at byte offset off of the open
+ * file fd into buf, the pieces in parallel (sh5_direct_offsets has checked
+ * that the frame lies in the file as plain little-endian uint16). */
+static xanes_status read_direct(const stack_source *src, int fd, unsigned long long off,
+                                size_t frame, uint16_t *buf, size_t n, xanes_error *err)
+{
+    const size_t bytes = n * sizeof *buf;
+    const size_t n_pieces = (bytes + DIRECT_PIECE_BYTES - 1) / DIRECT_PIECE_BYTES;
+    unsigned char *dst = (unsigned char *)buf;
+    size_t failed = 0;
+#pragma omp parallel for default(none) schedule(static) shared(fd, off, dst, bytes, n_pieces)    \
+    reduction(+ : failed)
+    for (size_t j = 0; j < n_pieces; j++) {
+        const size_t at = j * DIRECT_PIECE_BYTES;
+        const size_t len = bytes - at < DIRECT_PIECE_BYTES ? bytes - at : DIRECT_PIECE_BYTES;
+        size_t got = 0;
+        while (got < len) {
+            ssize_t r = pread(fd, dst + at + got, len - got, (off_t)(off + at + got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                failed++;
+                break;
+            }
+            got += (size_t)r;
+        }
+    }
+    if (failed > 0)
+        return XANES_RAISE(err, XANES_EIO,
+                           "%s: cannot read frame %zu of %s (%zu bytes at offset %llu): truncated "
+                           "or unreadable file",
+                           src->path, frame, src->stack.name, bytes, off);
+    return XANES_OK;
+}
+
 /* Streams rows [y0, y0 + n_rows) of every frame through the correction into
  * dest ([n_energy][n_rows][nx]); dest NULL only counts (xanes_stack_probe). */
 static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, float *dest,
@@ -237,6 +280,8 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
     const int fixed =
         raw && native16 && !src->flat_per_energy && !(use_dark && src->dark_per_energy);
     unsigned char *cls = fixed ? malloc(n) : NULL;
+    unsigned long long *off = NULL;
+    int fd = -1;
     *vmin = INFINITY;
     *vmax = -INFINITY;
     if (img == NULL || (native16 && img16 == NULL) || (raw && flat == NULL) ||
@@ -254,8 +299,18 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
         goto done;
     if (fixed)
         prepare_fixed_refs(n, flat, dark, src->flat.saturation, cls);
+    /* Whole uint16 frames stored plainly are read with pread, in parallel,
+     * instead of through HDF5's serial read: on 2 threads that serial copy
+     * was a fifth of the stage. */
+    if (native16 && y0 == 0 && n_rows == src->ny) {
+        off = malloc((size_t)src->stack.dims[0] * sizeof *off);
+        if (off != NULL && sh5_direct_offsets(src, &src->stack, off))
+            fd = open(src->path, O_RDONLY);
+    }
     for (size_t k = 0; k < src->n_energy; k++) {
-        if (native16)
+        if (fd >= 0)
+            st = read_direct(src, fd, off[k], k, img16, n, err);
+        else if (native16)
             st = stack_dset_read_rows_as(src, &src->stack, k, y0, n_rows, H5T_NATIVE_UINT16, img16,
                                          err);
         else
@@ -278,6 +333,9 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
                       raw ? src->flat.saturation : INFINITY, out, &counts[k], vmin, vmax);
     }
 done:
+    if (fd >= 0)
+        close(fd);
+    free(off);
     free(cls);
     free(scratch);
     free(dark);

@@ -10,6 +10,7 @@
 #include "stack_source.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,6 +580,65 @@ xanes_status stack_dset_read_rows_as(const stack_source *src, const stack_dset *
     if (fspace >= 0)
         H5Sclose(fspace);
     return st;
+}
+
+int sh5_direct_offsets(const stack_source *src, const stack_dset *d, unsigned long long *off)
+{
+    const uint16_t probe = 1;
+    unsigned char first;
+    memcpy(&first, &probe, 1);
+    if (first != 1 || d->rank != 3 || d->dims[1] != src->ny || d->dims[2] != src->nx)
+        return 0; /* big-endian host, or not a stack of whole frames */
+    const unsigned long long frame_bytes = (unsigned long long)src->ny * src->nx * 2u;
+    int ok = 0;
+    hid_t type = H5Dget_type(d->id), dcpl = H5Dget_create_plist(d->id);
+    hid_t fid = H5Iget_file_id(d->id);
+    hid_t fcpl = fid >= 0 ? H5Fget_create_plist(fid) : H5I_INVALID_HID;
+    hsize_t userblock = 1;
+    /* Addresses are relative to the superblock, which a user block moves:
+     * such files take the HDF5 path. */
+    if (type < 0 || dcpl < 0 || fcpl < 0 || H5Pget_userblock(fcpl, &userblock) < 0 ||
+        userblock != 0 || H5Tequal(type, H5T_STD_U16LE) <= 0)
+        goto done;
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    if (layout == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0) {
+        haddr_t base = H5Dget_offset(d->id);
+        if (base == HADDR_UNDEF)
+            goto done;
+        for (size_t k = 0; k < d->dims[0]; k++)
+            off[k] = (unsigned long long)base + k * frame_bytes;
+        ok = 1;
+    } else if (layout == H5D_CHUNKED && H5Pget_nfilters(dcpl) == 0) {
+        hsize_t chunk[3] = {0, 0, 0};
+        if (H5Pget_chunk(dcpl, 3, chunk) != 3 || chunk[0] != 1 || chunk[1] != src->ny ||
+            chunk[2] != src->nx)
+            goto done;
+        ok = 1;
+        for (size_t k = 0; k < d->dims[0] && ok; k++) {
+            hsize_t coord[3] = {k, 0, 0};
+            unsigned mask = 0;
+            haddr_t addr = HADDR_UNDEF;
+            hsize_t size = 0;
+            ok = H5Dget_chunk_info_by_coord(d->id, coord, &mask, &addr, &size) >= 0 &&
+                 addr != HADDR_UNDEF && mask == 0 && size == frame_bytes;
+            off[k] = (unsigned long long)addr;
+        }
+    }
+    /* Every frame must lie inside the file; otherwise HDF5 reports the
+     * truncation as it always did. */
+    for (size_t k = 0; k < d->dims[0] && ok; k++)
+        ok = off[k] + frame_bytes <= src->file_size;
+done:
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
+    if (fid >= 0)
+        H5Fclose(fid);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (type >= 0)
+        H5Tclose(type);
+    H5Eclear2(H5E_DEFAULT);
+    return ok;
 }
 
 int xanes_stack_is_hdf5(const char *path)

@@ -111,4 +111,12 @@ xanes_status stack_dset_read_rows_as(const stack_source *src, const stack_dset *
                                      size_t y0, size_t n_rows, hid_t mem_type, void *buf,
                                      xanes_error *err);
 
+/* Whether the frames of the 3-D uint16 stack d can be read straight from
+ * the file, bypassing HDF5: little-endian uint16 on a little-endian host, no
+ * user block, and either contiguous storage in this file or one unfiltered
+ * chunk per whole frame.  On 1, off[frame] (d->dims[0] entries) holds each
+ * frame's byte offset, every frame lying inside the file.  0 otherwise
+ * (read through HDF5 then). */
+int sh5_direct_offsets(const stack_source *src, const stack_dset *d, unsigned long long *off);
+
 #endif
