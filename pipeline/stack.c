@@ -3,9 +3,13 @@
  *
  * stack_layout.c has opened the file and checked shapes and energies; here
  * each frame (or the requested block of rows of it) is read through an HDF5
- * hyperslab into one double scratch frame and converted, in parallel over
- * pixels, into its place in the float32 output, so the peak memory is one
- * float32 copy of the block plus three frames of scratch.  Raw counts follow
+ * hyperslab into one scratch frame and converted, in parallel over pixels,
+ * into its place in the float32 output, so the peak memory is one float32
+ * copy of the block plus a few frames of scratch.  The common detector case,
+ * uint16 counts, is read in its stored type (whole frames stored plainly:
+ * by parallel pread, bypassing HDF5's serial read) and, under averaged
+ * references, with the flat/dark tests and f - d done once per pixel; the
+ * arithmetic per voxel is the same on every path.  Raw counts follow
  * the Beer-Lambert flat/dark correction A = -ln((I - D) / (F - D)) (e.g.
  * Meirer et al., J. Synchrotron Rad. 18, 773 (2011)); a flat per energy is
  * used as it is, a few flats (or darks) are averaged pixel by pixel.

@@ -3,8 +3,9 @@
  * names and saturation values, strings stored fixed or variable length (and
  * in UTF-8, as h5py writes them), opening a dataset with a chunk cache that
  * holds one frame's chunks (so frame-by-frame reading of chunks spanning
- * several frames decompresses each chunk once), and the hyperslab read of a
- * block of rows of one frame.  HDF5's automatic error printing is off
+ * several frames decompresses each chunk once), the hyperslab read of a
+ * block of rows of one frame, and the file offsets of plainly stored uint16
+ * frames that stack.c may read directly.  HDF5's automatic error printing is off
  * (xanes_init); failures here become messages naming file and dataset.
  */
 #include "stack_source.h"
