@@ -15,6 +15,7 @@
 #include "xanes/results.h"
 #include "xanes/segment.h"
 #include "xanes/sfit.h"
+#include "xanes/simulate.h"
 #include "xanes/spectrum.h"
 #include "xanes/stack.h"
 #include "xanes/standards.h"
