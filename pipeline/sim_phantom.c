@@ -15,8 +15,10 @@
  * E^-3 law linearized about the pristine edge, J the Ni edge step per pixel
  * of thickness, p the non-Ni absorbance below the edge per unit edge step,
  * and f_i the particle's normalized Ni spectrum (sim_soc_components).  Every
- * non-Ni term is linear in E, which the edge definition removes exactly, so
- * the half-edge of a single-particle pixel is E(SoC) whatever its thickness.
+ * non-Ni term is linear in E, which the edge definition (a least-squares
+ * pre-edge line, then a post-edge line of nnorm 1) removes exactly on any
+ * grid, so the edge of a single-particle pixel is that of f_i alone, E(SoC)
+ * on the fine grid, whatever its thickness.
  * Frames are evaluated analytically at the drifted coordinates, so the drift
  * is exact.  OpenMP runs over the rows of a frame (static schedule; each
  * pixel's value does not depend on the thread that computes it).
@@ -161,7 +163,7 @@ void sim_soc_components(const xanes_simulate_scene *sc, double soc, double jump,
                         sim_component out[2])
 {
     double w = soc < 0 ? 0 : soc > 1 ? 1 : soc;
-    double delta = sim_edge_from_soc(sc, soc) - gsl_spline_eval(sc->mix_half, w, NULL);
+    double delta = sim_place_delta(sc, soc);
     out[0].weight = jump * (1.0 - w);
     out[0].shift_ev = sc->s0_ev + delta;
     out[1].weight = jump * w;
@@ -283,8 +285,9 @@ void xanes_simulate_absorbance_frame(const xanes_simulate_scene *sc, size_t k, f
     }
 }
 
-/* Truth of one pixel; returns nonzero (and *st, *msg) on failure. */
-static int truth_pixel(xanes_simulate_scene *sc, size_t y, size_t x, xanes_error *err)
+/* Truth of one pixel; returns nonzero (and err) on failure. */
+static int truth_pixel(xanes_simulate_scene *sc, size_t y, size_t x, sim_fine_ws *w,
+                       xanes_error *err)
 {
     size_t idx = y * sc->nx + x, n_cover = 0, best = 0;
     double tbest = 0.0, tsum = 0.0, socw = 0.0;
@@ -315,7 +318,7 @@ static int truth_pixel(xanes_simulate_scene *sc, size_t y, size_t x, xanes_error
     sc->labels[idx] = (int32_t)(best + 1);
     sc->truth_soc[idx] = (float)(socw / tsum);
     if (n_cover == 1) {
-        /* By construction (sim_soc_components) the half-edge of a
+        /* By construction (sim_soc_components) the physical edge of a
          * one-particle pixel is E(SoC) at the pixel. */
         sc->truth_edge[idx] = sim_edge_from_soc(sc, socw / tsum);
         return 0;
@@ -325,12 +328,20 @@ static int truth_pixel(xanes_simulate_scene *sc, size_t y, size_t x, xanes_error
         return 1;
     }
     /* Where projections overlap the spectrum is a thickness-weighted mix:
-     * solve for its half-edge. */
+     * its physical edge, computed. */
     double eh;
-    if (sim_half_edge(&sc->ni3, comp, 2 * n_cover, &sc->conv, sc->parts[best].edge_ev, &eh, err) !=
-        XANES_OK)
+    if (sim_edge_fine(sc, &sc->ni3, comp, 2 * n_cover, 0.0, w, &eh, err) != XANES_OK)
         return 1;
     sc->truth_edge[idx] = eh;
+    return 0;
+}
+
+static int truth_row(xanes_simulate_scene *sc, size_t y, size_t nx, sim_fine_ws *w,
+                     xanes_error *err)
+{
+    for (size_t x = 0; x < nx; x++)
+        if (truth_pixel(sc, y, x, w, err))
+            return 1;
     return 0;
 }
 
@@ -343,13 +354,16 @@ xanes_status sim_truth_build(xanes_simulate_scene *sc, xanes_error *err)
     /* Rows in parallel; the first failing row's message is kept (in row
      * order, so the message does not depend on the thread count). */
     size_t fail_row = ny;
-#pragma omp parallel for default(none) shared(sc, first, failed, fail_row) firstprivate(nx, ny)    \
-    schedule(static)
-    for (size_t y = 0; y < ny; y++) {
+#pragma omp parallel default(none) shared(sc, first, failed, fail_row) firstprivate(nx, ny)
+    {
+        /* One fine-grid workspace per thread (overlap pixels only need it). */
+        sim_fine_ws w = {0};
         xanes_error e;
         xanes_error_clear(&e);
-        for (size_t x = 0; x < nx; x++)
-            if (truth_pixel(sc, y, x, &e)) {
+        int ok = sim_fine_ws_alloc(sc, &w, &e) == XANES_OK;
+#pragma omp for schedule(static)
+        for (size_t y = 0; y < ny; y++) {
+            if (!ok || truth_row(sc, y, nx, &w, &e)) {
 #pragma omp critical(sim_truth_fail)
                 {
                     if (y < fail_row) {
@@ -358,8 +372,9 @@ xanes_status sim_truth_build(xanes_simulate_scene *sc, xanes_error *err)
                     }
                     failed = 1;
                 }
-                break;
             }
+        }
+        sim_fine_ws_free(&w);
     }
     if (failed)
         return XANES_RAISE(err, first.status, "%s", first.message);

@@ -1,4 +1,5 @@
-/* sim_shape.c: the simulator's Ni K-edge shapes and the half-edge solver.
+/* sim_shape.c: the simulator's Ni K-edge shapes, their edges by the standards'
+ * edge definition, and their placement.
  *
  * The shapes are the larch-normalized ('flat') spectra of two measured
  * references, NiO (Ni2+) and LaNiO3 (Ni3+), on a uniform 0.1 eV grid in
@@ -8,14 +9,14 @@
  * with GSL's Steffen spline, which is monotone between nodes, so the steep
  * edge never overshoots.
  *
- * The half-edge solver implements the edge definition of simulate.h: a
- * fixed-point iteration E_h <- crossing(normalize(f; windows anchored at
- * E_h)).  Window integrals use composite Simpson on a grid anchored at the
- * window ends (so the windows are continuous, not snapped to samples); the
- * crossing is bracketed on a 0.05 eV scan and refined by bisection to 1e-12
- * eV.  Each evaluation of the spectrum is a sum of shifted shapes.  The
- * iteration is a contraction (the windows move with E_h but the step barely
- * changes), converging in ~5-8 steps.
+ * Edges follow the one edge definition of calibration/standards.json
+ * ("edge_definition": larch pre_edge with e0 fixed at the anchor standard,
+ * fixed windows, first crossing of half_level), evaluated by the spectral
+ * core (xanes_normalize_run) on the simulator's fine grid, E_k = e0 + k/20
+ * eV over the windows plus 5 eV: the "physical" edge of a spectrum.  The
+ * definition is not shift-covariant (the windows stay at the anchor), so a
+ * spectrum is placed at a target edge by solving edge(f(E - d)) = target
+ * for the shift d with secant steps (sim_place), to 1e-10 eV.
  */
 #include "sim_private.h"
 
@@ -164,83 +165,223 @@ double sim_spectrum_eval(const sim_shape *s, const sim_component *c, size_t nc, 
     return v;
 }
 
-/* Least-squares line a + b (E - anchor) through f over the continuous window
- * [lo, hi] (Simpson weights), optionally of f minus a given line. */
-static void fit_line(const sim_shape *s, const sim_component *c, size_t nc, double lo, double hi,
-                     double anchor, const double sub[2], double out[2])
-{
-    const size_t n = 2 * (size_t)ceil((hi - lo) / 0.05); /* even, h <= 0.025 eV */
-    const double h = (hi - lo) / (double)n;
-    double s0 = 0, s1 = 0, s2 = 0, sf = 0, sef = 0;
-    for (size_t i = 0; i <= n; i++) {
-        double w = (i == 0 || i == n) ? 1.0 : (i % 2 ? 4.0 : 2.0);
-        double e = lo + h * (double)i;
-        double x = e - anchor;
-        double f = sim_spectrum_eval(s, c, nc, e);
-        if (sub != NULL)
-            f -= sub[0] + sub[1] * x;
-        s0 += w;
-        s1 += w * x;
-        s2 += w * x * x;
-        sf += w * f;
-        sef += w * x * f;
-    }
-    double det = s0 * s2 - s1 * s1;
-    out[1] = (s0 * sef - s1 * sf) / det;
-    out[0] = (sf - out[1] * s1) / s0;
-}
-
-static double normed(const sim_shape *s, const sim_component *c, size_t nc, const double pre[2],
-                     double step, double anchor, double e)
-{
-    return (sim_spectrum_eval(s, c, nc, e) - (pre[0] + pre[1] * (e - anchor))) / step;
-}
-
-xanes_status sim_half_edge(const sim_shape *s, const sim_component *c, size_t nc,
-                           const sim_edge_conv *conv, double guess_ev, double *out_ev,
+xanes_status sim_fine_grid(const xanes_normalize_params *ep, double **e_out, size_t *n_out,
                            xanes_error *err)
 {
-    double eh = guess_ev;
-    for (int iter = 0; iter < 200; iter++) {
-        double pre[2], post[2];
-        fit_line(s, c, nc, eh + conv->pre1_ev, eh + conv->pre2_ev, eh, NULL, pre);
-        fit_line(s, c, nc, eh + conv->norm1_ev, eh + conv->norm2_ev, eh, pre, post);
-        double step = post[0]; /* post line minus pre line, at the anchor */
-        if (!(step > 0) || !isfinite(step))
-            return XANES_RAISE(err, XANES_EDATA,
-                               "half-edge: edge step %g at %.4f eV is not positive", step, eh);
-        /* First crossing: scan upward from the end of the pre-edge window. */
-        const double h = 0.05;
-        double lo = eh + conv->pre2_ev, hi = NAN;
-        double vlo = normed(s, c, nc, pre, step, eh, lo);
-        if (vlo >= conv->half_level)
-            return XANES_RAISE(err, XANES_EDATA,
-                               "half-edge: normalized spectrum already %g at %.4f eV", vlo, lo);
-        for (double e = lo + h; e <= eh + conv->norm2_ev; e += h) {
-            if (normed(s, c, nc, pre, step, eh, e) >= conv->half_level) {
-                hi = e;
-                break;
-            }
-            lo = e;
-        }
-        if (isnan(hi))
-            return XANES_RAISE(err, XANES_EDATA,
-                               "half-edge: normalized spectrum never reaches %g near %.4f eV",
-                               conv->half_level, eh);
-        for (int b = 0; b < 60 && hi - lo > 1e-12; b++) {
-            double mid = 0.5 * (lo + hi);
-            if (normed(s, c, nc, pre, step, eh, mid) >= conv->half_level)
-                hi = mid;
-            else
-                lo = mid;
-        }
-        double next = 0.5 * (lo + hi);
-        if (fabs(next - eh) < 1e-10) {
-            *out_ev = next;
+    /* E_k = e0 + k/20: k/20 is exact for the window ends (whole or half eV),
+     * so the samples sit exactly on e0 and on the window boundaries and the
+     * larch index rules pick them without rounding ambiguity. */
+    long k_lo = (long)floor(SIM_FINE_PER_EV * (ep->pre1_ev - SIM_FINE_PAD_EV));
+    long k_hi = (long)ceil(SIM_FINE_PER_EV * (ep->norm2_ev + SIM_FINE_PAD_EV));
+    if (!(k_hi > k_lo + 20) || k_hi - k_lo > 200000)
+        return XANES_RAISE(err, XANES_EDATA,
+                           "edge definition windows e0%+g..e0%+g eV give no usable fine grid",
+                           ep->pre1_ev, ep->norm2_ev);
+    size_t n = (size_t)(k_hi - k_lo + 1);
+    double *e = malloc(n * sizeof *e);
+    if (e == NULL)
+        return XANES_RAISE(err, XANES_ENOMEM, "out of memory for a %zu-point fine grid", n);
+    for (size_t i = 0; i < n; i++)
+        e[i] = ep->e0_ev + (double)(k_lo + (long)i) / SIM_FINE_PER_EV;
+    *e_out = e;
+    *n_out = n;
+    return XANES_OK;
+}
+
+xanes_status sim_fine_ws_alloc(const xanes_simulate_scene *sc, sim_fine_ws *w, xanes_error *err)
+{
+    w->nw = xanes_normalize_workspace_alloc(sc->fine_n);
+    w->mu = malloc(sc->fine_n * sizeof *w->mu);
+    if (w->nw == NULL || w->mu == NULL) {
+        sim_fine_ws_free(w);
+        return XANES_RAISE(err, XANES_ENOMEM, "out of memory for a fine-grid workspace");
+    }
+    return XANES_OK;
+}
+
+void sim_fine_ws_free(sim_fine_ws *w)
+{
+    if (w == NULL)
+        return;
+    xanes_normalize_workspace_free(w->nw);
+    free(w->mu);
+    w->nw = NULL;
+    w->mu = NULL;
+}
+
+xanes_status sim_edge_fine(const xanes_simulate_scene *sc, const sim_shape *s,
+                           const sim_component *c, size_t nc, double extra_shift_ev, sim_fine_ws *w,
+                           double *out_ev, xanes_error *err)
+{
+    sim_component cc[16];
+    if (nc > 16)
+        return XANES_RAISE(err, XANES_EINVAL, "edge of %zu components (at most 16)", nc);
+    for (size_t i = 0; i < nc; i++) {
+        cc[i] = c[i];
+        cc[i].shift_ev += extra_shift_ev;
+    }
+    for (size_t i = 0; i < sc->fine_n; i++)
+        w->mu[i] = sim_spectrum_eval(s, cc, nc, sc->fine_e[i]);
+    xanes_normalize_result r;
+    xanes_status st = xanes_normalize_run(sc->fine_e, w->mu, sc->fine_n, &sc->edge_par, w->nw, &r,
+                                          NULL, NULL, err);
+    if (st != XANES_OK)
+        return st;
+    if (isnan(r.half_edge_ev))
+        return XANES_RAISE(err, XANES_EDATA,
+                           "edge definition: the normalized spectrum (shift %+.3f eV) never "
+                           "reaches %g on the fine grid",
+                           extra_shift_ev, sc->edge_par.half_level);
+    *out_ev = r.half_edge_ev;
+    return XANES_OK;
+}
+
+xanes_status sim_place(const xanes_simulate_scene *sc, const sim_shape *s, const sim_component *c,
+                       size_t nc, double target_ev, sim_fine_ws *w, double *delta_ev,
+                       xanes_error *err)
+{
+    /* G(d) = edge(spectrum shifted by d) - target is d plus a slowly varying
+     * term (the windows stay put while the spectrum moves), so secant steps
+     * from a unit-slope start converge in a few evaluations. */
+    double d0 = 0.0, g0 = NAN, d1, g1 = NAN;
+    xanes_status st = sim_edge_fine(sc, s, c, nc, d0, w, &g0, err);
+    if (st != XANES_OK)
+        return st;
+    g0 -= target_ev;
+    d1 = d0 - g0;
+    for (int it = 0; it < 50; it++) {
+        st = sim_edge_fine(sc, s, c, nc, d1, w, &g1, err);
+        if (st != XANES_OK)
+            return st;
+        g1 -= target_ev;
+        if (fabs(g1) < 1e-10) {
+            *delta_ev = d1;
             return XANES_OK;
         }
-        eh = next;
+        double slope = (d1 != d0) ? (g1 - g0) / (d1 - d0) : 1.0;
+        if (!(slope > 0.5 && slope < 2.0))
+            slope = 1.0;
+        d0 = d1;
+        g0 = g1;
+        d1 -= g1 / slope;
     }
-    return XANES_RAISE(err, XANES_ENOCONV, "half-edge: fixed point did not settle near %.4f eV",
-                       eh);
+    return XANES_RAISE(err, XANES_ENOCONV,
+                       "placing a spectrum at %.4f eV: edge still %.2e eV off after 50 steps",
+                       target_ev, g1);
+}
+
+/* Spectral components of SoC s with unit weight, before delta(s). */
+static size_t base_components(const xanes_simulate_scene *sc, double soc, sim_component c[2])
+{
+    double w = soc < 0 ? 0 : soc > 1 ? 1 : soc;
+    c[0] = (sim_component){1.0 - w, sc->s0_ev};
+    c[1] = (sim_component){w, sc->s0_ev + sc->d34_ev};
+    return 2;
+}
+
+double sim_place_delta(const xanes_simulate_scene *sc, double soc)
+{
+    int g = soc < 0 ? 0 : soc > 1 ? 2 : 1;
+    if (sc->place[g] == NULL)
+        g = 1; /* unreachable for SoC inside the tabulated range */
+    double s = soc < sc->place_lo[g]   ? sc->place_lo[g]
+               : soc > sc->place_hi[g] ? sc->place_hi[g]
+                                       : soc;
+    return gsl_spline_eval(sc->place[g], s, NULL);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Tabulates delta(s) on [lo, hi]: nodes <= 0.025 SoC apart plus, without a
+ * gradient, every drawn particle SoC inside (lo, hi) as a node of its own
+ * (uniform nodes closer than 0.005 to one are dropped), so a uniform
+ * particle's pixels are placed exactly (the spline passes through its
+ * nodes); natural cubic spline, delta is smooth inside a segment. */
+static xanes_status place_segment(xanes_simulate_scene *sc, int g, double lo, double hi,
+                                  sim_fine_ws *w, xanes_error *err)
+{
+    size_t nu = (size_t)ceil((hi - lo) / 0.025) + 1, npart = sc->p.gradient ? 0 : sc->np;
+    if (nu < 3)
+        nu = 3;
+    double *s = malloc((nu + npart) * sizeof *s), *d = malloc((nu + npart) * sizeof *d);
+    xanes_status st = XANES_OK;
+    size_t n = 0;
+    if (s == NULL || d == NULL) {
+        st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for the placement table");
+        goto done;
+    }
+    for (size_t i = 0; i < npart; i++)
+        if (sc->parts[i].soc > lo && sc->parts[i].soc < hi)
+            s[n++] = sc->parts[i].soc;
+    const size_t n_own = n;
+    for (size_t j = 0; j < nu; j++) {
+        double u = j + 1 == nu ? hi : lo + (hi - lo) * (double)j / (double)(nu - 1);
+        int keep = 1;
+        for (size_t i = 0; i < n_own && keep && j > 0 && j + 1 < nu; i++)
+            keep = fabs(u - s[i]) >= 0.005;
+        if (keep)
+            s[n++] = u;
+    }
+    qsort(s, n, sizeof *s, cmp_double);
+    size_t m = 0; /* drop repeats (particles sharing a SoC) */
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || s[i] > s[m - 1])
+            s[m++] = s[i];
+    n = m;
+    sc->place[g] = gsl_spline_alloc(gsl_interp_cspline, n);
+    if (sc->place[g] == NULL) {
+        st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for the placement table");
+        goto done;
+    }
+    for (size_t i = 0; i < n && st == XANES_OK; i++) {
+        sim_component c[2];
+        size_t nc = base_components(sc, s[i], c);
+        st = sim_place(sc, &sc->ni3, c, nc, sim_edge_from_soc(sc, s[i]), w, &d[i], err);
+    }
+    if (st == XANES_OK)
+        gsl_spline_init(sc->place[g], s, d, n);
+    sc->place_lo[g] = lo;
+    sc->place_hi[g] = hi;
+done:
+    free(s);
+    free(d);
+    return st;
+}
+
+/* Places the shapes by the standards' edge definition: Ni3+ at the pristine
+ * edge (s0), Ni4+ d34 above, NiO at its standard, and delta(s) over the SoC
+ * range of the drawn particles (gradient included). */
+xanes_status sim_spectral_model_build(xanes_simulate_scene *sc, xanes_error *err)
+{
+    sim_fine_ws w = {0};
+    xanes_status st = sim_fine_ws_alloc(sc, &w, err);
+    if (st != XANES_OK)
+        return st;
+    const sim_component one = {1.0, 0.0};
+    sc->s0_ev = 0.0;
+    st = sim_place(sc, &sc->ni3, &one, 1, sc->soc0_edge_ev, &w, &sc->s0_ev, err);
+    if (st == XANES_OK)
+        st = sim_place(sc, &sc->ni2, &one, 1, sc->nio_edge_ev, &w, &sc->nio_shift_ev, err);
+    sc->d34_ev = sc->soc1_edge_ev - sc->soc0_edge_ev;
+    double lo = 0.0, hi = 1.0, half = sc->p.gradient ? 0.5 * fabs(sc->p.gradient_soc) : 0.0;
+    for (size_t i = 0; i < sc->np; i++) {
+        lo = fmin(lo, sc->parts[i].soc - half);
+        hi = fmax(hi, sc->parts[i].soc + half);
+    }
+    if (st == XANES_OK && !(lo > -20.0 && hi < 21.0))
+        st = XANES_RAISE(err, XANES_EINVAL,
+                         "particle SoC range %.3f..%.3f is outside -20..21 (edge %.2f..%.2f eV)",
+                         lo, hi, sim_edge_from_soc(sc, lo), sim_edge_from_soc(sc, hi));
+    if (st == XANES_OK)
+        st = place_segment(sc, 1, 0.0, 1.0, &w, err);
+    if (st == XANES_OK && lo < 0.0)
+        st = place_segment(sc, 0, lo - 0.01, 0.0, &w, err);
+    if (st == XANES_OK && hi > 1.0)
+        st = place_segment(sc, 2, 1.0, hi + 0.01, &w, err);
+    sim_fine_ws_free(&w);
+    return st;
 }

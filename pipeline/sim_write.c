@@ -464,6 +464,10 @@ xanes_status sim_write_truth(const xanes_simulate_scene *sc, const char *path, x
     W(write_all(f, "particle_edge_ev", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, p1, sc->p_edge, "eV"));
     W(write_all(f, "particle_edge_mean_ev", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, p1,
                 sc->p_edge_mean, "eV"));
+    W(write_all(f, "edge_energy_grid", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, map,
+                sc->truth_edge_grid, "eV"));
+    W(write_all(f, "particle_edge_grid_ev", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, p1,
+                sc->p_edge_grid, "eV"));
     W(write_all(f, "particle_center_yx", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, p2, ctr, "px"));
     W(write_all(f, "particle_axes_px", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, p3, axes, "px"));
     W(write_attr_double(f, "seed", (double)p->seed));
@@ -471,16 +475,24 @@ xanes_status sim_write_truth(const xanes_simulate_scene *sc, const char *path, x
     W(write_attr_double(f, "drift_px", p->drift_px));
     W(write_attr_double(f, "gradient_soc", p->gradient ? p->gradient_soc : 0.0));
     W(write_attr_double(f, "reference_edge_true_ev", sc->nio_edge_ev));
-    W(write_attr_double(f, "edge_pre1_ev", p->pre1_ev));
-    W(write_attr_double(f, "edge_pre2_ev", p->pre2_ev));
-    W(write_attr_double(f, "edge_norm1_ev", p->norm1_ev));
-    W(write_attr_double(f, "edge_norm2_ev", p->norm2_ev));
+    W(write_attr_double(f, "reference_edge_grid_ev", sc->ref_edge_grid));
+    W(write_attr_double(f, "edge_e0_ev", sc->edge_par.e0_ev));
+    W(write_attr_double(f, "edge_pre1_ev", sc->edge_par.pre1_ev));
+    W(write_attr_double(f, "edge_pre2_ev", sc->edge_par.pre2_ev));
+    W(write_attr_double(f, "edge_norm1_ev", sc->edge_par.norm1_ev));
+    W(write_attr_double(f, "edge_norm2_ev", sc->edge_par.norm2_ev));
+    W(write_attr_double(f, "edge_nnorm", (double)sc->edge_par.nnorm));
+    W(write_attr_double(f, "edge_half_level", sc->edge_par.half_level));
+    W(write_attr_double(f, "edge_fine_step_ev", 1.0 / SIM_FINE_PER_EV));
     W(write_string(f, "config", p->config != NULL ? p->config : "", 1));
     W(write_string(f, "layout", p->layout == XANES_SIMULATE_FXI ? "fxi" : "aps", 1));
     W(write_string(f, "about",
-                   "xanes simulate truth: edge_energy = half-edge of each pixel's noise-free "
-                   "spectrum (see include/xanes/simulate.h); shifts[k] = (dy,dx) of the sample in "
-                   "frame k relative to these maps; energy_offset_ev = stored - true energy",
+                   "xanes simulate truth: edge_energy = physical edge of each pixel's noise-free "
+                   "spectrum (standards.json edge_definition on a 0.05 eV grid); "
+                   "edge_energy_grid / particle_edge_grid_ev = the same definition on the stack's "
+                   "true energies (pixel / particle mean spectrum; see include/xanes/simulate.h); "
+                   "shifts[k] = (dy,dx) of the sample in frame k relative to these maps; "
+                   "energy_offset_ev = stored - true energy",
                    1));
 #undef W
     if (r < 0)
@@ -511,21 +523,23 @@ xanes_status sim_write_ref(xanes_simulate_scene *sc, const char *path, double *r
     fprintf(fp,
             "# XDI/1.0 xanes-simulate/%s\n# Column.1: energy eV\n# Column.2: mu\n"
             "# Element.symbol: Ni\n# Element.edge: K\n# Sample.name: NiO-like reference "
-            "(simulated)\n# Sample.formula: NiO\n# Simulation.seed: %lu\n# ///\n"
+            "(simulated)\n# Sample.formula: NiO\n# Simulation.seed: %lu\n"
+            "# Simulation.energy_grid: %s\n# ///\n"
             "# Simulated transmission spectrum of a NiO reference measured on the same\n"
             "# monochromator axis as the stack.  Shape: NiO, Based on the LISA XAS Repository\n"
             "# by Alessandro Puri, DOI 10.5281/zenodo.10778098 (CC BY 4.0).\n"
             "#------------------------\n#  energy  mu\n",
-            xanes_version(), p->seed);
-    const sim_component c = {1.25, sc->nio_shift_ev};
+            xanes_version(), p->seed,
+            p->ref_grid == XANES_SIMULATE_REF_STACK ? "stack (the stack's nominal energies)"
+                                                    : "fine (uniform)");
     gsl_rng *rng = sc->rngs[0];
     gsl_rng_set(rng, sim_stream_seed(sc, SIM_REFERENCE, 0, 0));
-    size_t n = (size_t)floor((p->ref_hi_ev - p->ref_lo_ev) / p->ref_step_ev + 1e-9) + 1;
+    const int on_stack = p->ref_grid == XANES_SIMULATE_REF_STACK;
+    size_t n = on_stack ? sc->ne
+                        : (size_t)floor((p->ref_hi_ev - p->ref_lo_ev) / p->ref_step_ev + 1e-9) + 1;
     for (size_t i = 0; i < n; i++) {
-        double e_nom = p->ref_lo_ev + p->ref_step_ev * (double)i;
-        double e = e_nom - p->energy_offset_ev;
-        /* pre-edge level and E^-3-like slope of a pellet, plus the NiO edge */
-        double mu = 0.45 - 4.0e-4 * (e - sc->nio_edge_ev) + sim_spectrum_eval(&sc->ni2, &c, 1, e);
+        double e_nom = on_stack ? sc->e_nom[i] : p->ref_lo_ev + p->ref_step_ev * (double)i;
+        double mu = xanes_simulate_reference_absorbance(sc, e_nom - p->energy_offset_ev);
         if (p->noise && p->ref_noise > 0)
             mu += gsl_ran_gaussian(rng, p->ref_noise);
         fprintf(fp, "  %.4f  %.8f\n", e_nom, mu);

@@ -3,12 +3,13 @@
  *
  * Building a scene: check the params; read the calibration scale
  * (calibration/standards.json through xanes_standards: E(SoC) is the line
- * through the pristine and delithiated NCM standards) and the Ni shapes; place the Ni3+ shape so
- * its half-edge is the pristine edge (s0) and the Ni4+ copy d34 eV above it; tabulate the half-edge
- * of their mixture f_w over w in [0, 1] (41 nodes, natural cubic spline: the half-edge is smooth in
- * w, interpolation error < 1e-6 eV); draw the phantom, the drift and the flat field from the RNG
- * (mt19937, params.seed) in that order; compute the truth maps.  With a
- * cathode configuration (params.config) the per-particle SoC comes from the
+ * through the pristine and delithiated NCM standards, and its edge_definition) and the Ni shapes;
+ * draw the phantom (particles, SoC); place the shapes by the edge definition on the fine grid
+ * (sim_shape.c): the Ni3+ shape at the pristine edge (s0), the Ni4+ copy d34 eV above it, NiO at
+ * its standard, and the shift delta(s) that puts the mixture's edge at E(s), tabulated over the
+ * drawn SoC range (natural cubic splines per segment, nodes 0.025 SoC apart); draw the drift and
+ * the flat field from the RNG (mt19937, params.seed); compute the truth maps (physical and grid).
+ * With a cathode configuration (params.config) the per-particle SoC comes from the
  * SoC-heterogeneity model (xanes_model_run), else from Normal(mean, std).
  *
  * The nominal energy grid (when none is given) has three uniform segments:
@@ -38,7 +39,7 @@ void xanes_simulate_default_params(xanes_simulate_params *p)
     p->edge_lo_ev = 8340.0;
     p->edge_hi_ev = 8375.0;
     p->grid_hi_ev = 8450.0;
-    p->edge_fraction = 0.7;
+    p->edge_fraction = 0.4;
     p->n_particles = 8;
     p->aspect_max = 1.35;
     p->touching_overlap = 0.08;
@@ -68,11 +69,7 @@ void xanes_simulate_default_params(xanes_simulate_params *p)
     p->ref_hi_ev = 8450.0;
     p->ref_step_ev = 0.25;
     p->ref_noise = 2e-4;
-    p->pre1_ev = -50.0;
-    p->pre2_ev = -15.0;
-    p->norm1_ev = 30.0;
-    p->norm2_ev = 90.0;
-    p->half_level = 0.5;
+    p->ref_grid = XANES_SIMULATE_REF_STACK;
 }
 
 static const char *calib_dir(const xanes_simulate_params *p)
@@ -320,36 +317,6 @@ static void build_drift(xanes_simulate_scene *sc)
     }
 }
 
-static xanes_status build_spectral_model(xanes_simulate_scene *sc, xanes_error *err)
-{
-    xanes_status st;
-    double h3, h2;
-    const sim_component one = {1.0, 0.0};
-    st = sim_half_edge(&sc->ni3, &one, 1, &sc->conv, 8346.0, &h3, err);
-    if (st == XANES_OK)
-        st = sim_half_edge(&sc->ni2, &one, 1, &sc->conv, 8342.0, &h2, err);
-    if (st != XANES_OK)
-        return st;
-    sc->s0_ev = sc->soc0_edge_ev - h3;
-    sc->d34_ev = sc->soc1_edge_ev - sc->soc0_edge_ev;
-    sc->nio_shift_ev = sc->nio_edge_ev - h2;
-    enum { NW = 41 };
-    double w[NW], t[NW];
-    for (int i = 0; i < NW; i++) {
-        w[i] = (double)i / (NW - 1);
-        sim_component c[2] = {{1.0 - w[i], sc->s0_ev}, {w[i], sc->s0_ev + sc->d34_ev}};
-        st = sim_half_edge(&sc->ni3, c, 2, &sc->conv, sc->soc0_edge_ev + w[i] * sc->d34_ev, &t[i],
-                           err);
-        if (st != XANES_OK)
-            return st;
-    }
-    sc->mix_half = gsl_spline_alloc(gsl_interp_cspline, NW);
-    if (sc->mix_half == NULL)
-        return XANES_RAISE(err, XANES_ENOMEM, "out of memory");
-    gsl_spline_init(sc->mix_half, w, t, NW);
-    return XANES_OK;
-}
-
 xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p, xanes_simulate_scene **out,
                                         xanes_error *err)
 {
@@ -369,7 +336,6 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p, xanes_si
     sc->ny = p->ny;
     sc->ne = p->ne;
     sc->np = p->n_particles;
-    sc->conv = (sim_edge_conv){p->pre1_ev, p->pre2_ev, p->norm1_ev, p->norm2_ev, p->half_level};
     size_t n = sc->nx * sc->ny, np1 = sc->np + 1;
     sc->e_nom = malloc(sc->ne * sizeof *sc->e_nom);
     sc->e_true = malloc(sc->ne * sizeof *sc->e_true);
@@ -382,10 +348,12 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p, xanes_si
     sc->p_soc = malloc(np1 * sizeof *sc->p_soc);
     sc->p_edge = malloc(np1 * sizeof *sc->p_edge);
     sc->p_edge_mean = malloc(np1 * sizeof *sc->p_edge_mean);
+    sc->truth_edge_grid = malloc(n * sizeof *sc->truth_edge_grid);
+    sc->p_edge_grid = malloc(np1 * sizeof *sc->p_edge_grid);
     sc->rng = gsl_rng_alloc(gsl_rng_mt19937);
     if (!sc->e_nom || !sc->e_true || !sc->shifts || !sc->parts || !sc->truth_edge ||
         !sc->truth_soc || !sc->truth_jump || !sc->labels || !sc->p_soc || !sc->p_edge ||
-        !sc->p_edge_mean || !sc->rng) {
+        !sc->p_edge_mean || !sc->truth_edge_grid || !sc->p_edge_grid || !sc->rng) {
         st = XANES_RAISE(err, XANES_ENOMEM, "out of memory for a %zu x %zu x %zu scene", sc->ne,
                          sc->ny, sc->nx);
         goto done;
@@ -409,9 +377,11 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p, xanes_si
     sc->soc0_edge_ev = xanes_standards_edge_from_soc(&sc->std, 0.0);
     sc->soc1_edge_ev = xanes_standards_edge_from_soc(&sc->std, 1.0);
     sc->nio_edge_ev = sc->std.nio_edge_ev;
-    st = sim_shapes_load(calib_dir(p), &sc->ni2, &sc->ni3, err);
+    xanes_standards_edge_params(&sc->std, &sc->edge_par);
+    sc->edge_par.edges = XANES_NORMALIZE_EDGE_HALF;
+    st = sim_fine_grid(&sc->edge_par, &sc->fine_e, &sc->fine_n, err);
     if (st == XANES_OK)
-        st = build_spectral_model(sc, err);
+        st = sim_shapes_load(calib_dir(p), &sc->ni2, &sc->ni3, err);
     if (st != XANES_OK)
         goto done;
 
@@ -434,6 +404,8 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p, xanes_si
         sc->p.particle_soc = sc->model_soc;
     }
     st = sim_phantom_build(sc, err);
+    if (st == XANES_OK)
+        st = sim_spectral_model_build(sc, err);
     if (st != XANES_OK)
         goto done;
     build_drift(sc);
@@ -442,6 +414,8 @@ xanes_status xanes_simulate_scene_alloc(const xanes_simulate_params *p, xanes_si
     if (st != XANES_OK)
         goto done;
     st = sim_truth_build(sc, err);
+    if (st == XANES_OK)
+        st = sim_grid_truth_build(sc, err);
     sc->p.energy_ev = NULL;
     sc->p.shifts_px = NULL;
     sc->p.particle_soc = NULL;
@@ -469,10 +443,14 @@ void xanes_simulate_scene_free(xanes_simulate_scene *s)
     free(s->p_soc);
     free(s->p_edge);
     free(s->p_edge_mean);
+    free(s->truth_edge_grid);
+    free(s->p_edge_grid);
+    free(s->fine_e);
+    for (int g = 0; g < 3; g++)
+        gsl_spline_free(s->place[g]);
     free(s->model_soc);
     free(s->mat_rows);
     free(s->mat_cols);
-    gsl_spline_free(s->mix_half);
     sim_shape_free(&s->ni2);
     sim_shape_free(&s->ni3);
     gsl_rng_free(s->rng);
@@ -538,6 +516,29 @@ const double *xanes_simulate_particle_edge_mean_ev(const xanes_simulate_scene *s
 {
     return s->p_edge_mean;
 }
+const double *xanes_simulate_truth_edge_grid_ev(const xanes_simulate_scene *s)
+{
+    return s->truth_edge_grid;
+}
+const double *xanes_simulate_particle_edge_grid_ev(const xanes_simulate_scene *s)
+{
+    return s->p_edge_grid;
+}
+double xanes_simulate_reference_edge_grid_ev(const xanes_simulate_scene *s)
+{
+    return s->ref_edge_grid;
+}
+void xanes_simulate_edge_params(const xanes_simulate_scene *s, xanes_normalize_params *out)
+{
+    *out = s->edge_par;
+}
+double xanes_simulate_reference_absorbance(const xanes_simulate_scene *s, double energy_true_ev)
+{
+    /* pre-edge level and E^-3-like slope of a pellet, plus the NiO edge */
+    const sim_component c = {1.25, s->nio_shift_ev};
+    return 0.45 - 4.0e-4 * (energy_true_ev - s->nio_edge_ev) +
+           sim_spectrum_eval(&s->ni2, &c, 1, energy_true_ev);
+}
 
 xanes_status xanes_simulate_run(const xanes_simulate_params *p, const char *stack_path,
                                 const char *truth_path, const char *ref_path,
@@ -555,6 +556,7 @@ xanes_status xanes_simulate_run(const xanes_simulate_params *p, const char *stac
     if (st == XANES_OK && truth_path != NULL)
         st = sim_write_truth(sc, truth_path, err);
     sum.ref_edge_true_ev = sc->nio_edge_ev;
+    sum.ref_edge_grid_ev = sc->ref_edge_grid;
     if (st == XANES_OK && ref_path != NULL)
         st = sim_write_ref(sc, ref_path, &sum.ref_edge_true_ev, err);
     sum.n_particles = sc->np;

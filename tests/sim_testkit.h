@@ -1,6 +1,6 @@
 /* sim_testkit.h: helpers shared by the simulator's test programs
- * (test_simulate.c, test_simulate_io.c): an independent discrete
- * implementation of the half-edge definition, HDF5 readers, small params.
+ * (test_simulate.c, test_simulate_io.c): the standards' edge definition by
+ * the spectral core, HDF5 readers, small params.
  * Header-only (static inline) so each test program takes what it uses. */
 #ifndef XANES_SIM_TESTKIT_H
 #define XANES_SIM_TESTKIT_H
@@ -19,7 +19,9 @@
 
 #include <hdf5.h>
 
+#include "xanes/normalize.h"
 #include "xanes/simulate.h"
+#include "xanes/standards.h"
 
 /* Published standards (Lee et al. 2025, sec. 2.3), typed in independently of
  * calibration/standards.json. */
@@ -27,53 +29,36 @@
 #define E_DELITH 8358.0
 #define E_NIO 8353.01
 
-/* ---- independent half-edge: discrete least squares on samples ---- */
+/* ---- the standards' edge definition, by the spectral core ----
+ * calibration/standards.json edge_definition through xanes_standards_edge_
+ * params and xanes_normalize_run: independent of the simulator's placement
+ * path (its tables, secant solves and fine grid). */
 
-static inline void line_fit(const double *e, const double *y, const double *sub, size_t n,
-                            double lo, double hi, double anchor, double out[2])
+static inline double std_edge(const double *e, const double *mu, size_t n)
 {
-    double s0 = 0, s1 = 0, s2 = 0, sf = 0, sxf = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (e[i] < lo || e[i] > hi)
-            continue;
-        double x = e[i] - anchor;
-        double f = y[i] - (sub ? sub[0] + sub[1] * x : 0.0);
-        s0 += 1;
-        s1 += x;
-        s2 += x * x;
-        sf += f;
-        sxf += x * f;
-    }
-    out[1] = (s0 * sxf - s1 * sf) / (s0 * s2 - s1 * s1);
-    out[0] = (sf - out[1] * s1) / s0;
+    xanes_standards std;
+    xanes_error err;
+    xanes_error_clear(&err);
+    if (xanes_standards_load(NULL, &std, &err) != XANES_OK)
+        fail_msg("standards: %s", err.message);
+    xanes_normalize_params p;
+    xanes_standards_edge_params(&std, &p);
+    xanes_normalize_workspace *w = xanes_normalize_workspace_alloc(n);
+    assert_non_null(w);
+    xanes_normalize_result r;
+    if (xanes_normalize_run(e, mu, n, &p, w, &r, NULL, NULL, &err) != XANES_OK)
+        fail_msg("normalize: %s", err.message);
+    xanes_normalize_workspace_free(w);
+    return r.half_edge_ev;
 }
 
-static inline double half_edge(const double *e, const double *mu, size_t n, double guess)
+/* A 0.05 eV grid 8290..8460 eV (3401 points) built here, not by the
+ * simulator. */
+#define FINE_N 3401
+static inline void fine_grid(double *e)
 {
-    double eh = guess;
-    for (int it = 0; it < 200; it++) {
-        double pre[2], post[2];
-        line_fit(e, mu, NULL, n, eh - 50, eh - 15, eh, pre);
-        line_fit(e, mu, pre, n, eh + 30, eh + 90, eh, post);
-        double next = NAN, prev = NAN;
-        for (size_t i = 0; i < n; i++) {
-            if (e[i] < eh - 15)
-                continue;
-            double v = (mu[i] - pre[0] - pre[1] * (e[i] - eh)) / post[0];
-            if (v >= 0.5 && !isnan(prev)) {
-                double vp = (mu[i - 1] - pre[0] - pre[1] * (e[i - 1] - eh)) / post[0];
-                next = e[i - 1] + (0.5 - vp) * (e[i] - e[i - 1]) / (v - vp);
-                break;
-            }
-            prev = v;
-        }
-        if (isnan(next))
-            return NAN;
-        if (fabs(next - eh) < 1e-7)
-            return next;
-        eh = next;
-    }
-    return eh;
+    for (size_t i = 0; i < FINE_N; i++)
+        e[i] = 8290.0 + 0.05 * (double)i;
 }
 
 /* ---- HDF5 reading helpers ---- */

@@ -372,11 +372,11 @@ static void test_lcf_bad(void **state)
     expect_fail(2, "need at least 2 references", "lcf '%s' --ref '%s'", nio, lno);
     expect_fail(2, "no spectrum given", "lcf --ref '%s' --ref '%s'", nio, lno);
     expect_fail(1, "holds 0 grid point(s)",
-                "lcf '%s' --ref '%s' --ref '%s' --emin 9500 --emax 9600", nio, lno);
+                "lcf '%1$s' --ref '%2$s' --ref '%1$s' --emin 9500 --emax 9600", nio, lno);
     expect_fail(2, "must be below", "lcf '%s' --ref '%s' --emin 8400 --emax 8300 --ref x", nio,
                 lno);
     expect_fail(1, "nothere.xdi", "lcf '%s' --ref '%s' --ref /nonexistent/nothere.xdi", nio, lno);
-    expect_fail(1, "linearly dependent", "lcf '%s' --ref '%s' --ref '%s'", nio, nio);
+    expect_fail(1, "linearly dependent", "lcf '%1$s' --ref '%2$s' --ref '%2$s'", nio, nio);
     tu_cli_result r = tu_run_cli("lcf --help");
     assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.out, "--sum-to-one"));

@@ -1,10 +1,16 @@
 /* test_simulate.c: the forward simulator's model against independent truth.
  *
- * - truth consistency: the half-edge of noise-free pixel spectra, computed
- *   here by an independent discrete implementation of the edge definition
- *   (plain least squares on a 0.005 eV grid, sim_testkit.h), equals the
- *   truth map to 1e-3 eV, touching-pair necks included; particle edges equal
- *   E(SoC) of the published standards (8355.10 eV at SoC 0, 8358.0 at 1);
+ * - truth consistency: the edge of noise-free pixel spectra sampled here on
+ *   a 0.05 eV grid and normalized by the spectral core with the standards'
+ *   edge definition (xanes_normalize_run, sim_testkit.h; not the simulator's
+ *   placement path) equals the physical truth map to 1e-3 eV (measured
+ *   1.9e-4), touching-pair necks included; particle edges equal E(SoC) of
+ *   the published standards (8355.10 eV at SoC 0, 8358.0 at 1);
+ * - grid truth: the same definition on the stack's true energies, applied
+ *   here in double precision to each pixel's spectrum, to each particle's
+ *   mean spectrum and to the NiO reference, equals edge_energy_grid /
+ *   particle_edge_grid_ev / reference_edge_grid to 1e-4 eV (measured
+ *   1.3e-6), and differs from the physical truth (the grid is sparse);
  * - drift: an imposed integer shift moves the frame content exactly; a
  *   sub-pixel shift moves a particle's centroid; the random walk has the
  *   asked rms and is what the truth file holds;
@@ -57,12 +63,11 @@ static void test_truth_consistency(void **state)
     const int32_t *lab = xanes_simulate_truth_labels(sc);
     const float *jump = xanes_simulate_truth_edge_jump(sc);
 
-    const size_t n = 34001;
+    const size_t n = FINE_N;
     double *e = malloc(n * sizeof *e), *mu = malloc(n * sizeof *mu);
     assert_non_null(e);
     assert_non_null(mu);
-    for (size_t i = 0; i < n; i++)
-        e[i] = 8290.0 + 0.005 * (double)i;
+    fine_grid(e);
     size_t checked = 0, mixed = 0;
     double worst = 0.0, lo = INFINITY, hi = -INFINITY;
     for (size_t y = 1; y < ny; y += 3) {
@@ -76,7 +81,7 @@ static void test_truth_consistency(void **state)
                 continue;
             for (size_t i = 0; i < n; i++)
                 mu[i] = xanes_simulate_pixel_absorbance(sc, y, x, e[i]);
-            double eh = half_edge(e, mu, n, truth[idx]);
+            double eh = std_edge(e, mu, n);
             double d = fabs(eh - truth[idx]);
             if (d > worst)
                 worst = d;
@@ -103,11 +108,11 @@ static void test_truth_consistency(void **state)
                 continue;
             for (size_t i = 0; i < n; i++)
                 mu[i] = xanes_simulate_pixel_absorbance(sc, y, x, e[i]);
-            double d = fabs(half_edge(e, mu, n, truth[idx]) - truth[idx]);
+            double d = fabs(std_edge(e, mu, n) - truth[idx]);
             worst = d > worst ? d : worst;
             mixed++;
         }
-    printf("truth consistency: %zu pixels + %zu neck pixels, worst |half-edge - truth| = "
+    printf("truth consistency: %zu pixels + %zu neck pixels, worst |core edge - truth| = "
            "%.2e eV, truth range %.3f..%.3f eV\n",
            checked, mixed, worst, lo, hi);
     assert_true(checked >= 30);
@@ -146,10 +151,9 @@ static void test_uniform_particle_edge_and_frames(void **state)
     for (size_t i = 0; i < nx * ny; i++)
         if (lab[i] > 0)
             assert_true(fabs(truth[i] - pe[lab[i] - 1]) < 1e-9);
-    const size_t n = 34001;
+    const size_t n = FINE_N;
     double *e = malloc(n * sizeof *e), *mu = malloc(n * sizeof *mu);
-    for (size_t i = 0; i < n; i++)
-        e[i] = 8290.0 + 0.005 * (double)i;
+    fine_grid(e);
     /* centre pixel of particle 1 */
     size_t best = 0;
     const float *jump = xanes_simulate_truth_edge_jump(sc);
@@ -158,9 +162,12 @@ static void test_uniform_particle_edge_and_frames(void **state)
             best = i;
     for (size_t i = 0; i < n; i++)
         mu[i] = xanes_simulate_pixel_absorbance(sc, best / nx, best % nx, e[i]);
-    double eh = half_edge(e, mu, n, pe[0]);
-    printf("uniform particle: half-edge %.6f eV, truth %.6f eV\n", eh, pe[0]);
-    assert_true(fabs(eh - pe[0]) < 1e-3);
+    double eh = std_edge(e, mu, n);
+    printf("uniform particle: core edge %.6f eV, truth %.6f eV (diff %.1e)\n", eh, pe[0],
+           eh - pe[0]);
+    /* Without a gradient the particle's SoC is a node of the placement
+     * table: exact up to this test's own grid (8290 + 0.05 i vs e0 + k/20). */
+    assert_true(fabs(eh - pe[0]) < 1e-5);
 
     float *fr = malloc(nx * ny * sizeof *fr);
     const double *et = xanes_simulate_energy_true_ev(sc);
@@ -173,6 +180,102 @@ static void test_uniform_particle_edge_and_frames(void **state)
     free(fr);
     free(e);
     free(mu);
+    xanes_simulate_scene_free(sc);
+}
+
+static void test_grid_truth(void **state)
+{
+    (void)state;
+    xanes_simulate_params p;
+    small_params(&p);
+    p.noise = 0;
+    p.touching = 1;
+    p.gradient = 1;
+    p.drift_px = 1.0; /* the grid truth is drift-free whatever the drift */
+    p.energy_offset_ev = 1.37;
+    p.ne = 50;
+    xanes_error err;
+    xanes_error_clear(&err);
+    xanes_simulate_scene *sc = NULL;
+    assert_int_equal(xanes_simulate_scene_alloc(&p, &sc, &err), XANES_OK);
+    const size_t nx = xanes_simulate_scene_nx(sc), ny = xanes_simulate_scene_ny(sc),
+                 ne = xanes_simulate_scene_ne(sc), np = xanes_simulate_scene_n_particles(sc);
+    const double *et = xanes_simulate_energy_true_ev(sc),
+                 *en = xanes_simulate_energy_nominal_ev(sc);
+    const double *phys = xanes_simulate_truth_edge_ev(sc),
+                 *grid = xanes_simulate_truth_edge_grid_ev(sc);
+    const double *pgrid = xanes_simulate_particle_edge_grid_ev(sc);
+    const int32_t *lab = xanes_simulate_truth_labels(sc);
+    /* Default grid: 8300-8450 eV nominal, 40 % of the points in 8340-8375. */
+    size_t in_edge = 0;
+    for (size_t k = 0; k < ne; k++) {
+        assert_true(fabs(et[k] - (en[k] - 1.37)) < 1e-12);
+        in_edge += en[k] >= 8340.0 && en[k] < 8375.0;
+    }
+    assert_true(fabs(en[0] - 8300.0) < 1e-9 && fabs(en[ne - 1] - 8450.0) < 1e-9);
+    assert_int_equal(in_edge, 20);
+
+    double *mu = malloc(ne * sizeof *mu), *sum = calloc(np * ne, sizeof *sum);
+    size_t *cnt = calloc(np, sizeof *cnt);
+    assert_non_null(mu);
+    assert_non_null(sum);
+    assert_non_null(cnt);
+    double worst = 0.0, dmax = 0.0, dsum = 0.0;
+    size_t n = 0;
+    for (size_t i = 0; i < nx * ny; i++) {
+        if (lab[i] == 0) {
+            assert_true(isnan(grid[i]));
+            continue;
+        }
+        for (size_t k = 0; k < ne; k++) {
+            mu[k] = xanes_simulate_pixel_absorbance(sc, i / nx, i % nx, et[k]);
+            sum[(size_t)(lab[i] - 1) * ne + k] += mu[k];
+        }
+        cnt[lab[i] - 1]++;
+        double g = std_edge(et, mu, ne);
+        worst = fmax(worst, fabs(g - grid[i]));
+        dmax = fmax(dmax, fabs(grid[i] - phys[i]));
+        dsum += grid[i] - phys[i];
+        n++;
+    }
+    double pworst = 0.0;
+    for (size_t j = 0; j < np; j++) {
+        for (size_t k = 0; k < ne; k++)
+            mu[k] = sum[j * ne + k] / (double)cnt[j];
+        pworst = fmax(pworst, fabs(std_edge(et, mu, ne) - pgrid[j]));
+    }
+    for (size_t k = 0; k < ne; k++)
+        mu[k] = xanes_simulate_reference_absorbance(sc, et[k]);
+    double rg = std_edge(et, mu, ne);
+    printf("reference grid edge %.4f eV (physical %.2f)\n", rg, E_NIO);
+    assert_true(fabs(rg - xanes_simulate_reference_edge_grid_ev(sc)) < 1e-4);
+    printf("grid truth: %zu pixels, worst |core - map| = %.2e eV, particles %.2e eV; "
+           "grid - physical: mean %+.3f, max |.| %.3f eV\n",
+           n, worst, pworst, dsum / (double)n, dmax);
+    assert_true(n > 100);
+    assert_true(worst < 1e-4);
+    assert_true(pworst < 1e-4);
+    /* On 50 energies the grid edge is not the physical one. */
+    assert_true(dmax > 0.01);
+
+    /* A grid that cannot carry the definition (no post-edge window): NaN. */
+    xanes_simulate_scene_free(sc);
+    double e_short[12];
+    for (size_t k = 0; k < 12; k++)
+        e_short[k] = 8340.0 + 2.0 * (double)k;
+    p.energy_ev = e_short;
+    p.ne = 12;
+    p.drift_px = 0;
+    assert_int_equal(xanes_simulate_scene_alloc(&p, &sc, &err), XANES_OK);
+    grid = xanes_simulate_truth_edge_grid_ev(sc);
+    lab = xanes_simulate_truth_labels(sc);
+    for (size_t i = 0; i < nx * ny; i++)
+        assert_true(isnan(grid[i]));
+    assert_true(isnan(xanes_simulate_particle_edge_grid_ev(sc)[0]));
+    assert_true(isnan(xanes_simulate_reference_edge_grid_ev(sc)));
+    free(mu);
+    free(sum);
+    free(cnt);
     xanes_simulate_scene_free(sc);
 }
 
@@ -345,6 +448,10 @@ static void test_config_and_bad_input(void **state)
     assert_int_equal(r.exit_code, 2);
     assert_non_null(strstr(r.err, "nexus"));
     tu_cli_result_free(&r);
+    r = tu_run_cli("simulate -o /tmp/x.h5 --ref-grid coarse");
+    assert_int_equal(r.exit_code, 2);
+    assert_non_null(strstr(r.err, "--ref-grid: 'coarse' is not stack or fine"));
+    tu_cli_result_free(&r);
     r = tu_run_cli("simulate -o /tmp/x.h5 --dose -5");
     assert_int_equal(r.exit_code, 2);
     assert_non_null(strstr(r.err, "--dose"));
@@ -356,6 +463,7 @@ static void test_config_and_bad_input(void **state)
     r = tu_run_cli("simulate --help");
     assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.out, "--energy-offset-ev"));
+    assert_non_null(strstr(r.out, "--ref-grid stack|fine"));
     tu_cli_result_free(&r);
 }
 
@@ -365,6 +473,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truth_consistency),
         cmocka_unit_test(test_uniform_particle_edge_and_frames),
+        cmocka_unit_test(test_grid_truth),
         cmocka_unit_test(test_drift),
         cmocka_unit_test(test_config_and_bad_input),
     };

@@ -5,7 +5,10 @@
  * - Poisson statistics of flats and samples, Gaussian darks;
  * - layouts: datasets, dtypes, shapes, keV energies with units, offset;
  *   noise-free FXI transmission = exp(-absorbance);
- * - reference spectrum: XDI 1.0, its half-edge is 8353.01 eV + offset;
+ * - reference spectrum: XDI 1.0, by default on the stack's own nominal
+ *   energies; on a 0.05 eV grid its edge (standards' definition, by the
+ *   spectral core) is the NiO standard 8353.01 eV on the true axis;
+ * - truth file: physical and grid edge maps, per-particle grid edges;
  * - the CLI writes exactly the files asked for (no temporaries left).
  */
 #include <setjmp.h>
@@ -216,18 +219,45 @@ static void test_layout_fxi(void **state)
     H5Dclose(d);
     H5Fclose(f);
 
-    /* Reference spectrum: XDI 1.0 with energy and mu; on a fine grid its
-     * half-edge is the NiO standard plus the offset. */
+    /* Reference spectrum: XDI 1.0 with energy and mu, by default on the
+     * stack's energies; on a fine grid its edge is the NiO standard. */
     size_t len;
     char *x = tu_read_file(r, &len);
     assert_non_null(x);
     assert_true(strncmp(x, "# XDI/1.0", 9) == 0);
     assert_non_null(strstr(x, "# Column.1: energy eV"));
     assert_non_null(strstr(x, "# Column.2: mu"));
+    assert_non_null(strstr(x, "# Simulation.energy_grid: stack"));
     free(x);
-    p.ref_step_ev = 0.005;
-    p.ref_lo_ev = 8290;
-    p.ref_hi_ev = 8460;
+    {
+        /* Default --ref-grid stack: the stack's own nominal energies, mu the
+         * reference model at the true energies. */
+        FILE *fr = fopen(r, "r");
+        assert_non_null(fr);
+        char ln[256];
+        size_t k = 0;
+        double ek, mk;
+        while (fgets(ln, sizeof ln, fr) != NULL)
+            if (ln[0] != '#' && sscanf(ln, "%lf %lf", &ek, &mk) == 2) {
+                assert_true(k < 24);
+                assert_true(fabs(ek - kev[k] * 1000.0) < 1e-4);
+                assert_true(fabs(mk - xanes_simulate_reference_absorbance(sc, etrue[k])) < 1e-8);
+                k++;
+            }
+        fclose(fr);
+        assert_int_equal(k, 24);
+    }
+    hsize_t p1[1] = {3};
+    expect_dataset(t, "edge_energy_grid", H5T_FLOAT, 8, 2, map);
+    expect_dataset(t, "particle_edge_grid_ev", H5T_FLOAT, 8, 1, p1);
+    expect_units(t, "edge_energy_grid", "eV");
+    p.ref_grid = XANES_SIMULATE_REF_FINE;
+    p.ref_noise = 0.0;
+    p.ref_step_ev = 0.05;
+    /* true axis 8290 + 0.05 i: e0 (8355.10) on a sample, as on the fine grid
+     * (e0 snaps to a sample, so a grid 0.03 eV off moves the edge ~1e-3 eV) */
+    p.ref_lo_ev = 8290 + 1.37;
+    p.ref_hi_ev = 8460 + 1.37;
     run_to(&p, dir, "fine", s, t, r, sizeof s);
     FILE *fp = fopen(r, "r");
     assert_non_null(fp);
@@ -238,10 +268,12 @@ static void test_layout_fxi(void **state)
         if (line[0] != '#' && sscanf(line, "%lf %lf", &ee[m], &mu[m]) == 2)
             m++;
     fclose(fp);
-    assert_int_equal(m, 34001);
-    double eh = half_edge(ee, mu, m, E_NIO + 1.37);
-    printf("reference half-edge %.5f eV on the stored axis (expect %.5f)\n", eh, E_NIO + 1.37);
-    assert_true(fabs(eh - (E_NIO + 1.37)) < 1e-3);
+    assert_int_equal(m, FINE_N);
+    for (size_t i = 0; i < m; i++)
+        ee[i] -= 1.37; /* stored -> true axis */
+    double eh = std_edge(ee, mu, m);
+    printf("reference edge %.5f eV on the true axis (expect %.5f)\n", eh, E_NIO);
+    assert_true(fabs(eh - E_NIO) < 1e-3);
     free(ee);
     free(mu);
     free(kev);

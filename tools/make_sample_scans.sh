@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 xanes=${1:-build/xanes}
 out=sample_scans
 common=(--layout fxi --nx 128 --ny 128 --ne 50 --particles 7 --touching --dose 10000
-        --drift-px 1.5 --energy-offset-ev 1.37 --mantissa-bits 10 --fixed-flat)
+        --drift-px 1.5 --energy-offset-ev 1.37 --mantissa-bits 10 --fixed-flat --ref-grid stack)
 i=0
 for cfg in A B C; do
     i=$((i + 1))

@@ -16,17 +16,37 @@
  *   relative to the truth maps: frame_k(y, x) = scene(y - dy, x - dx).  Each
  *   frame is evaluated analytically at the shifted coordinates, so the shift
  *   is exact (no interpolation).
- * - Edge energy: "half-edge" = the energy where the normalized spectrum first
- *   reaches half_level (0.5), with the normalization anchored at the
- *   half-edge itself: a line fitted (least squares, continuous window) over
- *   [E_h + pre1, E_h + pre2] is subtracted and the result divided by the
- *   value at E_h of a line fitted to it over [E_h + norm1, E_h + norm2]
- *   (defaults -50, -15, +30, +90 eV: larch pre_edge's default ranges on an
- *   8300-8450 eV stack, but anchored at E_h rather than at a grid sample,
- *   so the definition is shift-covariant and independent of the grid).
- *   The truth edge of a pixel is that half-edge of its noise-free spectrum;
- *   the simulator shifts the spectral shapes so that it equals E(SoC) of the
- *   calibration scale (calibration/standards.json) exactly.
+ * - Edge energy: ONE definition for every Ni K-edge energy, read as data
+ *   from calibration/standards.json "edge_definition" (the one `xanes run`
+ *   uses; xanes_standards_edge_params): larch pre_edge semantics with e0
+ *   FIXED at the anchor standard's edge (NCM_pristine, 8355.10 eV), pre-edge
+ *   line over e0-50..e0-25 eV, post-edge line (nnorm 1) over e0+30..e0+90
+ *   eV, edge = first crossing of norm = 0.5 (linear between samples).
+ *   Evaluated by the spectral core (xanes_normalize_run / _plan).
+ *   * physical edge: that definition on the simulator's fine grid
+ *     E_k = e0 + k * 0.05 eV (k integer, covering the windows plus 5 eV);
+ *     the simulator shifts the spectral shapes so that the physical edge of
+ *     a one-particle pixel equals E(SoC) of the calibration scale and that
+ *     of the NiO reference equals the NiO standard (8353.01 eV, true
+ *     scale).  Shifts are solved to 1e-10 eV at the nodes of a table over
+ *     SoC (0.025 apart, plus each particle's drawn SoC when there is no
+ *     gradient, so uniform particles are placed exactly); between nodes
+ *     the fine-grid edge carries a ~1e-4 eV ripple (linear interpolation
+ *     of the crossing between 0.05 eV samples) that the table does not
+ *     follow: with a gradient |edge - E(SoC)| < 3e-4 eV (tests/test_
+ *     simulate.c measures 1.9e-4).
+ *     Truth map `edge_energy`.
+ *   * grid edge: the same definition applied (xanes_normalize_plan on the
+ *     stack's TRUE energies) to each pixel's noise-free, drift-free spectrum
+ *     sampled at those energies, and to each particle's mean spectrum over
+ *     its label: what a perfect pipeline recovers from this grid.  Truth
+ *     `edge_energy_grid`, `particle_edge_grid_ev`.  It differs from the
+ *     physical edge by 0.0x-0.5 eV depending on where the sparse samples
+ *     fall (a property of the measurement design).
+ * - Default energy grid (FXI-like Ni K-edge scan): 8300-8450 eV, 40 % of
+ *   the points uniform over 8340-8375 eV (the edge), the rest uniform below
+ *   and above (35 % / 65 % of them); at 50 energies 11 points 3.6 eV apart
+ *   below, 20 points 1.75 eV apart across the edge, 19 points ~4 eV above.
  * - RNG (GSL gsl_rng_mt19937 throughout): the scene is drawn from one
  *   generator seeded with params.seed, in a fixed order (particles, SoC,
  *   matrix texture, drift, flat field); the detector noise of each row of
@@ -40,6 +60,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xanes/normalize.h"
 #include "xanes/status.h"
 
 typedef enum { XANES_SIMULATE_FXI = 0, XANES_SIMULATE_APS } xanes_simulate_layout;
@@ -50,6 +71,13 @@ typedef enum {
     XANES_SIMULATE_DTYPE_FLOAT32      /* aps: raw counts stored as float32 */
 } xanes_simulate_dtype;
 
+/* Energies of the reference spectrum (--ref-grid). */
+typedef enum {
+    XANES_SIMULATE_REF_STACK = 0, /* the stack's own nominal energies (default: at TXM the
+                                     reference is imaged with the same energy list) */
+    XANES_SIMULATE_REF_FINE       /* its own uniform grid ref_lo_ev..ref_hi_ev, ref_step_ev */
+} xanes_simulate_ref_grid;
+
 #define XANES_SIMULATE_MAX_PARTICLES 4096
 
 typedef struct {
@@ -58,7 +86,7 @@ typedef struct {
     const double *energy_ev; /* optional nominal grid [ne], strictly increasing eV (borrowed);
                                 NULL: built-in grid over the four values below */
     double grid_lo_ev, edge_lo_ev, edge_hi_ev, grid_hi_ev; /* 8300, 8340, 8375, 8450 */
-    double edge_fraction; /* share of the ne points inside [edge_lo, edge_hi] (0.7) */
+    double edge_fraction; /* share of the ne points inside [edge_lo, edge_hi] (0.4) */
 
     /* Phantom. */
     size_t n_particles;
@@ -73,13 +101,13 @@ typedef struct {
     double matrix_ripple;     /* relative amplitude of its smooth spatial texture (0.3) */
 
     /* State of charge. */
-    const char *config;       /* cathode configuration: "NCM-A", "NCM-B", "NCM-C" (any name of
-                                 calibration/configs.json) or a JSON file with coverage_alpha
-                                 and coverage_beta: per-particle SoC from the SoC-heterogeneity
-                                 model (xanes_model_run, its default protocol, seed): the
-                                 first n_particles of an ensemble of model_ensemble.  NULL:
-                                 Normal(soc_mean, soc_std).  Borrowed while the scene lives */
-    size_t model_ensemble;    /* particles sharing the electrode in the model (200) */
+    const char *config;         /* cathode configuration: "NCM-A", "NCM-B", "NCM-C" (any name of
+                                   calibration/configs.json) or a JSON file with coverage_alpha
+                                   and coverage_beta: per-particle SoC from the SoC-heterogeneity
+                                   model (xanes_model_run, its default protocol, seed): the
+                                   first n_particles of an ensemble of model_ensemble.  NULL:
+                                   Normal(soc_mean, soc_std).  Borrowed while the scene lives */
+    size_t model_ensemble;      /* particles sharing the electrode in the model (200) */
     double soc_mean, soc_std;   /* per-particle SoC ~ Normal(mean, std) when config is NULL */
     const double *particle_soc; /* optional [n_particles] imposed SoC (borrowed); wins */
     int gradient;               /* nonzero: core-to-shell SoC gradient inside each particle */
@@ -109,12 +137,10 @@ typedef struct {
                           (1..23) so files compress; 0 = keep all 23 */
     double pixel_size_nm, magnification; /* written as FXI metadata (21.3, 2.5) */
 
-    /* Reference spectrum (NiO-like) on its own nominal grid, same offset. */
-    double ref_lo_ev, ref_hi_ev, ref_step_ev; /* 8300, 8450, 0.25 */
+    /* Reference spectrum (NiO-like), same monochromator offset. */
+    xanes_simulate_ref_grid ref_grid;         /* stack energies (default) or its own grid */
+    double ref_lo_ev, ref_hi_ev, ref_step_ev; /* own nominal grid: 8300, 8450, 0.25 */
     double ref_noise;                         /* Gaussian noise of its mu (2e-4) */
-
-    /* Edge convention (see above) and its solver. */
-    double pre1_ev, pre2_ev, norm1_ev, norm2_ev, half_level;
 
     const char *calibration_dir; /* NULL: $XANES_CALIBRATION_DIR, else the compiled-in dir */
 } xanes_simulate_params;
@@ -157,6 +183,21 @@ const int32_t *xanes_simulate_truth_labels(const xanes_simulate_scene *s);
 const double *xanes_simulate_particle_soc(const xanes_simulate_scene *s);
 const double *xanes_simulate_particle_edge_ev(const xanes_simulate_scene *s);
 const double *xanes_simulate_particle_edge_mean_ev(const xanes_simulate_scene *s);
+/* Grid truth (see "grid edge" above), eV: [ny][nx] map (NaN outside
+ * particles) and [n_particles] edge of each particle's mean spectrum over
+ * its label.  All NaN when the stack's true energies cannot carry the
+ * definition (its windows outside the grid). */
+const double *xanes_simulate_truth_edge_grid_ev(const xanes_simulate_scene *s);
+const double *xanes_simulate_particle_edge_grid_ev(const xanes_simulate_scene *s);
+/* Grid edge of the noise-free NiO reference sampled at the stack's true
+ * energies (what --ref-grid stack gives a perfect calibration); NaN as above. */
+double xanes_simulate_reference_edge_grid_ev(const xanes_simulate_scene *s);
+/* The edge definition the scene uses (standards.json edge_definition as
+ * xanes_standards_edge_params gives it, half-edge only). */
+void xanes_simulate_edge_params(const xanes_simulate_scene *s, xanes_normalize_params *out);
+/* Noise-free absorbance of the NiO reference at a true energy (what the
+ * reference file holds before noise).  Pure, thread-safe. */
+double xanes_simulate_reference_absorbance(const xanes_simulate_scene *s, double energy_true_ev);
 
 /* Noise-free absorbance -ln(I/I0) of frame k (at its true energy, with its
  * drift) into out[ny*nx].  Pure; thread-safe for distinct out. */
@@ -177,7 +218,8 @@ typedef struct {
     double edge_mean_ev, edge_std_ev, edge_min_ev, edge_max_ev; /* over particle_edge_ev */
     size_t n_saturated;      /* integer counts clipped at 65535 */
     size_t n_invalid;        /* fxi transmission pixels written as 0 */
-    double ref_edge_true_ev; /* NiO reference half-edge on the true scale */
+    double ref_edge_true_ev; /* NiO reference physical edge on the true scale */
+    double ref_edge_grid_ev; /* its grid edge on the stack's true energies (NaN: none) */
 } xanes_simulate_summary;
 
 /* Simulates and writes: the stack (layout per params) to stack_path, the

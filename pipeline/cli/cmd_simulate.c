@@ -30,6 +30,9 @@ static void usage(FILE *to)
             "  --truth TRUTH.h5         write the truth (edge map, labels, shifts, ...)\n"
             "  --ref-out REF.xdi        write a NiO-like reference spectrum (XDI 1.0), true edge\n"
             "                           from calibration/standards.json, same energy offset\n"
+            "  --ref-grid stack|fine    reference sampled at the stack's own energies (default:\n"
+            "                           at TXM it is imaged with the same energy list) or on a\n"
+            "                           uniform 8300-8450 eV grid, 0.25 eV steps\n"
             "  --config NCM-A|NCM-B|NCM-C|FILE  per-particle SoC from the SoC-heterogeneity\n"
             "                           model ('xanes model') for a cathode configuration of\n"
             "                           calibration/configs.json, or a JSON file with\n"
@@ -134,6 +137,16 @@ int xanes_cmd_simulate(int argc, char **argv)
                 p.layout = XANES_SIMULATE_APS;
             else
                 return cli_usage_error(CMD, "option --layout: '%s' is not fxi or aps", v);
+        } else if (strcmp(a, "--ref-grid") == 0) {
+            if (need(i, argc, argv))
+                return CLI_EXIT_USAGE;
+            const char *v = argv[++i];
+            if (strcmp(v, "stack") == 0)
+                p.ref_grid = XANES_SIMULATE_REF_STACK;
+            else if (strcmp(v, "fine") == 0)
+                p.ref_grid = XANES_SIMULATE_REF_FINE;
+            else
+                return cli_usage_error(CMD, "option --ref-grid: '%s' is not stack or fine", v);
         } else if (strcmp(a, "--dtype") == 0) {
             if (need(i, argc, argv))
                 return CLI_EXIT_USAGE;
@@ -194,6 +207,8 @@ int xanes_cmd_simulate(int argc, char **argv)
         }
         cJSON_AddNumberToObject(o, "energy_offset_ev", p.energy_offset_ev);
         cJSON_AddNumberToObject(o, "reference_edge_true_ev", sum.ref_edge_true_ev);
+        if (isfinite(sum.ref_edge_grid_ev))
+            cJSON_AddNumberToObject(o, "reference_edge_grid_ev", sum.ref_edge_grid_ev);
         cJSON_AddNumberToObject(o, "saturated_pixels", (double)sum.n_saturated);
         cJSON_AddNumberToObject(o, "invalid_pixels", (double)sum.n_invalid);
         char *s = cJSON_Print(o);
@@ -211,8 +226,9 @@ int xanes_cmd_simulate(int argc, char **argv)
         if (truth != NULL)
             printf("truth: %s\n", truth);
         if (ref != NULL)
-            printf("reference: %s (true edge %.2f eV, energy offset %+.3f eV)\n", ref,
-                   sum.ref_edge_true_ev, p.energy_offset_ev);
+            printf("reference: %s (true edge %.2f eV, %.3f eV by the same definition on the "
+                   "stack's true energies; energy offset %+.3f eV)\n",
+                   ref, sum.ref_edge_true_ev, sum.ref_edge_grid_ev, p.energy_offset_ev);
         if (sum.n_saturated > 0 || sum.n_invalid > 0)
             printf("saturated counts: %zu, invalid transmission pixels: %zu\n", sum.n_saturated,
                    sum.n_invalid);
