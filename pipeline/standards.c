@@ -258,6 +258,17 @@ xanes_status xanes_standards_load(const char *path, xanes_standards *out, xanes_
             goto done;
         }
         s.def_nnorm = (int)nnorm;
+        const cJSON *fit = cJSON_GetObjectItemCaseSensitive(def, "fit");
+        const char *f = cJSON_IsString(fit) ? fit->valuestring : "";
+        if (strcmp(f, "interpolant") == 0 || strcmp(f, "points") == 0) {
+            s.def_fit_interpolant = strcmp(f, "interpolant") == 0;
+        } else {
+            st = XANES_RAISE(err, XANES_EDATA,
+                             "%s: key 'edge_definition.fit' must be \"interpolant\" or "
+                             "\"points\", got '%s'",
+                             resolved, f);
+            goto done;
+        }
     }
 
     copy_string(root, "element", s.element, sizeof s.element);
@@ -281,6 +292,7 @@ void xanes_standards_edge_params(const xanes_standards *std, xanes_normalize_par
     p->norm2_ev = std->def_norm2_ev;
     p->nnorm = std->def_nnorm;
     p->half_level = std->def_half_level;
+    p->fit_interpolant = std->def_fit_interpolant;
 }
 
 double xanes_standards_valence(const xanes_standards *std, double edge_ev)

@@ -165,7 +165,7 @@ static void test_calibrate_standard(void **state)
     tu_write_file(file, "{\"standards\": {\"NiO\": {\"edge_ev\": 8350.55, \"valence\": 2},"
                         "\"NCM_delithiated\": {\"edge_ev\": 8358.0, \"valence\": 4, \"soc\": 1},"
                         "\"NCM_pristine\": {\"edge_ev\": 8355.1, \"soc\": 0}},"
-                        "\"edge_definition\": {\"anchor\": \"NCM_pristine\", \"pre1_ev\": -50, \"pre2_ev\": -25, \"norm1_ev\": 30, \"norm2_ev\": 90, \"nnorm\": 1, \"half_level\": 0.5},"
+                        "\"edge_definition\": {\"anchor\": \"NCM_pristine\", \"pre1_ev\": -50, \"pre2_ev\": -25, \"norm1_ev\": 30, \"norm2_ev\": 90, \"nnorm\": 1, \"half_level\": 0.5, \"fit\": \"interpolant\"},"
                         "\"overcharge_threshold_ev\": 8357.0}");
     r = tu_run_cli("calibrate '%s' --standard nio --standards '%s' --json", data, file);
     j = parse_ok(&r);

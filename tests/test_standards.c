@@ -33,7 +33,7 @@ static const char *good_json(double nio, double pristine, double ni4, double thr
              "\"NiO\": {\"edge_ev\": %.4f, \"valence\": 2},"
              "\"NCM_delithiated\": {\"edge_ev\": %.4f, \"valence\": 4, \"soc\": 1.0},"
              "\"NCM_pristine\": {\"edge_ev\": %.4f, \"soc\": 0.0}},"
-             "\"edge_definition\": {\"anchor\": \"NCM_pristine\", \"pre1_ev\": -50, \"pre2_ev\": -25, \"norm1_ev\": 30, \"norm2_ev\": 90, \"nnorm\": 1, \"half_level\": 0.5},"
+             "\"edge_definition\": {\"anchor\": \"NCM_pristine\", \"pre1_ev\": -50, \"pre2_ev\": -25, \"norm1_ev\": 30, \"norm2_ev\": 90, \"nnorm\": 1, \"half_level\": 0.5, \"fit\": \"interpolant\"},"
              "\"overcharge_threshold_ev\": %.4f}",
              nio, ni4, pristine, thr);
     return buf;
@@ -59,6 +59,7 @@ static void test_repo_file_values(void **state)
     assert_near(np.norm2_ev, 90.0, 1e-12);
     assert_int_equal(np.nnorm, 1);
     assert_near(np.half_level, 0.5, 1e-12);
+    assert_int_equal(np.fit_interpolant, 1);
     assert_near(s.ni4_edge_ev, 8358.0, 1e-12);
     assert_near(s.pristine_edge_ev, 8355.10, 1e-12);
     assert_near(s.overcharge_threshold_ev, 8357.0, 1e-12);
@@ -205,6 +206,12 @@ static void test_bad_files(void **state)
              "-25, \"norm1_ev\": 30, \"norm2_ev\": 90, \"half_level\": 0.5}}",
              head);
     expect_bad(buf, XANES_EDATA, "edge_definition.nnorm", "missing");
+    snprintf(buf, sizeof buf,
+             "%s, \"edge_definition\": {\"anchor\": \"NiO\", \"pre1_ev\": -50, \"pre2_ev\": "
+             "-25, \"norm1_ev\": 30, \"norm2_ev\": 90, \"nnorm\": 1, \"half_level\": 0.5, "
+             "\"fit\": \"spline\"}}",
+             head);
+    expect_bad(buf, XANES_EDATA, "edge_definition.fit", "spline");
 }
 
 static void test_missing_file(void **state)

@@ -13,6 +13,7 @@
 #include "xanes/normalize.h"
 #include "xanes/particles.h"
 #include "xanes/results.h"
+#include "xanes/run.h"
 #include "xanes/segment.h"
 #include "xanes/sfit.h"
 #include "xanes/simulate.h"
