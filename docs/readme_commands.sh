@@ -58,11 +58,7 @@ show "cd $tmp && xanes simulate -o ncm_b.h5 --truth ncm_b_truth.h5 --ref-out ncm
 echo "## run"
 if "$X" run --help >/dev/null 2>&1; then
     show "rm -rf $tmp/out && xanes run sample_scans/ncm_b.h5 --calib sample_scans/ncm_b_ref.xdi --ref-edge 8353.01 -o $tmp/out && cat $tmp/out/particles.csv"
-    for c in a c; do
-        "$X" run sample_scans/ncm_$c.h5 --calib sample_scans/ncm_${c}_ref.xdi --ref-edge 8353.01 -o "$tmp/out_$c" >/dev/null &&
-            cp "$tmp/out_$c/particles.png" "docs/run_ncm_${c}_particles.png" &&
-            cp "$tmp/out_$c/edge_histogram.png" "docs/run_ncm_${c}_histogram.png"
-    done
-    cp "$tmp/out/particles.png" docs/run_ncm_b_particles.png 2>/dev/null
-    cp "$tmp/out/edge_histogram.png" docs/run_ncm_b_histogram.png 2>/dev/null
+    "$X" run sample_scans/ncm_c.h5 --calib sample_scans/ncm_c_ref.xdi --ref-edge 8353.01 -o "$tmp/out_c" >/dev/null &&
+        cp "$tmp/out_c/particles.png" docs/run_ncm_c_particles.png
+    cp "$tmp/out/edge_histogram.png" docs/run_ncm_b_histogram.png
 fi

@@ -14,7 +14,11 @@ fixture) on the same spectra, and prints:
      larch_reference.json lists (larch parameters passed explicitly, and with
      our defaults);
   4. `xanes sfit` vs lmfit areas on the real S K-edge spectra
-     (tests/data/lmfit_reference.json, written by tools/lmfit_reference.py).
+     (tests/data/lmfit_reference.json, written by tools/lmfit_reference.py);
+  5. `xanes run` on each sample scan against its truth file, particle by
+     particle (matched as tools/accuracy_table.py does); with --fresh, on the
+     scans simulated now by this build with tools/make_sample_scans.sh's
+     arguments (into a temporary directory) instead of the committed ones.
 The half-edge and derivative-edge energies on larch's side are computed in
 numpy from larch's norm and dmude by the definitions of include/xanes/edge.h
 (functions imported from tools/larch_reference.py).  Nothing here is needed
@@ -207,9 +211,66 @@ def section_sfit(xanes):
     print()
 
 
+def section_run(xanes):
+    import h5py
+    print("## 5. xanes run on sample_scans/ vs truth (particles matched by overlap after the "
+          "reference-frame offset, as tools/accuracy_table.py)")
+    fresh = "--fresh" in sys.argv
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, c in enumerate("abc"):
+            out = os.path.join(tmp, c)
+            stack, ref, truth = ("sample_scans/ncm_%s%s" % (c, x) for x in (".h5", "_ref.xdi",
+                                                                            "_truth.h5"))
+            if fresh:  # the stacks as tools/make_sample_scans.sh makes them with this build
+                stack, ref, truth = (os.path.join(tmp, "%s%s" % (c, x)) for x in
+                                     (".h5", "_ref.xdi", "_truth.h5"))
+                subprocess.run([xanes, "simulate", "-o", stack, "--truth", truth, "--ref-out", ref,
+                                "--config", "NCM-" + c.upper(), "--seed", str(101 + i),
+                                "--layout", "fxi", "--nx", "128", "--ny", "128", "--ne", "50",
+                                "--particles", "7", "--touching", "--dose", "10000",
+                                "--drift-px", "1.5", "--energy-offset-ev", "1.37",
+                                "--mantissa-bits", "10", "--fixed-flat", "--ref-grid", "stack"],
+                               check=True, capture_output=True)
+            subprocess.run([xanes, "run", stack, "--calib", ref, "--ref-edge", "8353.01", "-o",
+                            out], check=True, capture_output=True)
+            with h5py.File(truth, "r") as t, \
+                    h5py.File(os.path.join(out, "results.h5"), "r") as r:
+                tl, ts = t["labels"][()], t["shifts"][()]
+                grid, phys = t["particle_edge_grid_ev"][()], t["particle_edge_mean_ev"][()]
+                sim_off = float(t["energy_offset_ev"][()])
+                rl, es = r["results/labels"][()], r["results/shifts"][()]
+                off = float(r["/parameters"].attrs["energy_offset_ev"])
+            ok = np.isfinite(es).all(axis=1)
+            d = es[ok] + ts[ok]
+            cc = d.mean(axis=0)
+            drift = float(np.sqrt(((d - cc) ** 2).mean()))
+            oy, ox = int(np.round(cc[0])), int(np.round(cc[1]))
+            shifted = np.roll(np.roll(tl, oy, axis=0), ox, axis=1)
+            rows = list(csv.DictReader(open(os.path.join(out, "particles.csv"))))
+            tab = np.zeros((int(rl.max()) + 1, int(tl.max()) + 1), dtype=np.int64)
+            np.add.at(tab, (rl.ravel(), shifted.ravel()), 1)
+            tab[0, :] = 0
+            tab[:, 0] = 0
+            print("ncm_%s: offset %+.3f eV (true %+.3f, error %+.3f), drift error %.3f px rms, "
+                  "%d particles found of %d" % (c, off, -sim_off, off + sim_off, drift,
+                                                int(rl.max()), int(tl.max())))
+            print("| label | truth particle | edge_mean_ev | edge_mean_spectrum_ev | truth (grid) |"
+                  " truth (physical) | pixel-mean - grid | spectrum - grid |")
+            print("|---|---|---|---|---|---|---|---|")
+            for row in rows:
+                k = int(row["label"])
+                j = int(np.argmax(tab[k]))
+                em, esp = float(row["edge_mean_ev"]), float(row["edge_mean_spectrum_ev"])
+                print("| %d | %d | %.3f | %.3f | %.3f | %.3f | %+.3f | %+.3f |" % (
+                    k, j, em, esp, grid[j - 1], phys[j - 1], em - grid[j - 1], esp - grid[j - 1]))
+            print()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--xanes", default="build/xanes")
+    ap.add_argument("--fresh", action="store_true",
+                    help="section 5 on freshly simulated sample scans instead of sample_scans/")
     a = ap.parse_args()
     os.chdir(SRC)
     print("xanes: %s; larch %s; numpy %s" % (
@@ -220,6 +281,7 @@ def main():
     section_calibrate(a.xanes)
     section_all(a.xanes)
     section_sfit(a.xanes)
+    section_run(a.xanes)
 
 
 if __name__ == "__main__":
