@@ -44,6 +44,7 @@
 
 #define FARADAY 96485.33212   /* C/mol, CODATA 2018 (exact) */
 #define GAS_R 8.314462618     /* J/(mol K), CODATA 2018 (exact) */
+#define MAX_BETA_SHAPE 1e5     /* largest accepted coverage Beta shape parameter */
 
 void xanes_model_default_params(xanes_model_params *p)
 {
@@ -425,6 +426,14 @@ xanes_status xanes_model_run(const xanes_model_data *d, const xanes_model_config
     if (p->n_particles == 0 || p->n_particles > 10000000)
         return XANES_RAISE(err, XANES_EINVAL, "model: particle count %zu out of range [1, 1e7]",
                            p->n_particles);
+    /* GSL's Beta quantile never returns for infinite shape parameters; the
+     * fits stay far below the bound (Beta(1e5, .) is already a spike). */
+    if (!(cfg->coverage_alpha > 0.0 && cfg->coverage_alpha <= MAX_BETA_SHAPE &&
+          cfg->coverage_beta > 0.0 && cfg->coverage_beta <= MAX_BETA_SHAPE))
+        return XANES_RAISE(err, XANES_EINVAL,
+                           "model: configuration '%s': coverage Beta(%g, %g) needs both shape "
+                           "parameters in (0, %g]",
+                           cfg->name, cfg->coverage_alpha, cfg->coverage_beta, MAX_BETA_SHAPE);
     xanes_model_particle *part = calloc(p->n_particles, sizeof *part);
     double *u = malloc(p->n_particles * sizeof(double));
     xanes_status st;

@@ -31,6 +31,8 @@
 
 #define MIN_POINTS 10
 #define MAX_FILE_BYTES (64u << 20)
+#define MIN_ENERGY_EV 1.0
+#define MAX_ENERGY_EV 1e6
 
 void xanes_spectrum_default_options(xanes_spectrum_options *opt)
 {
@@ -114,7 +116,8 @@ static xanes_status text_file_read(const char *path, text_file *t, xanes_error *
         goto done;
     }
     if (ferror(f)) {
-        st = XANES_RAISE(err, XANES_EIO, "%s: read error", path);
+        /* errno still holds fread's reason: "Is a directory" for a folder. */
+        st = XANES_RAISE(err, XANES_EIO, "%s: cannot read: %s", path, strerror(errno));
         goto done;
     }
     t->text[n] = '\0';
@@ -142,6 +145,12 @@ static xanes_status text_file_read(const char *path, text_file *t, xanes_error *
                          "%s: binary file (%zu control characters), not a text spectrum", path,
                          n_ctrl);
         goto done;
+    }
+    /* Windows editors start UTF-8 files with a byte-order mark; left in
+     * place it would turn the first data line into text. */
+    if (n >= 3 && memcmp(t->text, "\xEF\xBB\xBF", 3) == 0) {
+        memmove(t->text, t->text + 3, n - 2);
+        n -= 3;
     }
     size_t lines_cap = 1;
     for (size_t i = 0; i < n; i++)
@@ -264,6 +273,39 @@ static size_t split_names(const char *text, int two_space, const char **start, s
         n++;
     }
     return n;
+}
+
+/* APS 12-BM style labels "1_Energy (keV) 2_sec 3_mononrg ...": tokens
+ * "k_name" numbered 1..n_cols in order, a name running to the next numbered
+ * token.  Sets the names and returns 1 when the line holds exactly n_cols. */
+static int numbered_labels(xanes_spectrum *s, const char *l, size_t n_cols)
+{
+    const char *start[XANES_SPECTRUM_MAX_COLUMNS + 1];
+    size_t k = 0;
+    for (const char *p = l; *p != '\0'; p++) {
+        if (p != l && p[-1] != ' ' && p[-1] != '\t')
+            continue;
+        char *end = NULL;
+        long v = strtol(p, &end, 10);
+        if (end == p || *end != '_' || !isdigit((unsigned char)*p))
+            continue;
+        if (v != (long)k + 1 || k >= XANES_SPECTRUM_MAX_COLUMNS)
+            return 0;
+        start[k++] = end + 1;
+    }
+    if (k != n_cols || k == 0)
+        return 0;
+    for (size_t c = 0; c < k; c++) {
+        const char *e = c + 1 < k ? start[c + 1] : start[c] + strlen(start[c]);
+        /* Back over the next label's number and the blanks before it. */
+        if (c + 1 < k)
+            while (e > start[c] && e[-1] != ' ' && e[-1] != '\t')
+                e--;
+        while (e > start[c] && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        set_name(s, c, start[c], (size_t)(e - start[c]));
+    }
+    return 1;
 }
 
 /* Header metadata: XDI keys and column names. */
@@ -458,6 +500,22 @@ static void describe_formula(xanes_spectrum *s, const column_plan *cp)
     }
 }
 
+/* describe_only: mu cannot be built.  Keeps the reason (err's message
+ * without the leading "path: ") in mu_formula, blanks the k points already
+ * made and clears err so that the read goes on. */
+static void give_up_mu(xanes_spectrum *s, const char *path, size_t k, xanes_error *err)
+{
+    const char *why = err != NULL ? err->message : "no column rule fits";
+    size_t lp = strlen(path);
+    if (strncmp(why, path, lp) == 0 && strncmp(why + lp, ": ", 2) == 0)
+        why += lp + 2;
+    snprintf(s->mu_formula, sizeof s->mu_formula, "%.*s", (int)(sizeof s->mu_formula - 1), why);
+    s->mu_missing = 1;
+    for (size_t i = 0; i < k; i++)
+        s->mu[i] = NAN;
+    xanes_error_clear(err);
+}
+
 /* Sorts by energy and averages points that share one energy (a continuous
  * scan may repeat its first energy several times). */
 static size_t sort_and_merge(double *e, double *mu, size_t n, double *scratch_e,
@@ -499,6 +557,20 @@ static xanes_status finish_energies(xanes_spectrum *s, const char *path,
             s->energy_ev[i] *= 1000.0;
         s->energy_was_kev = 1;
     }
+    /* Outside 1 eV .. 1 MeV the axis is not an X-ray energy in eV: a wrong
+     * column, a unit slip (meV, or eV read as keV) or garbage. */
+    for (size_t i = 0; i < s->n; i++)
+        if (!(s->energy_ev[i] >= MIN_ENERGY_EV && s->energy_ev[i] <= MAX_ENERGY_EV)) {
+            if (line_of_point != NULL)
+                return XANES_RAISE(err, XANES_EDATA,
+                                   "%s: line %zu: energy %g eV%s is outside %g eV .. %g eV (wrong "
+                                   "energy column or unit? see --energy-col, --energy-unit)",
+                                   path, line_of_point[i], s->energy_ev[i],
+                                   kev ? " (read as keV)" : "", MIN_ENERGY_EV, MAX_ENERGY_EV);
+            return XANES_RAISE(err, XANES_EDATA,
+                               "%s: point %zu: energy %g eV is outside %g eV .. %g eV", path, i,
+                               s->energy_ev[i], MIN_ENERGY_EV, MAX_ENERGY_EV);
+        }
     if (opt->sort) {
         double *se = malloc(s->n * sizeof(double));
         double *sm = malloc(s->n * sizeof(double));
@@ -730,13 +802,21 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
         if (two_space)
             break;
     }
+    for (size_t i = first_data; i-- > 0 && !xdi_names && !label_names;)
+        label_names = numbered_labels(s, t.line[i], (size_t)n_cols);
     snprintf(s->format, sizeof s->format, "%s",
              xdi ? "XDI" : spec ? "SPEC" : first_data > 0 && !is_comment(t.line[0]) ? "text-header"
                                                                                    : "columns");
     column_plan cp;
-    if ((st = plan_columns(s, path, opt, &cp, err)) != XANES_OK)
-        goto done;
-    describe_formula(s, &cp);
+    if ((st = plan_columns(s, path, opt, &cp, err)) != XANES_OK) {
+        /* A bad energy column is an error even for a description. */
+        if (!opt->describe_only || cp.energy == 0)
+            goto done;
+        give_up_mu(s, path, 0, err);
+        st = XANES_OK;
+    } else {
+        describe_formula(s, &cp);
+    }
 
     size_t k = 0;
     for (size_t i = first_data; i < t.n_lines; i++) {
@@ -749,8 +829,10 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
                                  path, i + 1, c + 1, row[c]);
                 goto done;
             }
-        double mu;
-        switch (cp.mode) {
+        double mu = NAN;
+        switch (s->mu_missing ? XANES_MU_AUTO : cp.mode) {
+        case XANES_MU_AUTO:
+            break;
         case XANES_MU_TRANS: {
             double i0 = row[cp.i0 - 1], it = row[cp.itrans - 1];
             if (!(i0 > 0) || !(it > 0)) {
@@ -758,7 +840,11 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
                                  "%s: line %zu: ln(i0/itrans) undefined: i0 = %g (col%zu), "
                                  "itrans = %g (col%zu) must both be positive",
                                  path, i + 1, i0, cp.i0, it, cp.itrans);
-                goto done;
+                if (!opt->describe_only)
+                    goto done;
+                give_up_mu(s, path, k, err);
+                st = XANES_OK;
+                break;
             }
             mu = log(i0 / it);
             break;
@@ -772,7 +858,11 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
                                  "%s: line %zu: ifluor/i0 undefined: i0 = %g (col%zu) must be "
                                  "positive",
                                  path, i + 1, i0, cp.i0);
-                goto done;
+                if (!opt->describe_only)
+                    goto done;
+                give_up_mu(s, path, k, err);
+                st = XANES_OK;
+                break;
             }
             mu = sum / i0;
             break;

@@ -16,6 +16,8 @@
 
 /* Largest chunk cache we give one dataset (bytes). */
 #define CHUNK_CACHE_MAX_BYTES ((size_t)512 << 20)
+/* Most chunk-cache hash slots (HDF5 allocates the table on open). */
+#define CHUNK_CACHE_MAX_SLOTS ((size_t)1000003)
 
 /* ---- HDF5 error text --------------------------------------------------- */
 
@@ -406,11 +408,19 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
     }
     if (!sh5_is_dataset(src->file, name)) {
         hid_t o = H5Oopen(src->file, name, H5P_DEFAULT);
-        int group = o >= 0 && H5Iget_type(o) == H5I_GROUP;
-        if (o >= 0)
-            H5Oclose(o);
+        if (o < 0) {
+            /* The link is there but its target cannot be read: a dangling
+             * soft link, or an object header HDF5 could not decode. */
+            st = XANES_RAISE(err, XANES_EFORMAT,
+                             "%s: %s (%s) cannot be opened (dangling link or corrupt object "
+                             "header): %s",
+                             src->path, name, role, sh5_reason(why));
+            goto done;
+        }
+        int group = H5Iget_type(o) == H5I_GROUP;
+        H5Oclose(o);
         st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s (%s) is %s, not a dataset", src->path, name,
-                         role, group ? "a group" : "a dangling link or a named type");
+                         role, group ? "a group" : "a named type");
         goto done;
     }
     snprintf(d->name, sizeof d->name, "%s", name);
@@ -435,6 +445,17 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
     d->rank = rank;
     hsize_t maxdims[3] = {0, 0, 0};
     H5Sget_simple_extent_dims(space, d->dims, maxdims);
+    /* A size beyond the maximum the dataspace allows can only be a corrupt
+     * header; HDF5 would size its chunk index from it (exabytes). */
+    for (int i = 0; i < rank; i++)
+        if (maxdims[i] != H5S_UNLIMITED && d->dims[i] > maxdims[i]) {
+            st = XANES_RAISE(err, XANES_EFORMAT,
+                             "%s: %s (%s): corrupt dataspace (dimension %d is %llu, above its "
+                             "maximum %llu)",
+                             src->path, name, role, i, (unsigned long long)d->dims[i],
+                             (unsigned long long)maxdims[i]);
+            goto done;
+        }
     type = H5Dget_type(d->id);
     int numeric = 0;
     type_describe(type, d->dtype, sizeof d->dtype, &d->saturation, &numeric);
@@ -495,8 +516,11 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
         size_t bytes = per_frame * chunk_bytes + chunk_bytes;
         if (bytes > CHUNK_CACHE_MAX_BYTES)
             bytes = CHUNK_CACHE_MAX_BYTES;
+        /* HDF5 allocates the slot table up front: keep it bounded. */
+        size_t slots = per_frame < CHUNK_CACHE_MAX_SLOTS / 10 ? per_frame * 10 + 101
+                                                              : CHUNK_CACHE_MAX_SLOTS;
         dapl = H5Pcreate(H5P_DATASET_ACCESS);
-        if (dapl >= 0 && H5Pset_chunk_cache(dapl, per_frame * 10 + 101, bytes, 1.0) >= 0) {
+        if (dapl >= 0 && H5Pset_chunk_cache(dapl, slots, bytes, 1.0) >= 0) {
             /* HDF5 ignores the access list of a dataset that is already
              * open, so close it first. */
             H5Dclose(d->id);

@@ -52,6 +52,11 @@ typedef struct {
     const char *json_index;
     double grid_start_ev; /* NaN = not given */
     double grid_step_ev;  /* NaN = not given */
+    int describe_only;    /* nonzero: when mu cannot be built (no column rule
+                             fits, or a value under the logarithm is not
+                             positive), still return the spectrum, with mu
+                             all NaN, mu_missing set and the reason in
+                             mu_formula (for `xanes info`) */
 } xanes_spectrum_options;
 
 void xanes_spectrum_default_options(xanes_spectrum_options *opt);
@@ -68,7 +73,9 @@ typedef struct xanes_spectrum {
     char format[16];     /* "XDI", "columns", "SPEC", "MRCAT", "JSON" ... */
     size_t n_columns;    /* columns found in the file */
     char column_names[XANES_SPECTRUM_MAX_COLUMNS][32];
-    char mu_formula[128];/* how mu was built, e.g. "ln(i0/itrans) = ln(col2/col3)" */
+    char mu_formula[256];/* how mu was built, e.g. "ln(i0/itrans) = ln(col2/col3)",
+                            or why it was not (mu_missing) */
+    int mu_missing;      /* describe_only: mu is NaN, mu_formula says why */
     int energy_was_kev;  /* nonzero when the file's energies were converted */
 } xanes_spectrum;
 
@@ -80,8 +87,9 @@ void xanes_spectrum_free(xanes_spectrum *s);  /* NULL is a no-op */
 /* Reads path with the given options (NULL = defaults).  On success *out is a
  * new spectrum owned by the caller.  Returns XANES_EIO (cannot open),
  * XANES_EFORMAT (empty, binary, ragged, no data), XANES_EDATA (NaN/Inf,
- * unsorted or duplicate energies, fewer than 10 points, non-positive values
- * under a logarithm), XANES_EINVAL (options name a column that is not there).
+ * unsorted or duplicate energies, energies outside 1 eV .. 1 MeV after the
+ * unit conversion, fewer than 10 points, non-positive values under a
+ * logarithm), XANES_EINVAL (options name a column that is not there).
  * Every message names the file and the line or column.  Thread-safe. */
 xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options *opt,
                                  xanes_spectrum **out, xanes_error *err);

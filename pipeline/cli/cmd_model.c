@@ -59,9 +59,9 @@ static xanes_status load_config_file(const char *path, xanes_model_config *cfg, 
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "coverage_beta");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
     if (root == NULL || !cJSON_IsNumber(a) || !cJSON_IsNumber(b) || !(a->valuedouble > 0) ||
-        !(b->valuedouble > 0)) {
+        !(b->valuedouble > 0) || !isfinite(a->valuedouble) || !isfinite(b->valuedouble)) {
         st = XANES_RAISE(err, XANES_EFORMAT,
-                         "%s: expected a JSON object with positive 'coverage_alpha' and "
+                         "%s: expected a JSON object with positive finite 'coverage_alpha' and "
                          "'coverage_beta'",
                          path);
     } else {
@@ -379,6 +379,12 @@ int xanes_cmd_model(int argc, char **argv)
     }
     if (!fit && !predict && config == NULL)
         return cli_usage_error("model", "--config is required");
+    if (fit + predict + (config != NULL) > 1)
+        return cli_usage_error("model", "--config, --fit and --predict are separate runs: give "
+                                        "one");
+    if (cli_check_output("model", csv) != CLI_EXIT_OK ||
+        cli_check_output("model", png) != CLI_EXIT_OK)
+        return CLI_EXIT_DATA;
     xanes_error err;
     xanes_error_clear(&err);
     xanes_standards stds;

@@ -211,6 +211,8 @@ int xanes_cmd_norm(int argc, char **argv)
     }
     if (path == NULL)
         return cli_usage_error(CMD, "no spectrum file given");
+    if (cli_check_output(CMD, out) != CLI_EXIT_OK)
+        return CLI_EXIT_DATA;
 
     xanes_error err;
     xanes_error_clear(&err);

@@ -298,6 +298,10 @@ int xanes_cmd_sfit(int argc, char **argv)
         fp.emax_ev = items[s].fp.emax_ev;
         items[s].fp = fp;
     }
+    if ((rc = cli_check_output(CMD, csv_path)) != CLI_EXIT_OK ||
+        (rc = cli_check_output(CMD, png_path)) != CLI_EXIT_OK ||
+        (rc = cli_check_output(CMD, details_path)) != CLI_EXIT_OK)
+        goto done;
     for (size_t s = 0; s < n_items; s++) {
         rc = process(&items[s], &sopt, &np);
         if (rc != CLI_EXIT_OK)
