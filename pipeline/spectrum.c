@@ -70,8 +70,8 @@ void xanes_spectrum_free(xanes_spectrum *s)
 /* ---- file and line handling ------------------------------------------- */
 
 typedef struct {
-    char *text;      /* whole file, lines NUL-terminated in place */
-    char **line;     /* start of each line */
+    char *text;  /* whole file, lines NUL-terminated in place */
+    char **line; /* start of each line */
     size_t n_lines;
 } text_file;
 
@@ -339,8 +339,8 @@ static void read_header_key(xanes_spectrum *s, const char *line, int *xdi_names)
 
 /* ---- column selection ---------------------------------------------------- */
 
-static const char *const mu_aliases[] = {"mu", "mutrans", "mufluor", "xmu", "xmu(trans)",
-                                         "mu_trans", "xmu_trans", "norm", NULL};
+static const char *const mu_aliases[] = {"mu",       "mutrans",   "mufluor", "xmu", "xmu(trans)",
+                                         "mu_trans", "xmu_trans", "norm",    NULL};
 static const char *const i0_aliases[] = {"i0", "io", NULL};
 static const char *const itrans_aliases[] = {"itrans", "it", "i1", "itrans1", NULL};
 static const char *const ifluor_aliases[] = {"ifluor", "if", "fluor", "ifl", NULL};
@@ -358,8 +358,7 @@ static size_t find_alias(const xanes_spectrum *s, const char *const *aliases)
 
 /* Resolves a column given by name (wins) or number; 0 means "not given". */
 static xanes_status resolve_column(const xanes_spectrum *s, const char *path, const char *what,
-                                   const char *name, size_t number, size_t *col,
-                                   xanes_error *err)
+                                   const char *name, size_t number, size_t *col, xanes_error *err)
 {
     if (name != NULL) {
         for (size_t c = 0; c < s->n_columns && c < XANES_SPECTRUM_MAX_COLUMNS; c++)
@@ -373,8 +372,8 @@ static xanes_status resolve_column(const xanes_spectrum *s, const char *path, co
             snprintf(names + used, sizeof names - used, "%s%s", c ? ", " : "",
                      s->column_names[c][0] ? s->column_names[c] : "?");
         }
-        return XANES_RAISE(err, XANES_EINVAL, "%s: no column named '%s' for %s (columns: %s)",
-                           path, name, what, names);
+        return XANES_RAISE(err, XANES_EINVAL, "%s: no column named '%s' for %s (columns: %s)", path,
+                           name, what, names);
     }
     if (number > s->n_columns)
         return XANES_RAISE(err, XANES_EINVAL,
@@ -460,8 +459,7 @@ static xanes_status plan_columns(xanes_spectrum *s, const char *path,
         if (cp->i0 == 0 && (cp->i0 = find_alias(s, i0_aliases)) == 0)
             return XANES_RAISE(err, XANES_EINVAL, "%s: transmission needs an i0 column", path);
         if (cp->itrans == 0 && (cp->itrans = find_alias(s, itrans_aliases)) == 0)
-            return XANES_RAISE(err, XANES_EINVAL, "%s: transmission needs an itrans column",
-                               path);
+            return XANES_RAISE(err, XANES_EINVAL, "%s: transmission needs an itrans column", path);
         break;
     case XANES_MU_FLUOR:
         if (cp->i0 == 0 && (cp->i0 = find_alias(s, i0_aliases)) == 0)
@@ -469,8 +467,7 @@ static xanes_status plan_columns(xanes_spectrum *s, const char *path,
         if (cp->n_fluor == 0 && (cp->fluor[0] = find_alias(s, ifluor_aliases)) != 0)
             cp->n_fluor = 1;
         if (cp->n_fluor == 0)
-            return XANES_RAISE(err, XANES_EINVAL, "%s: fluorescence needs an ifluor column",
-                               path);
+            return XANES_RAISE(err, XANES_EINVAL, "%s: fluorescence needs an ifluor column", path);
         break;
     case XANES_MU_AUTO:
         break;
@@ -518,8 +515,8 @@ static void give_up_mu(xanes_spectrum *s, const char *path, size_t k, xanes_erro
 
 /* Sorts by energy and averages points that share one energy (a continuous
  * scan may repeat its first energy several times). */
-static size_t sort_and_merge(double *e, double *mu, size_t n, double *scratch_e,
-                             double *scratch_mu, size_t *perm)
+static size_t sort_and_merge(double *e, double *mu, size_t n, double *scratch_e, double *scratch_mu,
+                             size_t *perm)
 {
     gsl_sort_index(perm, e, 1, n);
     for (size_t i = 0; i < n; i++) {
@@ -550,8 +547,8 @@ static xanes_status finish_energies(xanes_spectrum *s, const char *path,
             emax = fabs(s->energy_ev[i]);
     /* X-ray absorption edges lie between ~100 eV and ~100 keV: values below
      * 100 can only be keV (hard X-rays in keV read as < 100 eV otherwise). */
-    int kev = opt->energy_unit == XANES_UNIT_KEV ||
-              (opt->energy_unit == XANES_UNIT_AUTO && emax < 100.0);
+    int kev =
+        opt->energy_unit == XANES_UNIT_KEV || (opt->energy_unit == XANES_UNIT_AUTO && emax < 100.0);
     if (kev) {
         for (size_t i = 0; i < s->n; i++)
             s->energy_ev[i] *= 1000.0;
@@ -608,9 +605,8 @@ static xanes_status finish_energies(xanes_spectrum *s, const char *path,
 
 /* ---- JSON (FeatureXAS layout) ------------------------------------------- */
 
-static xanes_status read_json(const char *path, const char *text,
-                              const xanes_spectrum_options *opt, xanes_spectrum **out,
-                              xanes_error *err)
+static xanes_status read_json(const char *path, const char *text, const xanes_spectrum_options *opt,
+                              xanes_spectrum **out, xanes_error *err)
 {
     xanes_status st = XANES_OK;
     xanes_spectrum *s = NULL;
@@ -638,8 +634,8 @@ static xanes_status read_json(const char *path, const char *text,
         cJSON *item = cJSON_IsArray(node) ? cJSON_GetArrayItem(node, atoi(opt->json_index))
                                           : cJSON_GetObjectItemCaseSensitive(node, opt->json_index);
         if (item == NULL) {
-            st = XANES_RAISE(err, XANES_EINVAL, "%s: '%s' has no entry '%s'", path,
-                             opt->json_key, opt->json_index);
+            st = XANES_RAISE(err, XANES_EINVAL, "%s: '%s' has no entry '%s'", path, opt->json_key,
+                             opt->json_index);
             goto done;
         }
         node = item;
@@ -754,8 +750,8 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
     }
     if (n_cols < 2) {
         st = XANES_RAISE(err, XANES_EFORMAT,
-                         "%s: line %zu: only one column, need energy and at least one signal",
-                         path, first_data + 1);
+                         "%s: line %zu: only one column, need energy and at least one signal", path,
+                         first_data + 1);
         goto done;
     }
     s = xanes_spectrum_alloc(n_points);
@@ -805,8 +801,10 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
     for (size_t i = first_data; i-- > 0 && !xdi_names && !label_names;)
         label_names = numbered_labels(s, t.line[i], (size_t)n_cols);
     snprintf(s->format, sizeof s->format, "%s",
-             xdi ? "XDI" : spec ? "SPEC" : first_data > 0 && !is_comment(t.line[0]) ? "text-header"
-                                                                                   : "columns");
+             xdi                                        ? "XDI"
+             : spec                                     ? "SPEC"
+             : first_data > 0 && !is_comment(t.line[0]) ? "text-header"
+                                                        : "columns");
     column_plan cp;
     if ((st = plan_columns(s, path, opt, &cp, err)) != XANES_OK) {
         /* A bad energy column is an error even for a description. */

@@ -60,8 +60,8 @@ typedef struct {
  * p NULL = defaults.  Returns XANES_EINVAL (NULL, non-finite reference edge),
  * XANES_EDATA (normalization fails; the edge jump is negative or not above
  * min_edge_snr times the fit residuals; no edge by the chosen definition:
- * the message says which, with the values; |offset| above max_offset_ev), XANES_ENOMEM.  Allocates a normalization workspace
- * (not meant per pixel).  Thread-safe. */
+ * the message says which, with the values; |offset| above max_offset_ev), XANES_ENOMEM.  Allocates
+ * a normalization workspace (not meant per pixel).  Thread-safe. */
 xanes_status xanes_calibrate_offset(const double *energy_ev, const double *mu, size_t n,
                                     double reference_edge_ev, const xanes_calibrate_params *p,
                                     xanes_calibrate_edge_result *r, xanes_error *err);

@@ -14,10 +14,10 @@
 #include "xanes/status.h"
 
 typedef enum {
-    XANES_MU_AUTO = 0,   /* a column named mu/mutrans/xmu..., else 2nd column  */
-    XANES_MU_COLUMN,     /* mu = column mu_column                               */
-    XANES_MU_TRANS,      /* mu = ln(i0 / itrans)                                */
-    XANES_MU_FLUOR       /* mu = ifluor / i0 (sum of several ifluor columns)    */
+    XANES_MU_AUTO = 0, /* a column named mu/mutrans/xmu..., else 2nd column  */
+    XANES_MU_COLUMN,   /* mu = column mu_column                               */
+    XANES_MU_TRANS,    /* mu = ln(i0 / itrans)                                */
+    XANES_MU_FLUOR     /* mu = ifluor / i0 (sum of several ifluor columns)    */
 } xanes_mu_mode;
 
 typedef enum {
@@ -44,8 +44,8 @@ typedef struct {
     size_t ifluor_columns[XANES_SPECTRUM_MAX_FLUOR]; /* summed */
     size_t n_ifluor;
     const char *ifluor_name;
-    int sort;            /* nonzero: sort energies and average exact duplicates
-                            instead of failing on them */
+    int sort; /* nonzero: sort energies and average exact duplicates
+                 instead of failing on them */
     /* JSON files (an object of arrays, no energy axis): mu = key[index],
      * energy_ev = grid_start_ev + grid_step_ev * i. */
     const char *json_key;
@@ -65,24 +65,24 @@ void xanes_spectrum_default_options(xanes_spectrum_options *opt);
 
 typedef struct xanes_spectrum {
     size_t n;
-    double *energy_ev;   /* [n], strictly increasing eV */
-    double *mu;          /* [n] */
-    char path[512];      /* file it came from ("" if built in memory) */
-    char element[8];     /* e.g. "Ni", "" if unknown */
-    char edge[8];        /* e.g. "K", "" if unknown */
-    char format[16];     /* "XDI", "columns", "SPEC", "MRCAT", "JSON" ... */
-    size_t n_columns;    /* columns found in the file */
+    double *energy_ev; /* [n], strictly increasing eV */
+    double *mu;        /* [n] */
+    char path[512];    /* file it came from ("" if built in memory) */
+    char element[8];   /* e.g. "Ni", "" if unknown */
+    char edge[8];      /* e.g. "K", "" if unknown */
+    char format[16];   /* "XDI", "columns", "SPEC", "MRCAT", "JSON" ... */
+    size_t n_columns;  /* columns found in the file */
     char column_names[XANES_SPECTRUM_MAX_COLUMNS][32];
-    char mu_formula[256];/* how mu was built, e.g. "ln(i0/itrans) = ln(col2/col3)",
-                            or why it was not (mu_missing) */
-    int mu_missing;      /* describe_only: mu is NaN, mu_formula says why */
-    int energy_was_kev;  /* nonzero when the file's energies were converted */
+    char mu_formula[256]; /* how mu was built, e.g. "ln(i0/itrans) = ln(col2/col3)",
+                             or why it was not (mu_missing) */
+    int mu_missing;       /* describe_only: mu is NaN, mu_formula says why */
+    int energy_was_kev;   /* nonzero when the file's energies were converted */
 } xanes_spectrum;
 
 /* Allocates a spectrum with n points (arrays uninitialised).  NULL on
  * allocation failure.  Free with xanes_spectrum_free. */
 xanes_spectrum *xanes_spectrum_alloc(size_t n);
-void xanes_spectrum_free(xanes_spectrum *s);  /* NULL is a no-op */
+void xanes_spectrum_free(xanes_spectrum *s); /* NULL is a no-op */
 
 /* Reads path with the given options (NULL = defaults).  On success *out is a
  * new spectrum owned by the caller.  Returns XANES_EIO (cannot open),

@@ -43,8 +43,7 @@ int cli_parse_double(const char *cmd, const char *opt, const char *text, double 
                      double *out);
 
 /* Parses an integer in [lo, hi]; same contract as cli_parse_double. */
-int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, long hi,
-                   long *out);
+int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out);
 
 /* Consumes one spectrum-reading option at argv[*i] (advancing *i past its
  * value).  Returns 1 when consumed, 0 when argv[*i] is not a spectrum option,

@@ -62,8 +62,7 @@ int cli_parse_double(const char *cmd, const char *opt, const char *text, double 
     return 0;
 }
 
-int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, long hi,
-                   long *out)
+int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out)
 {
     char *end = NULL;
     if (text == NULL) {
@@ -77,8 +76,8 @@ int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, 
         return 1;
     }
     if (v < lo || v > hi) {
-        cli_usage_error(cmd, "option %s: %ld is outside the accepted range [%ld, %ld]", opt, v,
-                        lo, hi);
+        cli_usage_error(cmd, "option %s: %ld is outside the accepted range [%ld, %ld]", opt, v, lo,
+                        hi);
         return 1;
     }
     *out = v;
