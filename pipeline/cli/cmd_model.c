@@ -59,11 +59,14 @@ static xanes_status load_config_file(const char *path, xanes_model_config *cfg, 
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "coverage_alpha");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "coverage_beta");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
-    if (root == NULL || !cJSON_IsNumber(a) || !cJSON_IsNumber(b) || !(a->valuedouble > 0) ||
-        !(b->valuedouble > 0) || !isfinite(a->valuedouble) || !isfinite(b->valuedouble)) {
+    /* The model takes Beta shapes up to 1e5 (GSL's quantile never returns
+     * for infinite ones): a file outside is bad data, said here with its name. */
+    if (root == NULL || !cJSON_IsNumber(a) || !cJSON_IsNumber(b) ||
+        !(a->valuedouble > 0 && a->valuedouble <= 1e5) ||
+        !(b->valuedouble > 0 && b->valuedouble <= 1e5)) {
         st = XANES_RAISE(err, XANES_EFORMAT,
-                         "%s: expected a JSON object with positive finite 'coverage_alpha' and "
-                         "'coverage_beta'",
+                         "%s: expected a JSON object with 'coverage_alpha' and 'coverage_beta' "
+                         "in (0, 1e5]",
                          path);
     } else {
         memset(cfg, 0, sizeof *cfg);
