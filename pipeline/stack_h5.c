@@ -107,167 +107,6 @@ static void type_describe(hid_t type, char *name, size_t size, double *saturatio
     }
 }
 
-/* Little-endian unsigned integer of n bytes. */
-static unsigned long long le_uint(const unsigned char *p, size_t n)
-{
-    unsigned long long v = 0;
-    for (size_t i = n; i-- > 0;)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-/* HDF5 1.10 trusts a variable-length string's global heap: on a corrupt
- * file it copies out of bounds or loops forever in H5HG_read.  So the heap
- * reference (4-byte length, collection address, 4-byte index) is checked
- * here, in the raw file, before HDF5 follows it.  Layout from the HDF5 File
- * Format Specification (version 2/3), sections III.E "Global Heap",
- * IV.A.1.a "Version 1 Object Header" and IV.A.2.m "Attribute Message". */
-typedef struct {
-    FILE *f;
-    size_t sa, ss;           /* sizes of offsets and lengths */
-    unsigned long long base; /* user block size */
-    unsigned long long fsize;
-} raw_file;
-
-/* Opens the file holding obj for raw reading; 0 when it cannot. */
-static int raw_open(hid_t obj, raw_file *r)
-{
-    memset(r, 0, sizeof *r);
-    r->sa = r->ss = 8;
-    hid_t fid = H5Iget_file_id(obj);
-    hid_t fcpl = fid >= 0 ? H5Fget_create_plist(fid) : H5I_INVALID_HID;
-    hsize_t base = 0;
-    char name[1024] = "";
-    if (fcpl >= 0 && H5Pget_sizes(fcpl, &r->sa, &r->ss) >= 0 &&
-        H5Pget_userblock(fcpl, &base) >= 0 && r->sa <= 8 && r->ss <= 8 &&
-        H5Fget_name(fid, name, sizeof name) > 0 && (r->f = fopen(name, "rb")) != NULL) {
-        r->base = base;
-        fseek(r->f, 0, SEEK_END);
-        r->fsize = (unsigned long long)ftell(r->f);
-    }
-    if (fcpl >= 0)
-        H5Pclose(fcpl);
-    if (fid >= 0)
-        H5Fclose(fid);
-    return r->f != NULL;
-}
-
-/* The collection at addr holds object `index` of at least len bytes and adds
- * up.  1 when sound (or too big to walk here), 0 when corrupt. */
-static int heap_object_ok(const raw_file *r, unsigned long long len, unsigned long long addr,
-                          unsigned long long index)
-{
-    FILE *f = r->f;
-    const unsigned long long base = r->base, fsize = r->fsize;
-    const size_t ss = r->ss;
-    int ok = 0;
-    unsigned char *coll = NULL;
-    unsigned char head[24];
-    if (len > 65536 || base + addr + 8 + ss > fsize || fseek(f, (long)(base + addr), SEEK_SET) ||
-        fread(head, 1, 8 + ss, f) != 8 + ss || memcmp(head, "GCOL", 4) != 0)
-        goto done;
-    unsigned long long csize = le_uint(head + 8, ss);
-    if (csize < 8 + ss || base + addr + csize > fsize) /* collection must lie in the file */
-        goto done;
-    if (csize > ((unsigned long long)64 << 20)) { /* too big to walk here: trust it */
-        ok = 1;
-        goto done;
-    }
-    coll = malloc((size_t)csize);
-    if (coll == NULL || fseek(f, (long)(base + addr), SEEK_SET) != 0 ||
-        fread(coll, 1, (size_t)csize, f) != csize)
-        goto done;
-    /* Walk every object (index 2, refcount 2, reserved 4, size ss, data
-     * padded to 8), as HDF5 will: sizes must stay inside the collection and
-     * the free-space object (index 0) must cover exactly the rest; a
-     * collection that does not add up sends HDF5 into an endless loop. */
-    int found = 0, consistent = 0;
-    unsigned long long p = 8 + ss;
-    while (p + 8 + ss <= csize) {
-        unsigned long long idx = le_uint(coll + p, 2), osize = le_uint(coll + p + 8, ss);
-        if (idx == 0) {
-            consistent = osize == csize - p;
-            break;
-        }
-        unsigned long long need = 8 + ss + ((osize + 7) / 8) * 8;
-        if (osize > csize || p + need > csize)
-            break;
-        if (idx == index)
-            found = osize >= len;
-        p += need;
-    }
-    if (p + 8 + ss > csize)
-        consistent = 1; /* no room left for a free-space object */
-    ok = found && consistent;
-done:
-    free(coll);
-    return ok;
-}
-
-/* Heap reference of a scalar vlen string dataset stored contiguously.
- * Returns 1 when sound or not checkable (compact storage), 0 when corrupt. */
-static int vlen_heap_ok(hid_t dset)
-{
-    haddr_t off = H5Dget_offset(dset);
-    raw_file r;
-    if (off == HADDR_UNDEF || !raw_open(dset, &r))
-        return 1;
-    unsigned char desc[24];
-    int ok = 0;
-    if (fseek(r.f, (long)(r.base + off), SEEK_SET) == 0 &&
-        fread(desc, 1, 8 + r.sa, r.f) == 8 + r.sa)
-        ok = heap_object_ok(&r, le_uint(desc, 4), le_uint(desc + 4, r.sa),
-                            le_uint(desc + 4 + r.sa, 4));
-    fclose(r.f);
-    return ok;
-}
-
-/* Heap reference of a scalar vlen string attribute.  Its value sits in the
- * attribute message inside the object header, which the API does not
- * locate: the header's bytes are searched for the attribute's name, and
- * after it for a reference whose address holds a collection signature.
- * Returns 1 when sound or not found (a header in continuation blocks or a
- * dense attribute heap is not followed), 0 when corrupt. */
-static int attr_heap_ok(hid_t attr)
-{
-    H5O_info_t oi;
-    char name[256];
-    ssize_t nl = H5Aget_name(attr, sizeof name, name);
-    raw_file r;
-    if (nl <= 0 || (size_t)nl >= sizeof name ||
-        H5Oget_info2(attr, &oi, H5O_INFO_BASIC | H5O_INFO_HDR) < 0 || oi.addr == HADDR_UNDEF ||
-        !raw_open(attr, &r))
-        return 1;
-    int ok = 1;
-    size_t want = oi.hdr.space.total + 64 < 65536 ? (size_t)oi.hdr.space.total + 64 : 65536;
-    unsigned char *hdr = malloc(want);
-    size_t got = 0;
-    if (hdr != NULL && fseek(r.f, (long)(r.base + oi.addr), SEEK_SET) == 0)
-        got = fread(hdr, 1, want, r.f);
-    const size_t ref = 8 + r.sa;
-    for (size_t i = 0; i + (size_t)nl + 1 <= got; i++) {
-        if (memcmp(hdr + i, name, (size_t)nl + 1) != 0)
-            continue;
-        /* Name, datatype and dataspace come before the value: within a
-         * few hundred bytes. */
-        for (size_t j = i + (size_t)nl + 1; j + ref <= got && j < i + 512; j++) {
-            unsigned long long len = le_uint(hdr + j, 4), addr = le_uint(hdr + j + 4, r.sa);
-            unsigned long long index = le_uint(hdr + j + 4 + r.sa, 4);
-            unsigned char sig[4];
-            if (len == 0 || len > 65536 || index == 0 || r.base + addr + 4 > r.fsize ||
-                fseek(r.f, (long)(r.base + addr), SEEK_SET) != 0 || fread(sig, 1, 4, r.f) != 4 ||
-                memcmp(sig, "GCOL", 4) != 0)
-                continue;
-            ok = heap_object_ok(&r, len, addr, index);
-            goto done;
-        }
-    }
-done:
-    free(hdr);
-    fclose(r.f);
-    return ok;
-}
-
 /* Reads a string (fixed or variable length, scalar or one element) from a
  * dataset or attribute.  Returns 0 on success, -1 when it is not a
  * one-element string, -2 when its heap reference is corrupt. */
@@ -286,7 +125,7 @@ int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size)
     H5Tset_cset(mtype, H5Tget_cset(ftype));
     if (H5Tis_variable_str(ftype) > 0) {
         char *s = NULL;
-        if (is_attr ? !attr_heap_ok(obj) : !vlen_heap_ok(obj)) {
+        if (is_attr ? !sh5_attr_heap_ok(obj) : !sh5_vlen_heap_ok(obj)) {
             rc = -2;
             goto done;
         }
@@ -401,7 +240,8 @@ static int read_scalar(hid_t obj, int is_attr, double *v)
 }
 
 /* A metadata item: root dataset `name`, else root attribute `name`.  As text
- * when it is a string, else as a number.  Returns 0 when found. */
+ * when it is a string, else as a number.  Returns 0 when found, -2 when the
+ * string's heap or the root group's attribute messages are corrupt. */
 int sh5_read_meta(hid_t file, const char *name, char *text, size_t size, double *num)
 {
     char path[80];
@@ -417,6 +257,8 @@ int sh5_read_meta(hid_t file, const char *name, char *text, size_t size, double 
                 rc = read_scalar(d, 0, num);
             H5Dclose(d);
         }
+    } else if (!sh5_attr_messages_ok(file)) {
+        rc = -2;
     } else if (H5Aexists(file, name) > 0) {
         hid_t a = H5Aopen(file, name, H5P_DEFAULT);
         if (a >= 0) {

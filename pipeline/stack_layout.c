@@ -131,6 +131,10 @@ static xanes_status read_energies(stack_source *src, const xanes_stack_options *
      * the magnitude alone. */
     char attr[32] = "";
     xanes_energy_unit attr_unit = XANES_UNIT_AUTO;
+    if (!sh5_attr_messages_ok(d->id))
+        return XANES_RAISE(err, XANES_EFORMAT,
+                           "%s: %s: corrupt attribute message in its object header", src->path,
+                           d->name);
     if (H5Aexists(d->id, "units") > 0) {
         hid_t at = H5Aopen(d->id, "units", H5P_DEFAULT);
         if (at >= 0 && sh5_read_text(at, 1, attr, sizeof attr) == 0)
@@ -396,7 +400,8 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
                              sizeof src->pixel_size_text, &num);
     if (meta == -2) {
         st = XANES_RAISE(err, XANES_EFORMAT,
-                         "%s: \"Pixel Size\": its string points outside its heap (corrupt file)",
+                         "%s: \"Pixel Size\": corrupt (its string points outside its heap, or "
+                         "the root group's attribute messages are damaged)",
                          path);
         goto done;
     }

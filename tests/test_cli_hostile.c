@@ -262,7 +262,36 @@ static void test_hdf5_fuzz_finds(void **state)
     uint64_t small = 16;
     patch(p, g + 16 + 24 + 8, &small, 8);
     EXPECT(0, cmd, "unit from magnitude");
-    /* 2. A dataspace whose size exceeds its maximum made HDF5 allocate a
+    /* 2. The reference to that string naming heap object 0 (the free
+     * space): HDF5 copied out of bounds. */
+    write_vlen_units(path_of(p, "index0.h5"));
+    buf = tu_read_file(p, &n);
+    assert_non_null(buf);
+    g = find_bytes(buf, n, "GCOL", 4);
+    unsigned char ref[16] = {3, 0, 0, 0};
+    for (int b = 0; b < 8; b++)
+        ref[4 + b] = (unsigned char)((unsigned long long)g >> (8 * b));
+    ref[12] = 1;
+    long at_ref = find_bytes(buf, n, ref, sizeof ref);
+    free(buf);
+    assert_true(at_ref > 0);
+    uint32_t zero = 0;
+    patch(p, at_ref + 12, &zero, 4);
+    snprintf(cmd, sizeof cmd, "info '%s'", p);
+    EXPECT(0, cmd, "unit from magnitude");
+    /* 3. The attribute message declaring a dataspace longer than itself:
+     * H5Aexists decoded past the message (heap overflow). */
+    write_vlen_units(path_of(p, "attrmsg.h5"));
+    buf = tu_read_file(p, &n);
+    assert_non_null(buf);
+    long name_at = find_bytes(buf, n, "units", 6);
+    free(buf);
+    assert_true(name_at > 8);
+    unsigned char big = 4; /* high byte of the dataspace size, just before the name */
+    patch(p, name_at - 1, &big, 1);
+    snprintf(cmd, sizeof cmd, "info '%s'", p);
+    EXPECT(1, cmd, p, "/X_eng: corrupt attribute message in its object header");
+    /* 4. A dataspace whose size exceeds its maximum made HDF5 allocate a
      * chunk index of exabytes. */
     hid_t f = fx_create(path_of(p, "dims.h5"));
     static float t[12 * 6 * 5];
