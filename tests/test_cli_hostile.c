@@ -6,6 +6,8 @@
  * where the file is fine), that the one message names the file and the
  * problem, and that no output file is left behind.  Files are generated here.
  */
+#define _POSIX_C_SOURCE 200809L /* mkfifo */
+
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -189,7 +192,16 @@ static void test_no_partial_outputs(void **state)
     assert_false(exists(csv));
     /* A directory as the output. */
     snprintf(cmd, sizeof cmd, "norm '%s' -o '%s'", spec, dir);
-    EXPECT(1, cmd, dir, "is a directory");
+    EXPECT(2, cmd, dir, "exists and is a directory, not a regular file");
+    /* A pipe or device (-o /dev/null as root) was replaced by a regular
+     * file through the final rename. */
+    char fifo[600];
+    assert_int_equal(mkfifo(path_of(fifo, "pipe"), 0600), 0);
+    snprintf(cmd, sizeof cmd, "norm '%s' -o '%s'", spec, fifo);
+    EXPECT(2, cmd, fifo, "exists and is a pipe");
+    struct stat sb;
+    assert_int_equal(stat(fifo, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
     snprintf(cmd, sizeof cmd, "lcf '%s' --ref '%s' --ref '%s' -o '%s/missing/x.csv'", spec, spec,
              spec, dir);
     EXPECT(1, cmd, "missing/x.csv");

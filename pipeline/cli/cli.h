@@ -65,10 +65,11 @@ int cli_stack_option(const char *cmd, int argc, char **argv, int *i, xanes_stack
 const char *cli_stack_options_help(void);
 
 /* Checks, before any work, that an output file can be created at path (its
- * directory exists and takes a new file, path is not a directory), so that a
- * command with several outputs never writes some and then fails on another.
- * NULL path: nothing to check.  Prints "xanes CMD: PATH: problem" and returns
- * CLI_EXIT_DATA on failure, CLI_EXIT_OK otherwise. */
+ * directory exists and takes a new file; path is not a directory, device or
+ * pipe), so that a command with several outputs never writes some and then
+ * fails on another.  NULL path: nothing to check.  Prints "xanes CMD:
+ * message" and returns the exit code (1, or 2 for a path that cannot be an
+ * output file) on failure, CLI_EXIT_OK otherwise. */
 int cli_check_output(const char *cmd, const char *path);
 
 /* Nonzero when argv[i] is "-h" or "--help". */

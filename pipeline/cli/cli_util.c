@@ -3,8 +3,6 @@
  * "Absurd options" are refused here, at the edge, with a message that names
  * the option and the range it accepts, so the library never sees them.
  */
-#define _POSIX_C_SOURCE 200809L /* stat */
-
 #include "cli.h"
 
 #include <errno.h>
@@ -13,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "xanes/atomic.h"
 
@@ -93,18 +90,14 @@ int cli_check_output(const char *cmd, const char *path)
 {
     if (path == NULL)
         return CLI_EXIT_OK;
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        fprintf(stderr, "xanes %s: %s: is a directory, not an output file name\n", cmd, path);
-        return CLI_EXIT_DATA;
-    }
     /* The real writer opens the same kind of temporary file; opening and
-     * discarding one now finds a missing or read-only directory. */
+     * discarding one now finds a missing or read-only directory, and the
+     * opener refuses directories, devices and pipes. */
     xanes_error err;
     xanes_error_clear(&err);
     xanes_atomic_file *af = NULL;
     if (xanes_atomic_open(path, &af, &err) != XANES_OK)
-        return cli_fail(cmd, &err) == CLI_EXIT_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_DATA;
+        return cli_fail(cmd, &err);
     xanes_atomic_discard(af);
     return CLI_EXIT_OK;
 }

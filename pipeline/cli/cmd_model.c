@@ -386,9 +386,11 @@ int xanes_cmd_model(int argc, char **argv)
     if (fit + predict + (config != NULL) > 1)
         return cli_usage_error("model", "--config, --fit and --predict are separate runs: give "
                                         "one");
-    if (cli_check_output("model", csv) != CLI_EXIT_OK ||
-        cli_check_output("model", png) != CLI_EXIT_OK)
-        return CLI_EXIT_DATA;
+    int out_rc = cli_check_output("model", csv);
+    if (out_rc == CLI_EXIT_OK)
+        out_rc = cli_check_output("model", png);
+    if (out_rc != CLI_EXIT_OK)
+        return out_rc;
     xanes_error err;
     xanes_error_clear(&err);
     xanes_standards stds;

@@ -211,8 +211,9 @@ int xanes_cmd_norm(int argc, char **argv)
     }
     if (path == NULL)
         return cli_usage_error(CMD, "no spectrum file given");
-    if (cli_check_output(CMD, out) != CLI_EXIT_OK)
-        return CLI_EXIT_DATA;
+    int out_rc = cli_check_output(CMD, out);
+    if (out_rc != CLI_EXIT_OK)
+        return out_rc;
 
     xanes_error err;
     xanes_error_clear(&err);
