@@ -235,6 +235,29 @@ static int name_equal(const char *a, const char *b)
     return *a == *b;
 }
 
+/* Replaces bytes that are not valid UTF-8 (Latin-1 headers, truncation in
+ * the middle of a character) by '?': names go into JSON, which must be
+ * UTF-8. */
+static void utf8_clean(char *t)
+{
+    unsigned char *p = (unsigned char *)t;
+    while (*p != '\0') {
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xE0) == 0xC0 ? 2
+                   : (*p & 0xF0) == 0xE0 ? 3
+                   : (*p & 0xF8) == 0xF0 ? 4
+                                         : 0;
+        size_t k = 1;
+        while (n > 1 && k < n && (p[k] & 0xC0) == 0x80)
+            k++;
+        if (n == 0 || k < n) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 static void set_name(xanes_spectrum *s, size_t col, const char *name, size_t len)
 {
     if (col >= XANES_SPECTRUM_MAX_COLUMNS)
@@ -243,6 +266,7 @@ static void set_name(xanes_spectrum *s, size_t col, const char *name, size_t len
         len = sizeof s->column_names[0] - 1;
     memcpy(s->column_names[col], name, len);
     s->column_names[col][len] = '\0';
+    utf8_clean(s->column_names[col]);
 }
 
 /* Splits a header line into names: by runs of >= 2 spaces when two_space is
@@ -331,9 +355,11 @@ static void read_header_key(xanes_spectrum *s, const char *line, int *xdi_names)
     } else if ((klen == 14 && strncmp(p, "Element.symbol", 14) == 0) ||
                (klen == 12 && strncmp(p, "Scan.element", 12) == 0)) {
         snprintf(s->element, sizeof s->element, "%.*s", (int)vlen, v);
+        utf8_clean(s->element);
     } else if ((klen == 12 && strncmp(p, "Element.edge", 12) == 0) ||
                (klen == 9 && strncmp(p, "Scan.edge", 9) == 0)) {
         snprintf(s->edge, sizeof s->edge, "%.*s", (int)vlen, v);
+        utf8_clean(s->edge);
     }
 }
 

@@ -102,6 +102,10 @@ static void test_spectrum_text(void **state)
     write_edge(path_of(p, "zero.txt"), NULL, 1e-4, 1e-6, 30, "\n");
     snprintf(cmd, sizeof cmd, "info '%s'", p);
     EXPECT(1, cmd, p, "(read as keV) is outside");
+    /* A Latin-1 header: names go into JSON, which must be UTF-8. */
+    write_edge(path_of(p, "latin1.txt"), "# \xE9nergie \xB5\n", 8333.0, 1.0, 30, "\n");
+    snprintf(cmd, sizeof cmd, "info --json '%s'", p);
+    EXPECT(0, cmd, "\"?nergie\", \"?\"");
     /* A directory given as a spectrum. */
     snprintf(cmd, sizeof cmd, "info '%s'", dir);
     EXPECT(1, cmd, dir, "Is a directory");

@@ -55,6 +55,12 @@ const char *__lsan_default_suppressions(void)
 /* HDF5 is built without frame pointers: the fast unwinder stops at its
  * first frame, so the suppressions above could not see the function names.
  * The full unwind costs nothing measurable here (xanes allocates little). */
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+    return "print_suppressions=0"; /* one message on stderr, as without LSan */
+}
+
 const char *__asan_default_options(void);
 const char *__asan_default_options(void)
 {
