@@ -21,6 +21,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -657,8 +658,13 @@ static xanes_status read_json(const char *path, const char *text, const xanes_sp
         goto done;
     }
     if (opt->json_index != NULL) {
-        cJSON *item = cJSON_IsArray(node) ? cJSON_GetArrayItem(node, atoi(opt->json_index))
-                                          : cJSON_GetObjectItemCaseSensitive(node, opt->json_index);
+        /* An array takes a whole index only: atoi would read "abc" as 0. */
+        char *end = NULL;
+        long idx = strtol(opt->json_index, &end, 10);
+        int whole = end != opt->json_index && *end == '\0' && idx >= 0 && idx <= INT_MAX;
+        cJSON *item = !cJSON_IsArray(node) ? cJSON_GetObjectItemCaseSensitive(node, opt->json_index)
+                      : whole              ? cJSON_GetArrayItem(node, (int)idx)
+                                           : NULL;
         if (item == NULL) {
             st = XANES_RAISE(err, XANES_EINVAL, "%s: '%s' has no entry '%s'", path, opt->json_key,
                              opt->json_index);

@@ -106,6 +106,18 @@ static void test_spectrum_text(void **state)
     write_edge(path_of(p, "latin1.txt"), "# \xE9nergie \xB5\n", 8333.0, 1.0, 30, "\n");
     snprintf(cmd, sizeof cmd, "info --json '%s'", p);
     EXPECT(0, cmd, "\"?nergie\", \"?\"");
+    /* A JSON array index that is not a number was read as element 0. */
+    tu_write_file(path_of(p, "arr.json"), "{\"a\": [[1,2,3,4,5,6,7,8,9,10,11], [1]]}");
+    snprintf(cmd, sizeof cmd,
+             "info '%s' --json-key a --json-index abc --grid-start 8300 "
+             "--grid-step 1",
+             p);
+    EXPECT(2, cmd, p, "'a' has no entry 'abc'");
+    snprintf(cmd, sizeof cmd,
+             "info '%s' --json-key a --json-index 0 --grid-start 8300 "
+             "--grid-step 1",
+             p);
+    EXPECT(0, cmd, "points        11");
     /* A directory given as a spectrum. */
     snprintf(cmd, sizeof cmd, "info '%s'", dir);
     EXPECT(1, cmd, dir, "Is a directory");
