@@ -125,7 +125,13 @@ int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size)
     H5Tset_cset(mtype, H5Tget_cset(ftype));
     if (H5Tis_variable_str(ftype) > 0) {
         char *s = NULL;
-        if (is_attr ? !sh5_attr_heap_ok(obj) : !sh5_vlen_heap_ok(obj)) {
+        /* The characters of a string are bytes: a corrupt base type of
+         * gigabytes makes HDF5 allocate and clear that much per character. */
+        hid_t base = H5Tget_super(ftype);
+        size_t char_size = base >= 0 ? H5Tget_size(base) : 0;
+        if (base >= 0)
+            H5Tclose(base);
+        if (char_size != 1 || (is_attr ? !sh5_attr_heap_ok(obj) : !sh5_vlen_heap_ok(obj))) {
             rc = -2;
             goto done;
         }

@@ -68,8 +68,9 @@ static int heap_object_ok(const raw_file *r, unsigned long long len, unsigned lo
     int ok = 0;
     unsigned char *coll = NULL;
     unsigned char head[24];
-    if (len > 65536 || base + addr + 8 + ss > fsize || fseek(f, (long)(base + addr), SEEK_SET) ||
-        fread(head, 1, 8 + ss, f) != 8 + ss || memcmp(head, "GCOL", 4) != 0)
+    if (len > 65536 || addr > fsize || base + addr + 8 + ss > fsize ||
+        fseek(f, (long)(base + addr), SEEK_SET) || fread(head, 1, 8 + ss, f) != 8 + ss ||
+        memcmp(head, "GCOL", 4) != 0)
         goto done;
     unsigned long long csize = le_uint(head + 8, ss);
     if (csize < 8 + ss || base + addr + csize > fsize) /* collection must lie in the file */
@@ -155,9 +156,11 @@ int sh5_attr_heap_ok(hid_t attr)
             unsigned long long len = le_uint(hdr + j, 4), addr = le_uint(hdr + j + 4, r.sa);
             unsigned long long index = le_uint(hdr + j + 4 + r.sa, 4);
             unsigned char sig[4];
-            /* Index 0 is the free space, never a string: left in the
-             * candidates, so that heap_object_ok refuses it. */
-            if (len == 0 || len > 65536 || r.base + addr + 4 > r.fsize ||
+            /* The reference is recognised by its address alone; a corrupt
+             * length (HDF5 would allocate it: gigabytes) or index 0 (the
+             * free space, never a string) is then refused by
+             * heap_object_ok. */
+            if (addr > r.fsize || r.base + addr + 4 > r.fsize ||
                 fseek(r.f, (long)(r.base + addr), SEEK_SET) != 0 || fread(sig, 1, 4, r.f) != 4 ||
                 memcmp(sig, "GCOL", 4) != 0)
                 continue;

@@ -319,7 +319,22 @@ static void test_hdf5_fuzz_finds(void **state)
     patch(p, name_at - 1, &big, 1);
     snprintf(cmd, sizeof cmd, "info '%s'", p);
     EXPECT(1, cmd, p, "/X_eng: corrupt attribute message in its object header");
-    /* 4. A dataspace whose size exceeds its maximum made HDF5 allocate a
+    /* 4. The string's character type grown to 2 GiB: HDF5 allocated and
+     * cleared gigabytes per read (seconds, then garbage). */
+    write_vlen_units(path_of(p, "charsize.h5"));
+    buf = tu_read_file(p, &n);
+    assert_non_null(buf);
+    name_at = find_bytes(buf, n, "units", 6);
+    long base_at = find_bytes(buf + name_at, 64, "\x10\x00\x00\x00\x01\x00\x00\x00", 8);
+    free(buf);
+    assert_true(name_at > 0 && base_at > 0);
+    uint32_t char_size = 0x7f000001u;
+    patch(p, name_at + base_at + 4, &char_size, 4);
+    snprintf(cmd, sizeof cmd, "info '%s'", p);
+    tu_cli_result r = run_expect(0, cmd, "unit from magnitude", NULL);
+    assert_null(strstr(r.out, "not understood"));
+    tu_cli_result_free(&r);
+    /* 5. A dataspace whose size exceeds its maximum made HDF5 allocate a
      * chunk index of exabytes. */
     hid_t f = fx_create(path_of(p, "dims.h5"));
     static float t[12 * 6 * 5];
