@@ -4,9 +4,11 @@
  * `# Element.edge` or the older `Scan.element`/`Scan.edge`), SPEC scans (`#L`
  * label line, labels separated by two or more spaces), MRCAT and other
  * free-text headers followed by a label line, plain whitespace or comma
- * separated columns with `#`/`;` comment lines, and the JSON layout of the
- * FeatureXAS data set (an object of arrays, energy grid given by options).
- * CR, LF and CRLF line ends are all accepted.
+ * separated columns with `#`/`;` comment lines, spreadsheet exports
+ * (semicolon separators with decimal commas, quoted fields), and the JSON
+ * layout of the FeatureXAS data set (an object of arrays, energy grid given
+ * by options).  CR, LF and CRLF line ends and a UTF-8 byte-order mark are
+ * all accepted; energies must come out between 1 eV and 1 MeV.
  *
  * The whole file is read into memory (spectra are small: a few thousand
  * lines), split into lines, and each line is classed as comment, data (every
@@ -204,21 +206,27 @@ static int is_blank(const char *line)
 
 /* Parses a data line into up to max values.  Returns the number of values,
  * or -1 when a token is not a number (the line is text).  Tokens are
- * separated by whitespace and/or one comma. */
+ * separated by whitespace, commas or semicolons and may be double-quoted
+ * (spreadsheet exports); a '#' after the numbers starts a comment. */
 static long parse_numbers(const char *line, double *values, size_t max)
 {
     const char *p = line;
     long count = 0;
     for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
+        while (*p == ' ' || *p == '\t' || *p == ',' || *p == ';')
             p++;
-        if (*p == '\0')
+        if (*p == '\0' || (*p == '#' && count > 0))
             break;
+        int quoted = *p == '"';
+        p += quoted;
         char *end = NULL;
         double v = strtod(p, &end);
         if (end == p)
             return -1;
-        if (*end != '\0' && *end != ' ' && *end != '\t' && *end != ',')
+        if (quoted && *end++ != '"')
+            return -1;
+        if (*end != '\0' && *end != ' ' && *end != '\t' && *end != ',' && *end != ';' &&
+            *end != '#')
             return -1;
         if (values != NULL && (size_t)count < max)
             values[count] = v;
@@ -279,21 +287,27 @@ static size_t split_names(const char *text, int two_space, const char **start, s
     size_t n = 0;
     const char *p = text;
     while (*p != '\0') {
-        while (*p == ' ' || *p == '\t' || *p == ',')
+        while (*p == ' ' || *p == '\t' || *p == ',' || *p == ';')
             p++;
         if (*p == '\0')
             break;
         const char *b = p;
         while (*p != '\0') {
-            if (*p == '\t' || *p == ',')
+            if (*p == '\t' || *p == ',' || *p == ';')
                 break;
             if (*p == ' ' && (!two_space || p[1] == ' ' || p[1] == '\t' || p[1] == '\0'))
                 break;
             p++;
         }
+        /* "energy","mu" from a spreadsheet: the quotes are not the name. */
+        const char *e = p;
+        if (e - b >= 2 && *b == '"' && e[-1] == '"') {
+            b++;
+            e--;
+        }
         if (n < max) {
             start[n] = b;
-            len[n] = (size_t)(p - b);
+            len[n] = (size_t)(e - b);
         }
         n++;
     }
@@ -746,6 +760,14 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
         text_file_free(&t);
         return st;
     }
+
+    /* Spreadsheets in many locales write "8333,5;0,25": on a line whose
+     * fields are separated by ';', a comma can only be a decimal comma. */
+    for (size_t i = 0; i < t.n_lines; i++)
+        if (!is_comment(t.line[i]) && strchr(t.line[i], ';') != NULL)
+            for (char *c = t.line[i]; *c != '\0'; c++)
+                if (*c == ',')
+                    *c = '.';
 
     /* Find the data block: the first run of numeric lines that reaches the
      * end of the file (comments and blank lines may sit inside it). */

@@ -106,6 +106,24 @@ static void test_spectrum_text(void **state)
     write_edge(path_of(p, "latin1.txt"), "# \xE9nergie \xB5\n", 8333.0, 1.0, 30, "\n");
     snprintf(cmd, sizeof cmd, "info --json '%s'", p);
     EXPECT(0, cmd, "\"?nergie\", \"?\"");
+    /* Spreadsheet exports: ';' separators with decimal commas, quoted
+     * fields, comments after the numbers; all were "no numeric data". */
+    FILE *f = fopen(path_of(p, "euro.csv"), "w");
+    assert_non_null(f);
+    fprintf(f, "energy;mu\n");
+    for (int i = 0; i < 30; i++)
+        fprintf(f, "%d,5;0,%03d\n", 8320 + i, 100 + 20 * i);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "info '%s'", p);
+    EXPECT(0, cmd, "columns       2: energy mu", "points        30", "8320.500 .. 8349.500 eV");
+    f = fopen(path_of(p, "quoted.csv"), "w");
+    assert_non_null(f);
+    fprintf(f, "\"energy\",\"mu\"\n");
+    for (int i = 0; i < 30; i++)
+        fprintf(f, "\"%d.25\",\"0.%03d\" # point %d\n", 8320 + i, 100 + 20 * i, i);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "info '%s'", p);
+    EXPECT(0, cmd, "columns       2: energy mu", "points        30", "8320.250 .. 8349.250 eV");
     /* A JSON array index that is not a number was read as element 0. */
     tu_write_file(path_of(p, "arr.json"), "{\"a\": [[1,2,3,4,5,6,7,8,9,10,11], [1]]}");
     snprintf(cmd, sizeof cmd,
