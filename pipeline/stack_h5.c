@@ -107,6 +107,29 @@ static void type_describe(hid_t type, char *name, size_t size, double *saturatio
     }
 }
 
+/* Replaces bytes that are not valid UTF-8 (Latin-1 "µm", corruption) by
+ * '?': the text goes into `xanes info --json`, which must be UTF-8.  (The
+ * spectrum reader has the same rule for column names.) */
+static void utf8_clean(char *t)
+{
+    unsigned char *p = (unsigned char *)t;
+    while (*p != '\0') {
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xE0) == 0xC0 ? 2
+                   : (*p & 0xF0) == 0xE0 ? 3
+                   : (*p & 0xF8) == 0xF0 ? 4
+                                         : 0;
+        size_t k = 1;
+        while (n > 1 && k < n && (p[k] & 0xC0) == 0x80)
+            k++;
+        if (n == 0 || k < n) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 /* Reads a string (fixed or variable length, scalar or one element) from a
  * dataset or attribute.  Returns 0 on success, -1 when it is not a
  * one-element string, -2 when its heap reference is corrupt. */
@@ -140,6 +163,7 @@ int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size)
                             : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s);
         if (st >= 0 && s != NULL) {
             snprintf(buf, size, "%s", s);
+            utf8_clean(buf);
             rc = 0;
         }
         if (st >= 0)
@@ -155,6 +179,7 @@ int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size)
                             : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, s);
         if (st >= 0) {
             snprintf(buf, size, "%s", s);
+            utf8_clean(buf);
             rc = 0;
         }
         free(s);

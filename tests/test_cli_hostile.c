@@ -352,7 +352,16 @@ static void test_hdf5_fuzz_finds(void **state)
     tu_cli_result r = run_expect(0, cmd, "unit from magnitude", NULL);
     assert_null(strstr(r.out, "not understood"));
     tu_cli_result_free(&r);
-    /* 5. A dataspace whose size exceeds its maximum made HDF5 allocate a
+    /* 5. Strings that are not UTF-8 (a Latin-1 micro sign) made
+     * `info --json` print invalid JSON. */
+    write_vlen_units(path_of(p, "latin1.h5"));
+    hid_t fl = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(fl >= 0);
+    fx_write_vstring(fl, "/Pixel Size", "21\xB5m");
+    fx_close(fl);
+    snprintf(cmd, sizeof cmd, "info --json '%s'", p);
+    EXPECT(0, cmd, "\"pixel_size_text\":\t\"21?m\"");
+    /* 6. A dataspace whose size exceeds its maximum made HDF5 allocate a
      * chunk index of exabytes. */
     hid_t f = fx_create(path_of(p, "dims.h5"));
     static float t[12 * 6 * 5];
