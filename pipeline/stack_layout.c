@@ -252,6 +252,12 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
         st = XANES_RAISE(err, XANES_EIO, "%s: cannot open: %s", path, strerror(errno));
         goto done;
     }
+    /* A directory opens but does not read (and "measures" LONG_MAX). */
+    if (fgetc(f) == EOF && ferror(f)) {
+        st = XANES_RAISE(err, XANES_EIO, "%s: cannot read: %s", path, strerror(errno));
+        fclose(f);
+        goto done;
+    }
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     fclose(f);

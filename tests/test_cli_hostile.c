@@ -361,7 +361,12 @@ static void test_hdf5_fuzz_finds(void **state)
     fx_close(fl);
     snprintf(cmd, sizeof cmd, "info --json '%s'", p);
     EXPECT(0, cmd, "\"pixel_size_text\":\t\"21?m\"");
-    /* 6. A dataspace whose size exceeds its maximum made HDF5 allocate a
+    /* 6. A directory with an HDF5 name was "not an HDF5 file
+     * (9223372036854775807 bytes)". */
+    assert_int_equal(mkdir(path_of(p, "scan.h5"), 0700), 0);
+    snprintf(cmd, sizeof cmd, "info '%s'", p);
+    EXPECT(1, cmd, p, "cannot read: Is a directory");
+    /* 7. A dataspace whose size exceeds its maximum made HDF5 allocate a
      * chunk index of exabytes. */
     hid_t f = fx_create(path_of(p, "dims.h5"));
     static float t[12 * 6 * 5];
