@@ -73,7 +73,8 @@ static int heap_object_ok(const raw_file *r, unsigned long long len, unsigned lo
         memcmp(head, "GCOL", 4) != 0)
         goto done;
     unsigned long long csize = le_uint(head + 8, ss);
-    if (csize < 8 + ss || base + addr + csize > fsize) /* collection must lie in the file */
+    if (csize < 8 + ss || csize > fsize ||
+        base + addr + csize > fsize) /* collection must lie in the file */
         goto done;
     if (csize > ((unsigned long long)64 << 20)) { /* too big to walk here: trust it */
         ok = 1;

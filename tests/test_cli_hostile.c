@@ -352,7 +352,20 @@ static void test_hdf5_fuzz_finds(void **state)
     tu_cli_result r = run_expect(0, cmd, "unit from magnitude", NULL);
     assert_null(strstr(r.out, "not understood"));
     tu_cli_result_free(&r);
-    /* 5. Strings that are not UTF-8 (a Latin-1 micro sign) made
+    /* 5. The collection's own size set to 2^64 - 1: the bounds check
+     * wrapped around and HDF5 tried to allocate it. */
+    write_vlen_units(path_of(p, "collsize.h5"));
+    buf = tu_read_file(p, &n);
+    assert_non_null(buf);
+    g = find_bytes(buf, n, "GCOL", 4);
+    free(buf);
+    uint64_t all_ones = ~(uint64_t)0;
+    patch(p, g + 8, &all_ones, 8);
+    snprintf(cmd, sizeof cmd, "info '%s'", p);
+    r = run_expect(0, cmd, "unit from magnitude", NULL);
+    assert_string_equal(r.err, "");
+    tu_cli_result_free(&r);
+    /* 6. Strings that are not UTF-8 (a Latin-1 micro sign) made
      * `info --json` print invalid JSON. */
     write_vlen_units(path_of(p, "latin1.h5"));
     hid_t fl = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -361,12 +374,12 @@ static void test_hdf5_fuzz_finds(void **state)
     fx_close(fl);
     snprintf(cmd, sizeof cmd, "info --json '%s'", p);
     EXPECT(0, cmd, "\"pixel_size_text\":\t\"21?m\"");
-    /* 6. A directory with an HDF5 name was "not an HDF5 file
+    /* 7. A directory with an HDF5 name was "not an HDF5 file
      * (9223372036854775807 bytes)". */
     assert_int_equal(mkdir(path_of(p, "scan.h5"), 0700), 0);
     snprintf(cmd, sizeof cmd, "info '%s'", p);
     EXPECT(1, cmd, p, "cannot read: Is a directory");
-    /* 7. A dataspace whose size exceeds its maximum made HDF5 allocate a
+    /* 8. A dataspace whose size exceeds its maximum made HDF5 allocate a
      * chunk index of exabytes. */
     hid_t f = fx_create(path_of(p, "dims.h5"));
     static float t[12 * 6 * 5];
