@@ -224,6 +224,9 @@ static void test_no_partial_outputs(void **state)
     snprintf(cmd, sizeof cmd, "model --config NCM-C --particles 20 -o '%s' --png '%s'", csv, png);
     EXPECT(1, cmd, "missing/out.png");
     assert_false(exists(csv));
+    /* An empty field in --peaks was skipped silently. */
+    snprintf(cmd, sizeof cmd, "sfit '%s' --peaks 2472,,2477", spec);
+    EXPECT(2, cmd, "empty centre in '2472,,2477'");
     /* A directory as the output. */
     snprintf(cmd, sizeof cmd, "norm '%s' -o '%s'", spec, dir);
     EXPECT(2, cmd, dir, "exists and is a directory, not a regular file");

@@ -90,6 +90,12 @@ static int parse_peaks(const char *text, xanes_sfit_params *fp)
         cli_usage_error(CMD, "option --peaks needs a comma-separated list of centres in eV");
         return 1;
     }
+    /* strtok would skip an empty field: "2472,,2477" is a typo, not 2 peaks. */
+    size_t len = strlen(text);
+    if (len > 0 && (text[0] == ',' || text[len - 1] == ',' || strstr(text, ",,") != NULL)) {
+        cli_usage_error(CMD, "option --peaks: empty centre in '%s'", text);
+        return 1;
+    }
     char buf[512];
     snprintf(buf, sizeof buf, "%s", text);
     size_t k = 0;
