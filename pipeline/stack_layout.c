@@ -275,6 +275,11 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
                         path, size, sh5_reason(why));
         goto done;
     }
+    if (!sh5_groups_ok(src->file)) {
+        st = XANES_RAISE(err, XANES_EFORMAT,
+                         "%s: corrupt file: a group's symbol table points outside the file", path);
+        goto done;
+    }
     if ((st = pick_layout(src, opt, err)) != XANES_OK)
         goto done;
 

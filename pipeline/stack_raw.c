@@ -1,15 +1,16 @@
 /* stack_raw.c: checks, on the file's raw bytes, of the HDF5 structures that
  * HDF5 1.10 trusts and that, corrupt, make it loop forever or read and copy
  * out of bounds instead of failing: the global heap behind variable-length
- * strings (datasets and attributes) and the attribute messages of an object
- * header.  Each check runs before the HDF5 call that would follow the
- * structure; a structure it cannot locate (dense attribute storage, version 2
+ * strings (datasets and attributes), the attribute messages of an object
+ * header, and the symbol tables of old-style groups.  Each check runs before the HDF5 call that
+ * would follow the structure; a structure it cannot locate (dense attribute storage, version 2
  * object headers) is left to HDF5.  Found by byte-flip fuzzing of FXI and APS
  * files under AddressSanitizer.  Layouts from the HDF5 File Format
  * Specification version 3.0: III.E "Global Heap", IV.A.1.a "Version 1 Object
  * Header", IV.A.2.d "Datatype" (variable-length data: 4-byte length,
  * collection address, 4-byte index), IV.A.2.m "Attribute Message" and
- * IV.A.2.q "Object Header Continuation".
+ * IV.A.2.q "Object Header Continuation", III.A.1 "Version 1 B-trees", III.C
+ * "Symbol Table Nodes" and III.D "Local Heaps".
  */
 #include "stack_source.h"
 
@@ -256,6 +257,114 @@ int sh5_attr_messages_ok(hid_t obj)
     }
 done:
     free(buf);
+    fclose(r.f);
+    return ok;
+}
+
+/* ---- group symbol tables (old-style groups, superblock version 0/1) ---- */
+
+typedef struct {
+    const raw_file *r;
+    size_t budget; /* nodes still to visit: bounds a walk of a cyclic file */
+} group_walk;
+
+static int read_at(const raw_file *r, unsigned long long addr, void *buf, size_t n)
+{
+    return addr <= r->fsize && r->base + addr + n <= r->fsize &&
+           fseek(r->f, (long)(r->base + addr), SEEK_SET) == 0 && fread(buf, 1, n, r->f) == n;
+}
+
+static int group_ok(group_walk *w, unsigned long long btree, unsigned long long heap, int depth);
+
+/* A local heap: signature, and its data segment inside the file. */
+static int heap_ok(const raw_file *r, unsigned long long heap)
+{
+    unsigned char h[8 + 3 * 8];
+    if (!read_at(r, heap, h, 8 + 2 * r->ss + r->sa) || memcmp(h, "HEAP", 4) != 0)
+        return 0;
+    unsigned long long size = le_uint(h + 8, r->ss);
+    unsigned long long data = le_uint(h + 8 + 2 * r->ss, r->sa);
+    return data <= r->fsize && size <= r->fsize && r->base + data + size <= r->fsize;
+}
+
+/* A symbol node: its entries; a group among them (cache type 1 carries its
+ * B-tree and heap addresses) is walked in turn. */
+static int snod_ok(group_walk *w, unsigned long long addr, int depth)
+{
+    const raw_file *r = w->r;
+    unsigned char h[8];
+    if (!read_at(r, addr, h, 8) || memcmp(h, "SNOD", 4) != 0)
+        return 0;
+    size_t n = (size_t)le_uint(h + 6, 2), esize = 2 * r->sa + 24;
+    if (n > 4096)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char e[2 * 8 + 24];
+        if (!read_at(r, addr + 8 + i * esize, e, esize))
+            return 0;
+        if (le_uint(e + 2 * r->sa, 4) == 1 &&
+            !group_ok(w, le_uint(e + 2 * r->sa + 8, r->sa), le_uint(e + 3 * r->sa + 8, r->sa),
+                      depth + 1))
+            return 0;
+    }
+    return 1;
+}
+
+/* A group's version 1 B-tree (node type 0): every child inside the file,
+ * a TREE one level down or a symbol node at level 0.  HDF5 1.10 reads a
+ * child at an undefined address (all ones) from memory address 0. */
+static int btree_ok(group_walk *w, unsigned long long addr, int depth)
+{
+    const raw_file *r = w->r;
+    unsigned char h[8 + 2 * 8];
+    if (depth > 32 || w->budget == 0 || !read_at(r, addr, h, 8 + 2 * r->sa) ||
+        memcmp(h, "TREE", 4) != 0 || h[4] != 0)
+        return 0;
+    w->budget--;
+    unsigned level = h[5];
+    size_t n = (size_t)le_uint(h + 6, 2);
+    if (n > 4096)
+        return 0;
+    /* key0 child0 key1 child1 ... keyN: keys are heap offsets (lengths). */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c[8];
+        unsigned long long at = addr + 8 + 2 * r->sa + r->ss + i * (r->sa + r->ss);
+        if (!read_at(r, at, c, r->sa))
+            return 0;
+        unsigned long long child = le_uint(c, r->sa);
+        if (child >= r->fsize)
+            return 0;
+        if (level > 0 ? !btree_ok(w, child, depth + 1) : !snod_ok(w, child, depth))
+            return 0;
+    }
+    return 1;
+}
+
+static int group_ok(group_walk *w, unsigned long long btree, unsigned long long heap, int depth)
+{
+    return depth <= 32 && heap_ok(w->r, heap) && btree_ok(w, btree, depth);
+}
+
+int sh5_groups_ok(hid_t file)
+{
+    raw_file r;
+    if (!raw_open(file, &r))
+        return 1;
+    int ok = 1;
+    unsigned char sb[128];
+    /* Superblock version 0 or 1: the root group's symbol table entry
+     * follows 24 (version 1: 28) bytes and four addresses; its scratch pad
+     * holds the root B-tree and local heap.  Later versions use link
+     * messages, which HDF5 checksums. */
+    if (read_at(&r, 0, sb, 24 + 4 + 4 * r.sa + 2 * r.sa + 8 + 2 * r.sa) &&
+        memcmp(sb, "\x89HDF\r\n\x1a\n", 8) == 0 && sb[8] <= 1) {
+        size_t e = 24 + (sb[8] == 1 ? 4 : 0) + 4 * r.sa;
+        if (le_uint(sb + e + 2 * r.sa, 4) == 1) {
+            group_walk w = {&r, 10000};
+            ok = group_ok(&w, le_uint(sb + e + 2 * r.sa + 8, r.sa),
+                          le_uint(sb + e + 3 * r.sa + 8, r.sa), 0);
+        }
+    }
     fclose(r.f);
     return ok;
 }

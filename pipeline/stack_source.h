@@ -71,6 +71,10 @@ int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size);
 int sh5_vlen_heap_ok(hid_t dset);
 int sh5_attr_heap_ok(hid_t attr);
 int sh5_attr_messages_ok(hid_t obj);
+/* The old-style group symbol tables (v1 B-trees, symbol nodes, local
+ * heaps) of the whole file point inside it; 1 when sound or not checkable
+ * (superblock version 2 and later), 0 when corrupt. */
+int sh5_groups_ok(hid_t file);
 
 /* Root dataset or attribute `name`: text when it is a string, else *num.
  * 0 when found, -2 when it is a string with a corrupt heap reference,

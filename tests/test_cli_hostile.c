@@ -377,12 +377,23 @@ static void test_hdf5_fuzz_finds(void **state)
     fx_close(fl);
     snprintf(cmd, sizeof cmd, "info --json '%s'", p);
     EXPECT(0, cmd, "\"pixel_size_text\":\t\"21?m\"");
-    /* 7. A directory with an HDF5 name was "not an HDF5 file
+    /* 7. The root group's B-tree child at the undefined address (all
+     * ones): HDF5 read it from memory address 0 (segmentation fault). */
+    write_vlen_units(path_of(p, "btree.h5"));
+    buf = tu_read_file(p, &n);
+    assert_non_null(buf);
+    long tree = find_bytes(buf, n, "TREE", 4);
+    free(buf);
+    assert_true(tree > 0);
+    patch(p, tree + 8 + 2 * 8 + 8, &all_ones, 8); /* header, siblings, key 0 */
+    snprintf(cmd, sizeof cmd, "info '%s'", p);
+    EXPECT(1, cmd, p, "corrupt file: a group's symbol table points outside the file");
+    /* 8. A directory with an HDF5 name was "not an HDF5 file
      * (9223372036854775807 bytes)". */
     assert_int_equal(mkdir(path_of(p, "scan.h5"), 0700), 0);
     snprintf(cmd, sizeof cmd, "info '%s'", p);
     EXPECT(1, cmd, p, "cannot read: Is a directory");
-    /* 8. A dataspace whose size exceeds its maximum made HDF5 allocate a
+    /* 9. A dataspace whose size exceeds its maximum made HDF5 allocate a
      * chunk index of exabytes. */
     hid_t f = fx_create(path_of(p, "dims.h5"));
     static float t[12 * 6 * 5];
