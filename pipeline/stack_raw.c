@@ -2,15 +2,16 @@
  * HDF5 1.10 trusts and that, corrupt, make it loop forever or read and copy
  * out of bounds instead of failing: the global heap behind variable-length
  * strings (datasets and attributes), the attribute messages of an object
- * header, and the symbol tables of old-style groups.  Each check runs before the HDF5 call that
- * would follow the structure; a structure it cannot locate (dense attribute storage, version 2
- * object headers) is left to HDF5.  Found by byte-flip fuzzing of FXI and APS
- * files under AddressSanitizer.  Layouts from the HDF5 File Format
- * Specification version 3.0: III.E "Global Heap", IV.A.1.a "Version 1 Object
- * Header", IV.A.2.d "Datatype" (variable-length data: 4-byte length,
- * collection address, 4-byte index), IV.A.2.m "Attribute Message" and
- * IV.A.2.q "Object Header Continuation", III.A.1 "Version 1 B-trees", III.C
- * "Symbol Table Nodes" and III.D "Local Heaps".
+ * header, and the symbol tables of old-style groups.  Each check runs before
+ * the HDF5 call that would follow the structure; a structure it cannot
+ * locate (dense attribute storage, version 2 object headers and superblocks,
+ * which HDF5 checksums) is left to HDF5.  Found by byte-flip fuzzing of FXI
+ * and APS files under AddressSanitizer.  Layouts from the HDF5 File Format
+ * Specification version 3.0: III.A.1 "Version 1 B-trees", III.C "Symbol
+ * Table Nodes", III.D "Local Heaps", III.E "Global Heap", IV.A.1.a "Version
+ * 1 Object Header", IV.A.2.d "Datatype" (variable-length data: 4-byte
+ * length, collection address, 4-byte index), IV.A.2.m "Attribute Message"
+ * and IV.A.2.q "Object Header Continuation".
  */
 #include "stack_source.h"
 
