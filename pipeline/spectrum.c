@@ -37,6 +37,7 @@
 #define MAX_FILE_BYTES (64u << 20)
 #define MIN_ENERGY_EV 1.0
 #define MAX_ENERGY_EV 1e6
+#define MAX_UNNAMED_COLUMNS 32 /* more, with no names: not a spectrum */
 
 void xanes_spectrum_default_options(xanes_spectrum_options *opt)
 {
@@ -85,6 +86,31 @@ static void text_file_free(text_file *t)
     free(t->line);
     t->text = NULL;
     t->line = NULL;
+}
+
+/* What a binary file probably is, from its signature, for the message. */
+static const char *binary_kind(const char *text, size_t n)
+{
+    static const struct {
+        const char *magic;
+        size_t len;
+        const char *what;
+    } known[] = {
+        {"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", 8, "an OLE2 container: Xradia .xrm/.txrm?"},
+        {"II*\0", 4, "a TIFF image"},
+        {"MM\0*", 4, "a TIFF image"},
+        {"\x89PNG", 4, "a PNG image"},
+        {"\x1F\x8B", 2, "gzip-compressed"},
+        {"PK\x03\x04", 4, "a zip archive"},
+        {"CDF\x01", 4, "NetCDF"},
+        {"\x0E\x03\x13\x01", 4, "HDF4"},
+        {"\xFF\xFE", 2, "UTF-16 text: save it as UTF-8"},
+        {"\xFE\xFF", 2, "UTF-16 text: save it as UTF-8"},
+    };
+    for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+        if (n >= known[k].len && memcmp(text, known[k].magic, known[k].len) == 0)
+            return known[k].what;
+    return "NUL bytes";
 }
 
 static xanes_status text_file_read(const char *path, text_file *t, xanes_error *err)
@@ -137,8 +163,9 @@ static xanes_status text_file_read(const char *path, text_file *t, xanes_error *
         unsigned char c = (unsigned char)t->text[i];
         if (c == 0) {
             st = XANES_RAISE(err, XANES_EFORMAT,
-                             "%s: binary file (NUL byte at offset %zu), not a text spectrum", path,
-                             i);
+                             "%s: binary file (%s), not a text spectrum; xanes reads HDF5 stacks "
+                             "and text spectra",
+                             path, binary_kind(t->text, n));
             goto done;
         }
         if (c < 32 && c != '\n' && c != '\r' && c != '\t')
@@ -537,6 +564,20 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
     }
     for (size_t i = first_data; i-- > 0 && !xdi_names && !label_names;)
         label_names = spc_numbered_labels(s, t.line[i], (size_t)n_cols);
+    /* A block of many unnamed columns is an image or a matrix (an ALS
+     * .xim frame, a detector dump), whose first column would otherwise be
+     * judged as energies.  Say so, unless the options name the columns. */
+    int columns_chosen = opt->energy_column || opt->energy_name || opt->mu_column || opt->mu_name ||
+                         opt->i0_column || opt->i0_name || opt->itrans_column || opt->itrans_name ||
+                         opt->n_ifluor || opt->ifluor_name;
+    if (n_cols > MAX_UNNAMED_COLUMNS && !xdi_names && !label_names && !columns_chosen) {
+        st = XANES_RAISE(err, XANES_EFORMAT,
+                         "%s: %zu rows of %ld unnamed numbers: an image or matrix, not a "
+                         "spectrum (name the columns with --energy-col and --mu-col to read "
+                         "it anyway)",
+                         path, n_points, n_cols);
+        goto done;
+    }
     snprintf(s->format, sizeof s->format, "%s",
              xdi                                        ? "XDI"
              : spec                                     ? "SPEC"

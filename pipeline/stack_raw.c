@@ -200,12 +200,14 @@ static int attr_message_ok(const unsigned char *m, size_t size)
     return name >= 1 && need <= size && m[start + name - 1] == '\0';
 }
 
-int sh5_attr_messages_ok(hid_t obj)
+/* Calls visit(message type, data, size, ctx) for every message of the
+ * version 1 object header at addr (first chunk and continuations).  Returns
+ * 0 when the header's framing is corrupt or a visit returns 0; 1 otherwise,
+ * also for a version 2 header ("OHDR": checksummed, HDF5 refuses
+ * corruption). */
+static int walk_v1_header(const raw_file *r, unsigned long long addr,
+                          int (*visit)(unsigned, const unsigned char *, size_t, void *), void *ctx)
 {
-    H5O_info_t oi;
-    raw_file r;
-    if (H5Oget_info2(obj, &oi, H5O_INFO_BASIC) < 0 || oi.addr == HADDR_UNDEF || !raw_open(obj, &r))
-        return 1;
     /* Chunks to walk: the first after the 16-byte version 1 prefix, then
      * every continuation found; a few suffice for a dataset header. */
     unsigned long long chunk_addr[8], chunk_size[8];
@@ -213,16 +215,16 @@ int sh5_attr_messages_ok(hid_t obj)
     unsigned char *buf = NULL;
     int ok = 1;
     unsigned char prefix[16];
-    if (fseek(r.f, (long)(r.base + oi.addr), SEEK_SET) != 0 || fread(prefix, 1, 16, r.f) != 16 ||
-        prefix[0] != 1) /* a version 2 header ("OHDR") has checksums: HDF5 refuses corruption */
-        goto done;
-    chunk_addr[0] = oi.addr + 16;
+    if (addr > r->fsize || fseek(r->f, (long)(r->base + addr), SEEK_SET) != 0 ||
+        fread(prefix, 1, 16, r->f) != 16 || prefix[0] != 1)
+        return 1;
+    chunk_addr[0] = addr + 16;
     chunk_size[0] = le_uint(prefix + 8, 4);
     n_chunks = 1;
-    while (done_chunks < n_chunks) {
+    while (done_chunks < n_chunks && ok) {
         unsigned long long at = chunk_addr[done_chunks], size = chunk_size[done_chunks];
         done_chunks++;
-        if (size > (1u << 20) || r.base + at + size > r.fsize) {
+        if (size > (1u << 20) || at > r->fsize || r->base + at + size > r->fsize) {
             ok = 0;
             break;
         }
@@ -230,8 +232,8 @@ int sh5_attr_messages_ok(hid_t obj)
         if (bigger == NULL)
             break;
         buf = bigger;
-        if (fseek(r.f, (long)(r.base + at), SEEK_SET) != 0 ||
-            fread(buf, 1, (size_t)size, r.f) != size) {
+        if (fseek(r->f, (long)(r->base + at), SEEK_SET) != 0 ||
+            fread(buf, 1, (size_t)size, r->f) != size) {
             ok = 0;
             break;
         }
@@ -244,20 +246,32 @@ int sh5_attr_messages_ok(hid_t obj)
                 break;
             }
             const unsigned char *m = buf + p + 8;
-            if (type == 0x000C)
-                ok = attr_message_ok(m, msize);
-            else if (type == 0x0010 && msize >= r.sa + r.ss && n_chunks < 8) {
-                chunk_addr[n_chunks] = le_uint(m, r.sa);
-                chunk_size[n_chunks] = le_uint(m + r.sa, r.ss);
+            if (type == 0x0010 && msize >= r->sa + r->ss && n_chunks < 8) {
+                chunk_addr[n_chunks] = le_uint(m, r->sa);
+                chunk_size[n_chunks] = le_uint(m + r->sa, r->ss);
                 n_chunks++;
             }
+            ok = visit(type, m, msize, ctx);
             p += 8 + msize;
         }
-        if (!ok)
-            break;
     }
-done:
     free(buf);
+    return ok;
+}
+
+static int visit_attr(unsigned type, const unsigned char *m, size_t size, void *ctx)
+{
+    (void)ctx;
+    return type != 0x000C || attr_message_ok(m, size);
+}
+
+int sh5_attr_messages_ok(hid_t obj)
+{
+    H5O_info_t oi;
+    raw_file r;
+    if (H5Oget_info2(obj, &oi, H5O_INFO_BASIC) < 0 || oi.addr == HADDR_UNDEF || !raw_open(obj, &r))
+        return 1;
+    int ok = walk_v1_header(&r, oi.addr, visit_attr, NULL);
     fclose(r.f);
     return ok;
 }
@@ -276,6 +290,7 @@ static int read_at(const raw_file *r, unsigned long long addr, void *buf, size_t
 }
 
 static int group_ok(group_walk *w, unsigned long long btree, unsigned long long heap, int depth);
+static int group_header_ok(group_walk *w, unsigned long long ohdr, int depth);
 
 /* A local heap: signature, and its data segment inside the file. */
 static int heap_ok(const raw_file *r, unsigned long long heap)
@@ -303,9 +318,13 @@ static int snod_ok(group_walk *w, unsigned long long addr, int depth)
         unsigned char e[2 * 8 + 24];
         if (!read_at(r, addr + 8 + i * esize, e, esize))
             return 0;
-        if (le_uint(e + 2 * r->sa, 4) == 1 &&
-            !group_ok(w, le_uint(e + 2 * r->sa + 8, r->sa), le_uint(e + 3 * r->sa + 8, r->sa),
-                      depth + 1))
+        /* Cache type 2 is a soft link: no object header of its own. */
+        unsigned long long ohdr = le_uint(e + r->sa, r->sa), cache = le_uint(e + 2 * r->sa, 4);
+        if (cache != 2 && ohdr >= r->fsize)
+            return 0;
+        if (cache == 1 && (!group_ok(w, le_uint(e + 2 * r->sa + 8, r->sa),
+                                     le_uint(e + 3 * r->sa + 8, r->sa), depth + 1) ||
+                           !group_header_ok(w, ohdr, depth + 1)))
             return 0;
     }
     return 1;
@@ -318,8 +337,11 @@ static int btree_ok(group_walk *w, unsigned long long addr, int depth)
 {
     const raw_file *r = w->r;
     unsigned char h[8 + 2 * 8];
-    if (depth > 32 || w->budget == 0 || !read_at(r, addr, h, 8 + 2 * r->sa) ||
-        memcmp(h, "TREE", 4) != 0 || h[4] != 0)
+    /* Hard links may make the hierarchy cyclic: past the depth or node
+     * budget the walk stops, trusting the rest, rather than call it corrupt. */
+    if (depth > 32 || w->budget == 0)
+        return 1;
+    if (!read_at(r, addr, h, 8 + 2 * r->sa) || memcmp(h, "TREE", 4) != 0 || h[4] != 0)
         return 0;
     w->budget--;
     unsigned level = h[5];
@@ -343,7 +365,31 @@ static int btree_ok(group_walk *w, unsigned long long addr, int depth)
 
 static int group_ok(group_walk *w, unsigned long long btree, unsigned long long heap, int depth)
 {
-    return depth <= 32 && heap_ok(w->r, heap) && btree_ok(w, btree, depth);
+    return depth > 32 || (heap_ok(w->r, heap) && btree_ok(w, btree, depth));
+}
+
+typedef struct {
+    group_walk *w;
+    int depth;
+} stab_visit;
+
+/* The Symbol Table Message (0x11: B-tree and local heap addresses) is what
+ * HDF5 follows; the copy cached in the parent's entry may differ. */
+static int visit_stab(unsigned type, const unsigned char *m, size_t size, void *ctx)
+{
+    stab_visit *v = ctx;
+    const raw_file *r = v->w->r;
+    if (type != 0x0011)
+        return 1;
+    return size >= 2 * r->sa &&
+           group_ok(v->w, le_uint(m, r->sa), le_uint(m + r->sa, r->sa), v->depth);
+}
+
+/* A group's object header at ohdr: its symbol table, if any, is sound. */
+static int group_header_ok(group_walk *w, unsigned long long ohdr, int depth)
+{
+    stab_visit v = {w, depth};
+    return depth > 32 || w->budget == 0 || walk_v1_header(w->r, ohdr, visit_stab, &v);
 }
 
 int sh5_groups_ok(hid_t file)
@@ -361,9 +407,10 @@ int sh5_groups_ok(hid_t file)
         memcmp(sb, "\x89HDF\r\n\x1a\n", 8) == 0 && sb[8] <= 1) {
         size_t e = 24 + (sb[8] == 1 ? 4 : 0) + 4 * r.sa;
         if (le_uint(sb + e + 2 * r.sa, 4) == 1) {
-            group_walk w = {&r, 10000};
+            group_walk w = {&r, 2000};
             ok = group_ok(&w, le_uint(sb + e + 2 * r.sa + 8, r.sa),
-                          le_uint(sb + e + 3 * r.sa + 8, r.sa), 0);
+                          le_uint(sb + e + 3 * r.sa + 8, r.sa), 0) &&
+                 group_header_ok(&w, le_uint(sb + e + r.sa, r.sa), 0);
         }
     }
     fclose(r.f);

@@ -136,6 +136,35 @@ static void test_spectrum_text(void **state)
              "--grid-step 1",
              p);
     EXPECT(0, cmd, "points        11");
+    /* Binary files say what they probably are. */
+    f = fopen(path_of(p, "frame.tif"), "wb");
+    assert_non_null(f);
+    fwrite("II*\0\x08\0\0\0\0\0", 1, 10, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "info '%s'", p);
+    EXPECT(1, cmd, p, "binary file (a TIFF image), not a text spectrum");
+    f = fopen(path_of(p, "utf16.txt"), "wb");
+    assert_non_null(f);
+    fwrite("\xFF\xFE"
+           "8\0"
+           "3\0"
+           "3\0"
+           "3\0",
+           1, 10, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "info '%s'", p);
+    EXPECT(1, cmd, p, "UTF-16 text: save it as UTF-8");
+    /* An image in text form (ALS .xim): many unnamed columns. */
+    f = fopen(path_of(p, "frame.xim"), "w");
+    assert_non_null(f);
+    for (int y = 0; y < 40; y++) {
+        for (int x = 0; x < 40; x++)
+            fprintf(f, "%d ", 300 + (x * 7 + y * 13) % 97);
+        fputc('\n', f);
+    }
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "info '%s'", p);
+    EXPECT(1, cmd, p, "40 rows of 40 unnamed numbers: an image or matrix, not a spectrum");
     /* A directory given as a spectrum. */
     snprintf(cmd, sizeof cmd, "info '%s'", dir);
     EXPECT(1, cmd, dir, "Is a directory");
