@@ -417,6 +417,21 @@ static void test_hdf5_fuzz_finds(void **state)
     patch(p, tree + 8 + 2 * 8 + 8, &all_ones, 8); /* header, siblings, key 0 */
     snprintf(cmd, sizeof cmd, "info '%s'", p);
     EXPECT(1, cmd, p, "corrupt file: a group's symbol table points outside the file");
+    /* 7b. The same B-tree address in the root group's own symbol table
+     * message (what HDF5 follows; the superblock keeps a cached copy). */
+    write_vlen_units(path_of(p, "stab.h5"));
+    buf = tu_read_file(p, &n);
+    assert_non_null(buf);
+    uint64_t ohdr = 0;
+    memcpy(&ohdr, buf + 64, 8); /* superblock 0: root entry's header address */
+    uint16_t first_type = 0;
+    assert_true(ohdr + 32 < n);
+    memcpy(&first_type, buf + ohdr + 16, 2);
+    free(buf);
+    assert_int_equal(first_type, 0x11); /* the symbol table message comes first */
+    patch(p, (long)ohdr + 24, &all_ones, 8);
+    snprintf(cmd, sizeof cmd, "info '%s'", p);
+    EXPECT(1, cmd, p, "corrupt file: a group's symbol table points outside the file");
     /* 8. A directory with an HDF5 name was "not an HDF5 file
      * (9223372036854775807 bytes)". */
     assert_int_equal(mkdir(path_of(p, "scan.h5"), 0700), 0);
