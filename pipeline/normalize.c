@@ -63,7 +63,6 @@
 #include "normalize_private.h"
 #include "xanes/edge.h"
 
-#define NP_MAX (XANES_NORMALIZE_MAX_NNORM + 1)
 
 struct xanes_normalize_workspace {
     size_t n_max;
@@ -87,6 +86,8 @@ void xanes_normalize_default_params(xanes_normalize_params *p)
     p->nnorm = -1;
     p->nvict = 0.0;
     p->half_level = 0.5;
+    p->edges = XANES_NORMALIZE_EDGE_HALF | XANES_NORMALIZE_EDGE_DERIV;
+    p->fit_interpolant = 0;
 }
 
 xanes_normalize_workspace *xanes_normalize_workspace_alloc(size_t n_max)
@@ -275,13 +276,15 @@ void norm_result_clear_values(xanes_normalize_result *r)
 }
 
 void norm_find_edges(const double *energy_ev, const double *mu, const double *norm, size_t n,
-                     double half_level, double *dmu, xanes_normalize_result *r)
+                     double half_level, unsigned edges, double *dmu, xanes_normalize_result *r)
 {
     size_t start = r->pre_hi > 0 ? r->pre_hi - 1 : 0;
-    if (xanes_edge_half(energy_ev, norm, n, start, half_level, &r->half_edge_ev, NULL) != XANES_OK)
+    r->half_edge_ev = NAN;
+    if ((edges & XANES_NORMALIZE_EDGE_HALF) &&
+        xanes_edge_half(energy_ev, norm, n, start, half_level, &r->half_edge_ev, NULL) != XANES_OK)
         r->half_edge_ev = NAN;
     r->deriv_edge_ev = NAN;
-    if (r->post_lo > r->pre_hi) {
+    if ((edges & XANES_NORMALIZE_EDGE_DERIV) && r->post_lo > r->pre_hi) {
         xanes_edge_dmude(energy_ev, mu, n, dmu);
         if (xanes_edge_deriv(energy_ev, dmu, n, r->pre_hi, r->post_lo, &r->deriv_edge_ev, NULL) !=
             XANES_OK)
@@ -329,6 +332,36 @@ static xanes_status fit_poly(xanes_normalize_workspace *w, const double *energy_
     return XANES_OK;
 }
 
+/* The interpolant fit (normalize_interp.c) of y over [a, b], samples
+ * [lo, hi) bracketing it; the projection goes into the workspace's design
+ * buffer.  RMS residual over the bracketing samples. */
+static xanes_status fit_interpolant(xanes_normalize_workspace *w, const double *energy_ev,
+                                    const double *y, size_t lo, size_t hi, double a, double b,
+                                    double e0, double scale, int deg, double *c, double *rms,
+                                    xanes_error *err)
+{
+    size_t m = hi - lo, np = (size_t)deg + 1;
+    xanes_status st =
+        norm_interp_projection(energy_ev, lo, hi, a, b, e0, scale, np, w->design, err);
+    if (st != XANES_OK)
+        return st;
+    for (size_t k = 0; k < np; k++) {
+        double v = 0.0;
+        for (size_t i = 0; i < m; i++)
+            v += w->design[k * m + i] * y[lo + i];
+        c[k] = v;
+    }
+    double ss = 0.0;
+    for (size_t i = lo; i < hi; i++) {
+        double t = (energy_ev[i] - e0) / scale, v = 0.0;
+        for (int k = deg; k >= 0; k--)
+            v = v * t + c[k];
+        ss += (y[i] - v) * (y[i] - v);
+    }
+    *rms = sqrt(ss / (double)m);
+    return XANES_OK;
+}
+
 static double poly_eval(const double *c, int deg, double t)
 {
     double v = 0.0;
@@ -361,15 +394,19 @@ xanes_status xanes_normalize_run(const double *energy_ev, const double *mu, size
         if (!isfinite(mu[i]))
             return XANES_RAISE(err, XANES_EDATA, "mu at %.4f eV (point %zu) is not finite",
                                energy_ev[i], i);
-    size_t ie0 = 0;
-    if (isnan(p->e0_ev)) {
-        st = xanes_edge_find_e0(energy_ev, mu, n, w->dmu, &ie0, err);
-        if (st != XANES_OK)
-            return st;
+    if (p->fit_interpolant) {
+        st = norm_interp_resolve(energy_ev, n, p, r, err);
     } else {
-        ie0 = norm_index_nearest(energy_ev, n, p->e0_ev);
+        size_t ie0 = 0;
+        if (isnan(p->e0_ev)) {
+            st = xanes_edge_find_e0(energy_ev, mu, n, w->dmu, &ie0, err);
+            if (st != XANES_OK)
+                return st;
+        } else {
+            ie0 = norm_index_nearest(energy_ev, n, p->e0_ev);
+        }
+        st = norm_resolve_ranges(energy_ev, n, ie0, p, r, err);
     }
-    st = norm_resolve_ranges(energy_ev, n, ie0, p, r, err);
     if (st != XANES_OK)
         return st;
     double e0 = r->e0_ev;
@@ -380,7 +417,11 @@ xanes_status xanes_normalize_run(const double *energy_ev, const double *mu, size
         y[i] = (p->nvict == 0.0) ? mu[i] : mu[i] * pow(energy_ev[i], p->nvict);
     double spre = norm_fit_scale(energy_ev, r->pre_lo, r->pre_hi, e0);
     double a[2], rms = 0.0;
-    st = fit_poly(w, energy_ev, y, r->pre_lo, r->pre_hi, e0, spre, 1, a, &rms, err);
+    if (p->fit_interpolant)
+        st = fit_interpolant(w, energy_ev, y, r->pre_lo, r->pre_hi, e0 + r->pre1_ev,
+                             e0 + r->pre2_ev, e0, spre, 1, a, &rms, err);
+    else
+        st = fit_poly(w, energy_ev, y, r->pre_lo, r->pre_hi, e0, spre, 1, a, &rms, err);
     if (st != XANES_OK)
         return st;
     r->pre_slope = a[1] / spre;
@@ -400,8 +441,12 @@ xanes_status xanes_normalize_run(const double *energy_ev, const double *mu, size
         z[i] = mu[i] - y[i];
     double spost = norm_fit_scale(energy_ev, r->post_lo, r->post_hi, e0);
     double c[NP_MAX];
-    st = fit_poly(w, energy_ev, z, r->post_lo, r->post_hi, e0, spost, r->nnorm, c, &r->post_rms,
-                  err);
+    if (p->fit_interpolant)
+        st = fit_interpolant(w, energy_ev, z, r->post_lo, r->post_hi, e0 + r->norm1_ev,
+                             e0 + r->norm2_ev, e0, spost, r->nnorm, c, &r->post_rms, err);
+    else
+        st = fit_poly(w, energy_ev, z, r->post_lo, r->post_hi, e0, spost, r->nnorm, c,
+                      &r->post_rms, err);
     if (st != XANES_OK)
         return st;
     double sk = 1.0;
@@ -417,7 +462,7 @@ xanes_status xanes_normalize_run(const double *energy_ev, const double *mu, size
     }
     for (size_t i = 0; i < n; i++)
         z[i] /= r->edge_step; /* z is now norm */
-    norm_find_edges(energy_ev, mu, z, n, p->half_level, w->dmu, r);
+    norm_find_edges(energy_ev, mu, z, n, p->half_level, p->edges, w->dmu, r);
     if (norm != NULL)
         memcpy(norm, z, n * sizeof(double));
 

@@ -38,6 +38,7 @@ struct xanes_normalize_plan {
     int dflat;
     double s_pre, s_post;
     double half_level;
+    unsigned edges;
     xanes_normalize_result desc; /* resolved parameters, values NaN */
 };
 
@@ -127,11 +128,17 @@ xanes_normalize_plan *xanes_normalize_plan_alloc(const double *energy_ev, size_t
         goto nomem;
     plan->n = n;
     plan->half_level = p->half_level;
+    plan->edges = p->edges;
     xanes_normalize_result *d = &plan->desc;
     norm_result_clear_values(d);
-    size_t ie0 = norm_index_nearest(energy_ev, n, p->e0_ev);
-    if (norm_resolve_ranges(energy_ev, n, ie0, p, d, err) != XANES_OK)
-        goto fail;
+    if (p->fit_interpolant) {
+        if (norm_interp_resolve(energy_ev, n, p, d, err) != XANES_OK)
+            goto fail;
+    } else {
+        size_t ie0 = norm_index_nearest(energy_ev, n, p->e0_ev);
+        if (norm_resolve_ranges(energy_ev, n, ie0, p, d, err) != XANES_OK)
+            goto fail;
+    }
     double e0 = d->e0_ev;
     plan->energy_ev = malloc(n * sizeof(double));
     plan->pre_t = malloc(n * sizeof(double));
@@ -150,6 +157,21 @@ xanes_normalize_plan *xanes_normalize_plan_alloc(const double *energy_ev, size_t
         plan->post_u[i] = (energy_ev[i] - e0) / plan->s_post;
     }
     size_t mpre = d->pre_hi - d->pre_lo, mpost = d->post_hi - d->post_lo;
+    if (p->fit_interpolant) {
+        /* Same projections as xanes_normalize_run's interpolant fits; no
+         * flattening (the per-pixel path does not write flat). */
+        plan->p_pre = malloc(2 * mpre * sizeof(double));
+        plan->p_post = malloc(((size_t)d->nnorm + 1) * mpost * sizeof(double));
+        if (plan->p_pre == NULL || plan->p_post == NULL)
+            goto nomem;
+        if (norm_interp_projection(energy_ev, d->pre_lo, d->pre_hi, e0 + d->pre1_ev,
+                                   e0 + d->pre2_ev, e0, spre, 2, plan->p_pre, err) != XANES_OK ||
+            norm_interp_projection(energy_ev, d->post_lo, d->post_hi, e0 + d->norm1_ev,
+                                   e0 + d->norm2_ev, e0, plan->s_post, (size_t)d->nnorm + 1,
+                                   plan->p_post, err) != XANES_OK)
+            goto fail;
+        return plan;
+    }
     if (projection(plan->pre_t + d->pre_lo, mpre, 2, &plan->p_pre, err) != XANES_OK ||
         projection(plan->post_u + d->post_lo, mpost, (size_t)d->nnorm + 1, &plan->p_post, err) !=
             XANES_OK)
@@ -255,7 +277,7 @@ xanes_status xanes_normalize_plan_apply(const xanes_normalize_plan *plan, const 
     }
     for (size_t i = 0; i < n; i++)
         z[i] /= r->edge_step; /* z is now norm */
-    norm_find_edges(e, y, z, n, plan->half_level, dmu, r);
+    norm_find_edges(e, y, z, n, plan->half_level, plan->edges, dmu, r);
     if (norm != NULL)
         memcpy(norm, z, n * sizeof(double));
     if (flat != NULL) {

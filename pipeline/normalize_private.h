@@ -8,6 +8,8 @@
 #include "xanes/normalize.h"
 #include "xanes/status.h"
 
+#define NP_MAX (XANES_NORMALIZE_MAX_NNORM + 1)
+
 /* Checks energy[n] (finite, strictly increasing, n >= 7) and p's values. */
 xanes_status norm_check_inputs(const double *energy_ev, size_t n, const xanes_normalize_params *p,
                                xanes_error *err);
@@ -33,6 +35,25 @@ void norm_result_clear_values(xanes_normalize_result *r);
  * windows implied by r (after the pre-edge range; before the post-edge
  * range); sets NaN where none is found.  dmu is [n] scratch. */
 void norm_find_edges(const double *energy_ev, const double *mu, const double *norm, size_t n,
-                     double half_level, double *dmu, xanes_normalize_result *r);
+                     double half_level, unsigned edges, double *dmu,
+                     xanes_normalize_result *r);
+
+/* Interpolant fits (normalize_interp.c).  The sample range [lo, hi) whose
+ * piecewise-linear interpolant covers [a, b]. */
+void norm_interp_range(const double *energy_ev, size_t n, double a, double b, size_t *lo,
+                       size_t *hi);
+
+/* P (np x (hi-lo), row-major), c = P y[lo..hi): least-squares polynomial of
+ * np coefficients in t = (E - e0)/scale fitted to the piecewise-linear
+ * interpolant of the samples over [a, b].  No allocation. */
+xanes_status norm_interp_projection(const double *energy_ev, size_t lo, size_t hi, double a,
+                                    double b, double e0, double scale, size_t np, double *p,
+                                    xanes_error *err);
+
+/* For fit_interpolant: e0 exactly p->e0_ev (must be finite), explicit
+ * windows, the bracketing sample ranges; fills r like norm_resolve_ranges. */
+xanes_status norm_interp_resolve(const double *energy_ev, size_t n,
+                                 const xanes_normalize_params *p, xanes_normalize_result *r,
+                                 xanes_error *err);
 
 #endif

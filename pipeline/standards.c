@@ -203,6 +203,74 @@ xanes_status xanes_standards_load(const char *path, xanes_standards *out, xanes_
         goto done;
     }
 
+    {
+        /* edge_definition: numbers, and an anchor naming one standard. */
+        const cJSON *def = cJSON_GetObjectItemCaseSensitive(root, "edge_definition");
+        if (!cJSON_IsObject(def)) {
+            st = XANES_RAISE(err, XANES_EDATA, "%s: key 'edge_definition' is missing or not an "
+                                               "object", resolved);
+            goto done;
+        }
+        struct {
+            const char *k;
+            double *dst;
+        } dk[] = {{"pre1_ev", &s.def_pre1_ev},   {"pre2_ev", &s.def_pre2_ev},
+                  {"norm1_ev", &s.def_norm1_ev}, {"norm2_ev", &s.def_norm2_ev},
+                  {"half_level", &s.def_half_level}};
+        double nnorm = 0.0;
+        for (size_t i = 0; i < sizeof dk / sizeof dk[0] + 1; i++) {
+            const char *k = i < sizeof dk / sizeof dk[0] ? dk[i].k : "nnorm";
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(def, k);
+            if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+                st = XANES_RAISE(err, XANES_EDATA,
+                                 "%s: key 'edge_definition.%s' is missing or not a finite number",
+                                 resolved, k);
+                goto done;
+            }
+            if (i < sizeof dk / sizeof dk[0])
+                *dk[i].dst = v->valuedouble;
+            else
+                nnorm = v->valuedouble;
+        }
+        const cJSON *anchor = cJSON_GetObjectItemCaseSensitive(def, "anchor");
+        const char *a = cJSON_IsString(anchor) ? anchor->valuestring : "";
+        if (strcmp(a, "NiO") == 0)
+            s.def_e0_ev = s.nio_edge_ev;
+        else if (strcmp(a, "NCM_pristine") == 0)
+            s.def_e0_ev = s.pristine_edge_ev;
+        else if (strcmp(a, "NCM_delithiated") == 0)
+            s.def_e0_ev = s.ni4_edge_ev;
+        else {
+            st = XANES_RAISE(err, XANES_EDATA,
+                             "%s: key 'edge_definition.anchor' must name a standard (NiO, "
+                             "NCM_pristine, NCM_delithiated), got '%s'",
+                             resolved, a);
+            goto done;
+        }
+        if (!(s.def_pre1_ev < s.def_pre2_ev && s.def_pre2_ev < 0 && 0 < s.def_norm1_ev &&
+              s.def_norm1_ev < s.def_norm2_ev) ||
+            !(nnorm >= 0 && nnorm <= 3 && nnorm == floor(nnorm)) ||
+            !(s.def_half_level > 0 && s.def_half_level < 1)) {
+            st = XANES_RAISE(err, XANES_EDATA,
+                             "%s: 'edge_definition' needs pre1 < pre2 < 0 < norm1 < norm2, nnorm "
+                             "an integer 0..3 and 0 < half_level < 1",
+                             resolved);
+            goto done;
+        }
+        s.def_nnorm = (int)nnorm;
+        const cJSON *fit = cJSON_GetObjectItemCaseSensitive(def, "fit");
+        const char *f = cJSON_IsString(fit) ? fit->valuestring : "";
+        if (strcmp(f, "interpolant") == 0 || strcmp(f, "points") == 0) {
+            s.def_fit_interpolant = strcmp(f, "interpolant") == 0;
+        } else {
+            st = XANES_RAISE(err, XANES_EDATA,
+                             "%s: key 'edge_definition.fit' must be \"interpolant\" or "
+                             "\"points\", got '%s'",
+                             resolved, f);
+            goto done;
+        }
+    }
+
     copy_string(root, "element", s.element, sizeof s.element);
     copy_string(root, "edge", s.edge, sizeof s.edge);
     snprintf(s.path, sizeof s.path, "%s", resolved);
@@ -212,6 +280,19 @@ done:
     cJSON_Delete(root);
     free(text);
     return st;
+}
+
+void xanes_standards_edge_params(const xanes_standards *std, xanes_normalize_params *p)
+{
+    xanes_normalize_default_params(p);
+    p->e0_ev = std->def_e0_ev;
+    p->pre1_ev = std->def_pre1_ev;
+    p->pre2_ev = std->def_pre2_ev;
+    p->norm1_ev = std->def_norm1_ev;
+    p->norm2_ev = std->def_norm2_ev;
+    p->nnorm = std->def_nnorm;
+    p->half_level = std->def_half_level;
+    p->fit_interpolant = std->def_fit_interpolant;
 }
 
 double xanes_standards_valence(const xanes_standards *std, double edge_ev)

@@ -165,6 +165,7 @@ static void test_calibrate_standard(void **state)
     tu_write_file(file, "{\"standards\": {\"NiO\": {\"edge_ev\": 8350.55, \"valence\": 2},"
                         "\"NCM_delithiated\": {\"edge_ev\": 8358.0, \"valence\": 4, \"soc\": 1},"
                         "\"NCM_pristine\": {\"edge_ev\": 8355.1, \"soc\": 0}},"
+                        "\"edge_definition\": {\"anchor\": \"NCM_pristine\", \"pre1_ev\": -50, \"pre2_ev\": -25, \"norm1_ev\": 30, \"norm2_ev\": 90, \"nnorm\": 1, \"half_level\": 0.5, \"fit\": \"interpolant\"},"
                         "\"overcharge_threshold_ev\": 8357.0}");
     r = tu_run_cli("calibrate '%s' --standard nio --standards '%s' --json", data, file);
     j = parse_ok(&r);
@@ -371,11 +372,11 @@ static void test_lcf_bad(void **state)
     expect_fail(2, "need at least 2 references", "lcf '%s' --ref '%s'", nio, lno);
     expect_fail(2, "no spectrum given", "lcf --ref '%s' --ref '%s'", nio, lno);
     expect_fail(1, "holds 0 grid point(s)",
-                "lcf '%s' --ref '%s' --ref '%s' --emin 9500 --emax 9600", nio, lno);
+                "lcf '%1$s' --ref '%2$s' --ref '%1$s' --emin 9500 --emax 9600", nio, lno);
     expect_fail(2, "must be below", "lcf '%s' --ref '%s' --emin 8400 --emax 8300 --ref x", nio,
                 lno);
     expect_fail(1, "nothere.xdi", "lcf '%s' --ref '%s' --ref /nonexistent/nothere.xdi", nio, lno);
-    expect_fail(1, "linearly dependent", "lcf '%s' --ref '%s' --ref '%s'", nio, nio);
+    expect_fail(1, "linearly dependent", "lcf '%1$s' --ref '%2$s' --ref '%2$s'", nio, nio);
     tu_cli_result r = tu_run_cli("lcf --help");
     assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.out, "--sum-to-one"));

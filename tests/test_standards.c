@@ -33,6 +33,7 @@ static const char *good_json(double nio, double pristine, double ni4, double thr
              "\"NiO\": {\"edge_ev\": %.4f, \"valence\": 2},"
              "\"NCM_delithiated\": {\"edge_ev\": %.4f, \"valence\": 4, \"soc\": 1.0},"
              "\"NCM_pristine\": {\"edge_ev\": %.4f, \"soc\": 0.0}},"
+             "\"edge_definition\": {\"anchor\": \"NCM_pristine\", \"pre1_ev\": -50, \"pre2_ev\": -25, \"norm1_ev\": 30, \"norm2_ev\": 90, \"nnorm\": 1, \"half_level\": 0.5, \"fit\": \"interpolant\"},"
              "\"overcharge_threshold_ev\": %.4f}",
              nio, ni4, pristine, thr);
     return buf;
@@ -48,6 +49,17 @@ static void test_repo_file_values(void **state)
     xanes_error_clear(&err);
     assert_int_equal(xanes_standards_load(path, &s, &err), XANES_OK);
     assert_near(s.nio_edge_ev, 8353.01, 1e-12);
+    /* The edge definition: e0 at the anchor (pristine NCM), windows as written. */
+    xanes_normalize_params np;
+    xanes_standards_edge_params(&s, &np);
+    assert_near(np.e0_ev, 8355.10, 1e-12);
+    assert_near(np.pre1_ev, -50.0, 1e-12);
+    assert_near(np.pre2_ev, -25.0, 1e-12);
+    assert_near(np.norm1_ev, 30.0, 1e-12);
+    assert_near(np.norm2_ev, 90.0, 1e-12);
+    assert_int_equal(np.nnorm, 1);
+    assert_near(np.half_level, 0.5, 1e-12);
+    assert_int_equal(np.fit_interpolant, 1);
     assert_near(s.ni4_edge_ev, 8358.0, 1e-12);
     assert_near(s.pristine_edge_ev, 8355.10, 1e-12);
     assert_near(s.overcharge_threshold_ev, 8357.0, 1e-12);
@@ -171,6 +183,35 @@ static void test_bad_files(void **state)
     /* standards is not an object. */
     expect_bad("{\"standards\": 3, \"overcharge_threshold_ev\": 8357}", XANES_EDATA, "'standards'",
                "not an object");
+    /* edge_definition: missing, a bad anchor, windows out of order. */
+    const char *head = "{\"standards\": {\"NiO\": {\"edge_ev\": 8353.01, \"valence\": 2},"
+                       "\"NCM_delithiated\": {\"edge_ev\": 8358.0, \"valence\": 4, \"soc\": 1},"
+                       "\"NCM_pristine\": {\"edge_ev\": 8355.1, \"soc\": 0}},"
+                       "\"overcharge_threshold_ev\": 8357";
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s}", head);
+    expect_bad(buf, XANES_EDATA, "edge_definition", "missing");
+    snprintf(buf, sizeof buf,
+             "%s, \"edge_definition\": {\"anchor\": \"LiNiO2\", \"pre1_ev\": -50, \"pre2_ev\": "
+             "-25, \"norm1_ev\": 30, \"norm2_ev\": 90, \"nnorm\": 1, \"half_level\": 0.5}}",
+             head);
+    expect_bad(buf, XANES_EDATA, "edge_definition.anchor", "LiNiO2");
+    snprintf(buf, sizeof buf,
+             "%s, \"edge_definition\": {\"anchor\": \"NiO\", \"pre1_ev\": -20, \"pre2_ev\": "
+             "-25, \"norm1_ev\": 30, \"norm2_ev\": 90, \"nnorm\": 1, \"half_level\": 0.5}}",
+             head);
+    expect_bad(buf, XANES_EDATA, "edge_definition", "pre1 < pre2");
+    snprintf(buf, sizeof buf,
+             "%s, \"edge_definition\": {\"anchor\": \"NiO\", \"pre1_ev\": -50, \"pre2_ev\": "
+             "-25, \"norm1_ev\": 30, \"norm2_ev\": 90, \"half_level\": 0.5}}",
+             head);
+    expect_bad(buf, XANES_EDATA, "edge_definition.nnorm", "missing");
+    snprintf(buf, sizeof buf,
+             "%s, \"edge_definition\": {\"anchor\": \"NiO\", \"pre1_ev\": -50, \"pre2_ev\": "
+             "-25, \"norm1_ev\": 30, \"norm2_ev\": 90, \"nnorm\": 1, \"half_level\": 0.5, "
+             "\"fit\": \"spline\"}}",
+             head);
+    expect_bad(buf, XANES_EDATA, "edge_definition.fit", "spline");
 }
 
 static void test_missing_file(void **state)

@@ -44,10 +44,23 @@ typedef struct {
     int nnorm;         /* post-edge polynomial degree 0..5; -1: default rule */
     double nvict;      /* energy exponent of the pre-edge fit (larch nvict), 0 */
     double half_level; /* norm level of the "half-edge" energy, 0.5 */
+    int fit_interpolant; /* 0 (larch): fit the samples inside each window; nonzero:
+                            fit the piecewise-linear interpolant over the window
+                            (uniform weight in energy, continuous in e0 and the
+                            window ends, so sparse TXM grids give the spectrum's
+                            edge, not the sampling's).  Needs e0, the windows and
+                            nnorm explicit and nvict 0; e0 is then used as given,
+                            not snapped to a sample */
+    unsigned edges;    /* which edge energies to find: XANES_NORMALIZE_EDGE_* bits
+                          (default both); the per-pixel path asks for one only,
+                          since the derivative costs a third of its time */
 } xanes_normalize_params;
 
+#define XANES_NORMALIZE_EDGE_HALF 1u
+#define XANES_NORMALIZE_EDGE_DERIV 2u
+
 /* Fills p with larch's defaults: everything NaN/-1 (chosen from the data),
- * nvict 0, half_level 0.5. */
+ * nvict 0, half_level 0.5, both edge energies. */
 void xanes_normalize_default_params(xanes_normalize_params *p);
 
 /* Everything a normalization found and every parameter it actually used,

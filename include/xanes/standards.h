@@ -9,6 +9,7 @@
 #ifndef XANES_STANDARDS_H
 #define XANES_STANDARDS_H
 
+#include "xanes/normalize.h"
 #include "xanes/status.h"
 
 typedef struct xanes_standards {
@@ -23,6 +24,14 @@ typedef struct xanes_standards {
     char element[8];                /* e.g. "Ni"                                   */
     char edge[8];                   /* e.g. "K"                                    */
     char path[512];                 /* file the values were read from              */
+    /* edge_definition: the normalization of every TXM edge energy (xanes
+     * run, the simulator's truth).  e0 is fixed at the anchor standard's
+     * edge; windows are relative to it (eV). */
+    double def_e0_ev;
+    double def_pre1_ev, def_pre2_ev, def_norm1_ev, def_norm2_ev;
+    int def_nnorm;
+    double def_half_level;
+    int def_fit_interpolant; /* "fit": "interpolant" (1) or "points" (0, larch) */
 } xanes_standards;
 
 /* Reads the standards file at path.  path == NULL means
@@ -58,6 +67,10 @@ double xanes_standards_edge_from_soc(const xanes_standards *std, double soc);
 /* Inverse of xanes_standards_valence: the edge energy (eV) of a valence.
  * Pure, thread-safe. */
 double xanes_standards_edge_from_valence(const xanes_standards *std, double valence);
+
+/* Fills p with the file's edge_definition (explicit e0 at the anchor,
+ * windows, nnorm, half level; both edge energies requested).  Thread-safe. */
+void xanes_standards_edge_params(const xanes_standards *std, xanes_normalize_params *p);
 
 /* Nonzero when edge_ev lies strictly above the overcharge threshold. */
 int xanes_standards_is_overcharged(const xanes_standards *std, double edge_ev);

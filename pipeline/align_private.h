@@ -1,0 +1,64 @@
+/* align_private.h: the aligner object and the correlation helpers shared
+ * by align.c (parameters, set-up, the estimate's passes), align_correlate.c
+ * (preparing, correlating and refining one frame) and align_apply.c
+ * (resampling).  Not installed. */
+#ifndef XANES_ALIGN_PRIVATE_H
+#define XANES_ALIGN_PRIVATE_H
+
+#include <stddef.h>
+
+#include <fftw3.h>
+
+#include "xanes/align.h"
+
+/* C11 has no M_PI. */
+#define PI 3.14159265358979323846
+
+/* Scratch of one thread, allocated by xanes_align_alloc. */
+typedef struct {
+    float *frame;          /* [ny*nx] apply scratch                        */
+    float *real;           /* [nyb*nxb] windowed frame / correlation        */
+    fftwf_complex *spec;   /* [nyb*nxh] spectrum, then cross-power R        */
+    fftwf_complex *spec2;  /* [nyb*nxh] copy of R consumed by the c2r FFT   */
+    float *kc_re, *kc_im;  /* [nxh*m] column kernel of the local DFT        */
+    float *t_re, *t_im;    /* [nyb*m] partial sums of the local DFT         */
+    double *kr_re, *kr_im; /* [m*nyb] row kernel                            */
+    double *grid;          /* [m*m] upsampled correlation                   */
+    float *ph_y, *ph_x;    /* [2*nyb], [2*nxh] separable shift phase factors */
+    float *row;            /* [nx] one raw row with NaN filled               */
+    size_t *nan_rows;      /* [nyb] all-NaN raw rows per binned row          */
+} scratch;
+
+struct xanes_align {
+    size_t ny, nx, nyb, nxb, nxh, m; /* m = 2h+1 points of the local grid */
+    xanes_align_params p;
+    int nthr;
+    float *win_y, *win_x;    /* Tukey windows [nyb], [nxb]         */
+    fftwf_complex *ref_spec; /* [nyb*nxh]                          */
+    fftwf_plan r2c, c2r;
+    scratch *s;
+};
+
+/* Bins src (rows of src_nx floats, nyb*bin x nxb*bin used) into dst
+ * [nyb*nxb], NaN filled along rows, the mean of the finite pixels removed,
+ * window applied.  row is scratch of src_nx floats, nan_rows of nyb.  One
+ * pass over the frame.  Returns 0 when the frame has no finite pixel.
+ * Linear in the pixels when there is no NaN, which leave-one-out relies
+ * on. */
+int align_prepare(const xanes_align *a, const float *restrict src, size_t src_nx, size_t bin,
+                  float *restrict dst, float *restrict row, size_t *restrict nan_rows);
+
+/* Phase factors in s that translate a binned spectrum by (dy, dx)
+ * full-size px. */
+void align_shift_phase(const xanes_align *a, scratch *s, double dy, double dx);
+
+/* spec *= the phase factors in s, in place. */
+void align_translate(const xanes_align *a, const scratch *s, fftwf_complex *spec);
+
+/* Registers the prepared frame in s->real on a->ref_spec.  n_ref > 1: the
+ * frame is one of n_ref frames averaged into the reference and is taken out
+ * of it (leave-one-out) at the first-pass shift given in *dy, *dx.  Returns
+ * 1 and the shift in full-size px when the peak is sharp enough, else 0. */
+int align_register_frame(const xanes_align *a, scratch *s, size_t n_ref, double *dy, double *dx);
+
+#endif

@@ -1,0 +1,354 @@
+/* edgemap.c: per-pixel normalization, edge energy, edge jump and noise of a
+ * TXM-XANES stack, with the jump-over-noise gate (see edgemap.h).
+ *
+ * Algorithm.  The mean spectrum of the valid pixels is normalized once with
+ * xanes_normalize_run (larch 0.9.58 pre_edge semantics: find_e0, default
+ * ranges); its e0, fit ranges and post-edge degree then define one
+ * xanes_normalize_plan, the fixed-grid form of the same code, whose
+ * least-squares projections are precomputed so that each pixel costs O(n)
+ * (normalize_plan.c).  Each pixel's spectrum goes through
+ * xanes_normalize_plan_apply, which also finds the half-edge and derivative
+ * edge with edge.c, exactly as for a 1-D spectrum.
+ *
+ * Memory access.  A pixel's spectrum is strided by ny*nx in the [E][y][x]
+ * stack.  Each thread takes whole rows (static schedule) and transposes a
+ * tile of TILE pixels x n_energy into a pixel-major buffer before the
+ * per-pixel work, so every frame row is read once, sequentially, and each
+ * spectrum is contiguous for the plan.  Sizes: 10^5..4x10^6 pixels, 20..200
+ * energies; scratch per thread: TILE*n_energy floats + 4*n_energy doubles.
+ */
+#include "xanes/edgemap.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+/* Pixels per transposed tile: 64 pixels x 100 energies is 25 KiB, an L1-
+ * to L2-sized block. */
+#define TILE 64
+
+struct xanes_edgemap {
+    size_t n_energy, nx;
+    xanes_edgemap_params p;
+    xanes_normalize_plan *plan;
+    double jump_gain; /* ||g||: sd of the edge jump per unit sample noise */
+    int nthr;
+    float **tile;     /* [nthr][TILE * n_energy] */
+    double **scratch; /* [nthr][plan scratch] */
+};
+
+void xanes_edgemap_default_params(xanes_edgemap_params *p)
+{
+    p->method = XANES_EDGEMAP_HALF;
+    xanes_normalize_default_params(&p->norm);
+    p->min_jump_over_noise = 8.0;
+}
+
+xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, size_t ny, size_t nx,
+                                         size_t y0, size_t y1, double *sum_mu, size_t *n_valid,
+                                         xanes_error *err)
+{
+    xanes_status st = XANES_OK;
+    double *rows = NULL;
+    unsigned char *valid = NULL;
+    if (stack == NULL || sum_mu == NULL || n_valid == NULL || n_energy == 0 || nx == 0 ||
+        y0 >= y1 || y1 > ny)
+        return XANES_RAISE(err, XANES_EINVAL,
+                           "edgemap: mean spectrum of rows [%zu, %zu) of a %zu x %zu x %zu stack: "
+                           "bad arguments",
+                           y0, y1, n_energy, ny, nx);
+    size_t nrow = y1 - y0;
+    int nthr = omp_get_max_threads();
+    rows = calloc(nrow * (n_energy + 1), sizeof *rows);
+    valid = malloc((size_t)nthr * nx);
+    if (rows == NULL || valid == NULL) {
+        st = XANES_RAISE(err, XANES_ENOMEM, "edgemap: cannot allocate %zu row sums", nrow);
+        goto done;
+    }
+#pragma omp parallel num_threads(nthr) default(none) shared(stack, rows, valid)                    \
+    firstprivate(n_energy, ny, nx, y0, nrow)
+    {
+        unsigned char *ok = valid + (size_t)omp_get_thread_num() * nx;
+#pragma omp for schedule(static)
+        for (size_t j = 0; j < nrow; j++) {
+            size_t y = y0 + j;
+            double *acc = rows + j * (n_energy + 1);
+            memset(ok, 1, nx);
+            /* v - v is 0 for finite v, NaN for NaN and Inf: vectorises,
+             * unlike isfinite(). */
+            for (size_t e = 0; e < n_energy; e++) {
+                const float *r = stack + (e * ny + y) * nx;
+#pragma omp simd
+                for (size_t x = 0; x < nx; x++)
+                    ok[x] &= (unsigned char)((r[x] - r[x]) == 0.0f);
+            }
+            size_t cnt = 0;
+            for (size_t x = 0; x < nx; x++)
+                cnt += ok[x];
+            acc[n_energy] = (double)cnt;
+            for (size_t e = 0; e < n_energy; e++) {
+                const float *r = stack + (e * ny + y) * nx;
+                /* Rows without invalid pixels (the usual case) take a
+                 * vectorised float sum: 1e-6 relative is ample for e0 and
+                 * the fit ranges, and the order is fixed. */
+                if (cnt == nx) {
+                    float f = 0.0f;
+#pragma omp simd reduction(+ : f)
+                    for (size_t x = 0; x < nx; x++)
+                        f += r[x];
+                    acc[e] = f;
+                } else {
+                    double s = 0.0;
+                    for (size_t x = 0; x < nx; x++)
+                        if (ok[x])
+                            s += r[x];
+                    acc[e] = s;
+                }
+            }
+        }
+    }
+    for (size_t j = 0; j < nrow; j++) {
+        const double *acc = rows + j * (n_energy + 1);
+        for (size_t e = 0; e < n_energy; e++)
+            sum_mu[e] += acc[e];
+        *n_valid += (size_t)acc[n_energy];
+    }
+done:
+    free(valid);
+    free(rows);
+    return st;
+}
+
+void xanes_edgemap_free(xanes_edgemap *m)
+{
+    if (m == NULL)
+        return;
+    for (int t = 0; m->tile != NULL && t < m->nthr; t++)
+        free(m->tile[t]);
+    for (int t = 0; m->scratch != NULL && t < m->nthr; t++)
+        free(m->scratch[t]);
+    free(m->tile);
+    free(m->scratch);
+    xanes_normalize_plan_free(m->plan);
+    free(m);
+}
+
+/* The edge jump is a fixed linear function of the spectrum, jump = g . mu
+ * (plan_apply's edge_step_signed: pre-edge line and post-edge polynomial
+ * are least-squares projections).  g_i is found by adding 1 to sample i of
+ * the mean spectrum; ||g|| is the standard error of the jump for unit white
+ * noise.  With larch's nnorm = 0 the jump is the post-edge mean minus the
+ * pre-edge line extrapolated to the middle of the post-edge range, so ||g||
+ * exceeds 1 on short pre-edge ranges (1.82 for 8300..8330 / 8365..8400 eV). */
+static xanes_status jump_gain(xanes_edgemap *m, const double *mean_mu, xanes_error *err)
+{
+    size_t n = m->n_energy;
+    xanes_status st = XANES_OK;
+    float *y = malloc(n * sizeof *y);
+    double *scratch = malloc(xanes_normalize_plan_scratch_size(m->plan) * sizeof *scratch);
+    if (y == NULL || scratch == NULL) {
+        st = XANES_RAISE(err, XANES_ENOMEM, "edgemap: cannot allocate %zu samples", n);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)mean_mu[i];
+    xanes_normalize_result r;
+    st = xanes_normalize_plan_apply(m->plan, y, 1, scratch, &r, NULL, NULL, err);
+    if (st != XANES_OK)
+        goto done;
+    double j0 = r.edge_step_signed, g2 = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float keep = y[i];
+        y[i] = keep + 1.0f;
+        double step = (double)y[i] - (double)keep;
+        st = xanes_normalize_plan_apply(m->plan, y, 1, scratch, &r, NULL, NULL, err);
+        y[i] = keep;
+        if (st != XANES_OK)
+            goto done;
+        double g = (r.edge_step_signed - j0) / step;
+        g2 += g * g;
+    }
+    m->jump_gain = sqrt(g2);
+done:
+    free(scratch);
+    free(y);
+    return st;
+}
+
+xanes_edgemap *xanes_edgemap_alloc(const double *energy_ev, size_t n_energy, size_t nx,
+                                   const double *mean_mu, const xanes_edgemap_params *p,
+                                   xanes_error *err)
+{
+    xanes_normalize_workspace *ws = NULL;
+    xanes_edgemap *m = NULL;
+    if (energy_ev == NULL || mean_mu == NULL || n_energy == 0 || nx == 0) {
+        XANES_RAISE(err, XANES_EINVAL,
+                    "edgemap: alloc needs energies, a mean spectrum and a "
+                    "width (got n_energy %zu, nx %zu)",
+                    n_energy, nx);
+        goto fail;
+    }
+    m = calloc(1, sizeof *m);
+    if (m == NULL)
+        goto nomem;
+    if (p != NULL)
+        m->p = *p;
+    else
+        xanes_edgemap_default_params(&m->p);
+    if ((m->p.method != XANES_EDGEMAP_HALF && m->p.method != XANES_EDGEMAP_DERIV) ||
+        !(m->p.min_jump_over_noise >= 0.0) || !isfinite(m->p.min_jump_over_noise)) {
+        XANES_RAISE(err, XANES_EINVAL,
+                    "edgemap: bad parameters (method %d, min_jump_over_noise %g)", (int)m->p.method,
+                    m->p.min_jump_over_noise);
+        goto fail;
+    }
+    m->n_energy = n_energy;
+    m->nx = nx;
+    /* e0, ranges and degree from the mean spectrum, by the 1-D code. */
+    ws = xanes_normalize_workspace_alloc(n_energy);
+    if (ws == NULL)
+        goto nomem;
+    xanes_normalize_result r;
+    xanes_error sub;
+    xanes_error_clear(&sub);
+    xanes_status st =
+        xanes_normalize_run(energy_ev, mean_mu, n_energy, &m->p.norm, ws, &r, NULL, NULL, &sub);
+    if (st != XANES_OK) {
+        XANES_RAISE(err, st, "edgemap: the mean spectrum of the stack cannot be normalized: %s",
+                    sub.message);
+        goto fail;
+    }
+    xanes_normalize_params fixed = m->p.norm;
+    fixed.e0_ev = r.e0_ev;
+    fixed.pre1_ev = r.pre1_ev;
+    fixed.pre2_ev = r.pre2_ev;
+    fixed.norm1_ev = r.norm1_ev;
+    fixed.norm2_ev = r.norm2_ev;
+    fixed.nnorm = r.nnorm;
+    fixed.edges = m->p.method == XANES_EDGEMAP_HALF ? XANES_NORMALIZE_EDGE_HALF
+                                                    : XANES_NORMALIZE_EDGE_DERIV;
+    m->plan = xanes_normalize_plan_alloc(energy_ev, n_energy, &fixed, err);
+    if (m->plan == NULL)
+        goto fail;
+    if (jump_gain(m, mean_mu, err) != XANES_OK)
+        goto fail;
+    m->nthr = omp_get_max_threads();
+    m->tile = calloc((size_t)m->nthr, sizeof *m->tile);
+    m->scratch = calloc((size_t)m->nthr, sizeof *m->scratch);
+    if (m->tile == NULL || m->scratch == NULL)
+        goto nomem;
+    size_t ns = xanes_normalize_plan_scratch_size(m->plan);
+    for (int t = 0; t < m->nthr; t++) {
+        m->tile[t] = malloc(TILE * n_energy * sizeof *m->tile[t]);
+        m->scratch[t] = malloc(ns * sizeof *m->scratch[t]);
+        if (m->tile[t] == NULL || m->scratch[t] == NULL)
+            goto nomem;
+    }
+    xanes_normalize_workspace_free(ws);
+    return m;
+nomem:
+    XANES_RAISE(err, XANES_ENOMEM, "edgemap: cannot allocate scratch for %zu energies", n_energy);
+fail:
+    xanes_normalize_workspace_free(ws);
+    xanes_edgemap_free(m);
+    return NULL;
+}
+
+void xanes_edgemap_describe(const xanes_edgemap *m, xanes_normalize_result *r)
+{
+    xanes_normalize_plan_describe(m->plan, r);
+}
+
+double xanes_edgemap_jump_gain(const xanes_edgemap *m)
+{
+    return m->jump_gain;
+}
+
+enum { PIX_EDGE, PIX_INVALID, PIX_LOW_JUMP, PIX_NO_EDGE };
+
+/* One pixel: spectrum mu [n] contiguous.  Returns its class. */
+static int pixel(const xanes_edgemap *m, const float *mu, double *scratch, float *edge, float *jump,
+                 float *noise)
+{
+    size_t n = m->n_energy;
+    *edge = *jump = *noise = NAN;
+    xanes_normalize_result r;
+    if (xanes_normalize_plan_apply(m->plan, mu, 1, scratch, &r, NULL, NULL, NULL) != XANES_OK) {
+        /* plan_apply refuses non-finite data (checked first) and a zero
+         * edge step; only the failure path pays for telling them apart. */
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(mu[i]))
+                return PIX_INVALID;
+        *jump = 0.0f;
+        return PIX_NO_EDGE;
+    }
+    double sigma = r.pre_rms * (m->jump_gain > 1.0 ? m->jump_gain : 1.0);
+    *jump = (float)r.edge_step_signed;
+    *noise = (float)sigma;
+    if (!(r.edge_step_signed > 0.0) || r.edge_step_signed < m->p.min_jump_over_noise * sigma)
+        return PIX_LOW_JUMP;
+    double e = m->p.method == XANES_EDGEMAP_HALF ? r.half_edge_ev : r.deriv_edge_ev;
+    if (!isfinite(e))
+        return PIX_NO_EDGE;
+    *edge = (float)e;
+    return PIX_EDGE;
+}
+
+xanes_status xanes_edgemap_run(xanes_edgemap *m, const float *stack, size_t n_energy, size_t ny,
+                               size_t nx, size_t y0, size_t y1, float *edge_ev, float *jump,
+                               float *noise, xanes_edgemap_counts *counts, xanes_error *err)
+{
+    if (m == NULL || stack == NULL || edge_ev == NULL)
+        return XANES_RAISE(err, XANES_EINVAL, "edgemap: run needs a map, a stack and an output");
+    if (n_energy != m->n_energy || nx != m->nx || y0 >= y1 || y1 > ny)
+        return XANES_RAISE(err, XANES_EINVAL,
+                           "edgemap: rows [%zu, %zu) of a %zu x %zu x %zu stack do not fit a map "
+                           "made for %zu energies and %zu columns",
+                           y0, y1, n_energy, ny, nx, m->n_energy, m->nx);
+    size_t n_edge = 0, n_invalid = 0, n_low = 0, n_none = 0, nrow = y1 - y0;
+    const xanes_edgemap *mc = m;
+#pragma omp parallel num_threads(m->nthr) default(none)                                        \
+    shared(mc, stack, edge_ev, jump, noise) firstprivate(n_energy, ny, nx, y0, nrow)            \
+    reduction(+ : n_edge, n_invalid, n_low, n_none)
+    {
+        int t = omp_get_thread_num();
+        float *tile = mc->tile[t];
+        double *scratch = mc->scratch[t];
+#pragma omp for schedule(static)
+        for (size_t j = 0; j < nrow; j++) {
+            size_t y = y0 + j;
+            for (size_t x0 = 0; x0 < nx; x0 += TILE) {
+                size_t w = nx - x0 < TILE ? nx - x0 : TILE;
+                for (size_t e = 0; e < n_energy; e++) {
+                    const float *r = stack + (e * ny + y) * nx + x0;
+                    for (size_t i = 0; i < w; i++)
+                        tile[i * n_energy + e] = r[i];
+                }
+                for (size_t i = 0; i < w; i++) {
+                    size_t o = j * nx + x0 + i;
+                    float ee, jj, nn;
+                    int cls = pixel(mc, tile + i * n_energy, scratch, &ee, &jj, &nn);
+                    edge_ev[o] = ee;
+                    if (jump != NULL)
+                        jump[o] = jj;
+                    if (noise != NULL)
+                        noise[o] = nn;
+                    n_edge += cls == PIX_EDGE;
+                    n_invalid += cls == PIX_INVALID;
+                    n_low += cls == PIX_LOW_JUMP;
+                    n_none += cls == PIX_NO_EDGE;
+                }
+            }
+        }
+    }
+    if (counts != NULL) {
+        counts->n_pixels = nrow * nx;
+        counts->n_edge = n_edge;
+        counts->n_invalid = n_invalid;
+        counts->n_low_jump = n_low;
+        counts->n_no_edge = n_none;
+    }
+    return XANES_OK;
+}
