@@ -44,6 +44,19 @@ xanes_status xanes_atomic_open(const char *path, xanes_atomic_file **out, xanes_
                          path == NULL ? "(null)" : path);
         goto done;
     }
+    /* rename(2) would replace a device or pipe (-o /dev/null, run as root)
+     * by a regular file: refuse any existing path that is not one. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        st = XANES_RAISE(err, XANES_EINVAL,
+                         "output path '%s' exists and is %s, not a regular file: give a file name",
+                         path,
+                         S_ISDIR(sb.st_mode)                          ? "a directory"
+                         : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
+                         : S_ISFIFO(sb.st_mode)                       ? "a pipe"
+                                                                      : "special");
+        goto done;
+    }
     af = calloc(1, sizeof *af);
     if (af == NULL)
         goto nomem;

@@ -45,6 +45,7 @@ void xanes_calibrate_default_params(xanes_calibrate_params *p)
     p->edge = XANES_CALIBRATE_EDGE_HALF;
     xanes_normalize_default_params(&p->norm);
     p->min_edge_snr = 5.0;
+    p->max_offset_ev = 100.0;
     p->align_step_ev = 0.05;
     p->align_sigma_ev = 0.5;
     p->align_max_shift_ev = 20.0;
@@ -119,10 +120,25 @@ xanes_status xanes_calibrate_offset(const double *energy_ev, const double *mu, s
     if (!isfinite(reference_edge_ev))
         return XANES_RAISE(err, XANES_EINVAL, "calibrate: reference edge energy %g is not finite",
                            reference_edge_ev);
+    xanes_calibrate_params defaults;
+    if (p == NULL) {
+        xanes_calibrate_default_params(&defaults);
+        p = &defaults;
+    }
     double measured = NAN;
     xanes_status st = xanes_calibrate_edge_energy(energy_ev, mu, n, p, &measured, &r->norm, err);
     if (st != XANES_OK)
         return st;
+    /* A wrong standard (another element or edge) or a keV/eV slip gives an
+     * offset of hundreds or thousands of eV that would silently shift every
+     * map; refuse it instead. */
+    if (!(fabs(reference_edge_ev - measured) <= p->max_offset_ev))
+        return XANES_RAISE(err, XANES_EDATA,
+                           "calibrate: offset %+.2f eV (reference edge %.2f eV - measured edge "
+                           "%.2f eV) exceeds %g eV: the reference is not this element and edge, "
+                           "or its energy unit is wrong",
+                           reference_edge_ev - measured, reference_edge_ev, measured,
+                           p->max_offset_ev);
     r->measured_edge_ev = measured;
     r->reference_edge_ev = reference_edge_ev;
     r->offset_ev = reference_edge_ev - measured;

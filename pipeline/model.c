@@ -42,8 +42,9 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
-#define FARADAY 96485.33212   /* C/mol, CODATA 2018 (exact) */
-#define GAS_R 8.314462618     /* J/(mol K), CODATA 2018 (exact) */
+#define FARADAY 96485.33212 /* C/mol, CODATA 2018 (exact) */
+#define GAS_R 8.314462618   /* J/(mol K), CODATA 2018 (exact) */
+#define MAX_BETA_SHAPE 1e5  /* largest accepted coverage Beta shape parameter */
 
 void xanes_model_default_params(xanes_model_params *p)
 {
@@ -71,10 +72,10 @@ void xanes_model_result_free(xanes_model_result *r)
 typedef struct {
     const xanes_model_data *d;
     size_t n;
-    double current_a;      /* applied, > 0 charges (removes Li) */
-    const double *q_c;     /* F c_max V_i: charge per unit y, C */
-    const double *r_fixed; /* R_ct + R_ion, ohm (INFINITY = isolated) */
-    const double *r_diff_k;/* R_diff / |dU/dy| */
+    double current_a;       /* applied, > 0 charges (removes Li) */
+    const double *q_c;      /* F c_max V_i: charge per unit y, C */
+    const double *r_fixed;  /* R_ct + R_ion, ohm (INFINITY = isolated) */
+    const double *r_diff_k; /* R_diff / |dU/dy| */
     int linear_ocv;
     double ocv_a, ocv_b;
 } system_ctx;
@@ -90,8 +91,7 @@ static double ocv(const system_ctx *s, double y, double *dudy)
 
 /* Electrode potential for state y; also the currents when current_out is
  * given (then u_g is scratch [2n] for the per-particle OCV and conductance). */
-static double potential(const system_ctx *s, const double *y, double *current_out,
-                        double *u_g)
+static double potential(const system_ctx *s, const double *y, double *current_out, double *u_g)
 {
     double sum_g = 0.0, sum_ug = 0.0;
     for (size_t i = 0; i < s->n; i++) {
@@ -119,8 +119,8 @@ static double potential(const system_ctx *s, const double *y, double *current_ou
 
 typedef struct {
     system_ctx *sys;
-    double *current;  /* scratch [n] */
-    double *u_g;      /* scratch [2n] */
+    double *current; /* scratch [n] */
+    double *u_g;     /* scratch [2n] */
 } rhs_ctx;
 
 static int rhs(double t, const double y[], double dydt[], void *params)
@@ -271,8 +271,8 @@ xanes_status xanes_model_run_ensemble(const xanes_model_data *d, const xanes_sta
                                       xanes_model_result **out, xanes_error *err)
 {
     *out = NULL;
-    if (n == 0 || !(p->c_rate > 0 && p->c_rate <= 100) || !(p->temperature_c > -60 &&
-                                                             p->temperature_c < 200) ||
+    if (n == 0 || !(p->c_rate > 0 && p->c_rate <= 100) ||
+        !(p->temperature_c > -60 && p->temperature_c < 200) ||
         !(p->cutoff_v > 2.0 && p->cutoff_v < 5.5))
         return XANES_RAISE(err, XANES_EINVAL,
                            "model: absurd parameters (particles %zu, C-rate %g, T %g C, cut-off "
@@ -410,8 +410,8 @@ static double beta_quantile(double u, double alpha, double beta)
     return 0.5 * (lo + hi);
 }
 
-static void apply_coverage(xanes_model_particle *part, const double *u_cov, size_t n,
-                           double alpha, double beta)
+static void apply_coverage(xanes_model_particle *part, const double *u_cov, size_t n, double alpha,
+                           double beta)
 {
     for (size_t i = 0; i < n; i++)
         part[i].coverage = beta_quantile(u_cov[i], alpha, beta);
@@ -425,6 +425,14 @@ xanes_status xanes_model_run(const xanes_model_data *d, const xanes_model_config
     if (p->n_particles == 0 || p->n_particles > 10000000)
         return XANES_RAISE(err, XANES_EINVAL, "model: particle count %zu out of range [1, 1e7]",
                            p->n_particles);
+    /* GSL's Beta quantile never returns for infinite shape parameters; the
+     * fits stay far below the bound (Beta(1e5, .) is already a spike). */
+    if (!(cfg->coverage_alpha > 0.0 && cfg->coverage_alpha <= MAX_BETA_SHAPE &&
+          cfg->coverage_beta > 0.0 && cfg->coverage_beta <= MAX_BETA_SHAPE))
+        return XANES_RAISE(err, XANES_EINVAL,
+                           "model: configuration '%s': coverage Beta(%g, %g) needs both shape "
+                           "parameters in (0, %g]",
+                           cfg->name, cfg->coverage_alpha, cfg->coverage_beta, MAX_BETA_SHAPE);
     xanes_model_particle *part = calloc(p->n_particles, sizeof *part);
     double *u = malloc(p->n_particles * sizeof(double));
     xanes_status st;
@@ -493,8 +501,8 @@ xanes_status xanes_model_fit(const xanes_model_data *d, xanes_model_config *cfg,
     size_t n = p->n_particles;
     xanes_model_particle *part = calloc(n, sizeof *part);
     double *u = malloc(n * sizeof(double));
-    gsl_multimin_fminimizer *m = gsl_multimin_fminimizer_alloc(
-        gsl_multimin_fminimizer_nmsimplex2, 2);
+    gsl_multimin_fminimizer *m =
+        gsl_multimin_fminimizer_alloc(gsl_multimin_fminimizer_nmsimplex2, 2);
     gsl_vector *x = gsl_vector_alloc(2), *step = gsl_vector_alloc(2);
     if (!part || !u || !m || !x || !step) {
         st = XANES_RAISE(err, XANES_ENOMEM, "model fit: out of memory");

@@ -230,8 +230,19 @@ static xanes_status align_stage(const xanes_run_params *p, xanes_stack *s, xanes
 {
     xanes_status st = XANES_OK;
     xanes_align *a = xanes_align_alloc(s->ny, s->nx, &p->align_params, err);
-    if (a == NULL)
-        return err != NULL ? err->status : XANES_EFAIL;
+    if (a == NULL) {
+        /* The parameters were checked when the run started, so a refusal
+         * here is about the stack's frames (too small to correlate): a data
+         * error about that file, not a usage error. */
+        xanes_status why = err != NULL ? err->status : XANES_EFAIL;
+        if (err != NULL && why == XANES_EINVAL) {
+            xanes_error inner = *err;
+            xanes_error_clear(err);
+            return XANES_RAISE(err, XANES_EDATA, "stack %s: %s (use --no-align)", s->path,
+                               inner.message);
+        }
+        return with_context(err, why, "stack", s->path);
+    }
     st = xanes_align_estimate(a, s->absorbance, s->n_energy, r->energy_ev, r->shifts_px,
                               r->frame_ok, err);
     if (st == XANES_OK)

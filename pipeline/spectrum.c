@@ -4,9 +4,11 @@
  * `# Element.edge` or the older `Scan.element`/`Scan.edge`), SPEC scans (`#L`
  * label line, labels separated by two or more spaces), MRCAT and other
  * free-text headers followed by a label line, plain whitespace or comma
- * separated columns with `#`/`;` comment lines, and the JSON layout of the
- * FeatureXAS data set (an object of arrays, energy grid given by options).
- * CR, LF and CRLF line ends are all accepted.
+ * separated columns with `#`/`;` comment lines, spreadsheet exports
+ * (semicolon separators with decimal commas, quoted fields), and the JSON
+ * layout of the FeatureXAS data set (an object of arrays, energy grid given
+ * by options).  CR, LF and CRLF line ends and a UTF-8 byte-order mark are
+ * all accepted; energies must come out between 1 eV and 1 MeV.
  *
  * The whole file is read into memory (spectra are small: a few thousand
  * lines), split into lines, and each line is classed as comment, data (every
@@ -15,12 +17,14 @@
  * equals the number of data columns.  mu is then built as the options say;
  * XANES_MU_AUTO picks a column named like mu, else ln(i0/itrans), else
  * ifluor/i0, else the second of exactly two columns, and records the formula
- * it used so a user can see and override the choice.
+ * it used so a user can see and override the choice (spectrum_columns.c).
  */
 #include "xanes/spectrum.h"
+#include "spectrum_private.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +35,9 @@
 
 #define MIN_POINTS 10
 #define MAX_FILE_BYTES (64u << 20)
+#define MIN_ENERGY_EV 1.0
+#define MAX_ENERGY_EV 1e6
+#define MAX_UNNAMED_COLUMNS 32 /* more, with no names: not a spectrum */
 
 void xanes_spectrum_default_options(xanes_spectrum_options *opt)
 {
@@ -68,8 +75,8 @@ void xanes_spectrum_free(xanes_spectrum *s)
 /* ---- file and line handling ------------------------------------------- */
 
 typedef struct {
-    char *text;      /* whole file, lines NUL-terminated in place */
-    char **line;     /* start of each line */
+    char *text;  /* whole file, lines NUL-terminated in place */
+    char **line; /* start of each line */
     size_t n_lines;
 } text_file;
 
@@ -79,6 +86,31 @@ static void text_file_free(text_file *t)
     free(t->line);
     t->text = NULL;
     t->line = NULL;
+}
+
+/* What a binary file probably is, from its signature, for the message. */
+static const char *binary_kind(const char *text, size_t n)
+{
+    static const struct {
+        const char *magic;
+        size_t len;
+        const char *what;
+    } known[] = {
+        {"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", 8, "an OLE2 container: Xradia .xrm/.txrm?"},
+        {"II*\0", 4, "a TIFF image"},
+        {"MM\0*", 4, "a TIFF image"},
+        {"\x89PNG", 4, "a PNG image"},
+        {"\x1F\x8B", 2, "gzip-compressed"},
+        {"PK\x03\x04", 4, "a zip archive"},
+        {"CDF\x01", 4, "NetCDF"},
+        {"\x0E\x03\x13\x01", 4, "HDF4"},
+        {"\xFF\xFE", 2, "UTF-16 text: save it as UTF-8"},
+        {"\xFE\xFF", 2, "UTF-16 text: save it as UTF-8"},
+    };
+    for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+        if (n >= known[k].len && memcmp(text, known[k].magic, known[k].len) == 0)
+            return known[k].what;
+    return "NUL bytes";
 }
 
 static xanes_status text_file_read(const char *path, text_file *t, xanes_error *err)
@@ -114,7 +146,8 @@ static xanes_status text_file_read(const char *path, text_file *t, xanes_error *
         goto done;
     }
     if (ferror(f)) {
-        st = XANES_RAISE(err, XANES_EIO, "%s: read error", path);
+        /* errno still holds fread's reason: "Is a directory" for a folder. */
+        st = XANES_RAISE(err, XANES_EIO, "%s: cannot read: %s", path, strerror(errno));
         goto done;
     }
     t->text[n] = '\0';
@@ -130,8 +163,9 @@ static xanes_status text_file_read(const char *path, text_file *t, xanes_error *
         unsigned char c = (unsigned char)t->text[i];
         if (c == 0) {
             st = XANES_RAISE(err, XANES_EFORMAT,
-                             "%s: binary file (NUL byte at offset %zu), not a text spectrum", path,
-                             i);
+                             "%s: binary file (%s), not a text spectrum; xanes reads HDF5 stacks "
+                             "and text spectra",
+                             path, binary_kind(t->text, n));
             goto done;
         }
         if (c < 32 && c != '\n' && c != '\r' && c != '\t')
@@ -142,6 +176,12 @@ static xanes_status text_file_read(const char *path, text_file *t, xanes_error *
                          "%s: binary file (%zu control characters), not a text spectrum", path,
                          n_ctrl);
         goto done;
+    }
+    /* Windows editors start UTF-8 files with a byte-order mark; left in
+     * place it would turn the first data line into text. */
+    if (n >= 3 && memcmp(t->text, "\xEF\xBB\xBF", 3) == 0) {
+        memmove(t->text, t->text + 3, n - 2);
+        n -= 3;
     }
     size_t lines_cap = 1;
     for (size_t i = 0; i < n; i++)
@@ -194,21 +234,27 @@ static int is_blank(const char *line)
 
 /* Parses a data line into up to max values.  Returns the number of values,
  * or -1 when a token is not a number (the line is text).  Tokens are
- * separated by whitespace and/or one comma. */
+ * separated by whitespace, commas or semicolons and may be double-quoted
+ * (spreadsheet exports); a '#' after the numbers starts a comment. */
 static long parse_numbers(const char *line, double *values, size_t max)
 {
     const char *p = line;
     long count = 0;
     for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
+        while (*p == ' ' || *p == '\t' || *p == ',' || *p == ';')
             p++;
-        if (*p == '\0')
+        if (*p == '\0' || (*p == '#' && count > 0))
             break;
+        int quoted = *p == '"';
+        p += quoted;
         char *end = NULL;
         double v = strtod(p, &end);
         if (end == p)
             return -1;
-        if (*end != '\0' && *end != ' ' && *end != '\t' && *end != ',')
+        if (quoted && *end++ != '"')
+            return -1;
+        if (*end != '\0' && *end != ' ' && *end != '\t' && *end != ',' && *end != ';' &&
+            *end != '#')
             return -1;
         if (values != NULL && (size_t)count < max)
             values[count] = v;
@@ -218,250 +264,10 @@ static long parse_numbers(const char *line, double *values, size_t max)
     return count;
 }
 
-static int name_equal(const char *a, const char *b)
-{
-    for (; *a != '\0' && *b != '\0'; a++, b++)
-        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
-            return 0;
-    return *a == *b;
-}
-
-static void set_name(xanes_spectrum *s, size_t col, const char *name, size_t len)
-{
-    if (col >= XANES_SPECTRUM_MAX_COLUMNS)
-        return;
-    if (len >= sizeof s->column_names[0])
-        len = sizeof s->column_names[0] - 1;
-    memcpy(s->column_names[col], name, len);
-    s->column_names[col][len] = '\0';
-}
-
-/* Splits a header line into names: by runs of >= 2 spaces when two_space is
- * set (SPEC #L lines, whose labels may contain single spaces), else by
- * whitespace or commas.  Returns the count of names found. */
-static size_t split_names(const char *text, int two_space, const char **start, size_t *len,
-                          size_t max)
-{
-    size_t n = 0;
-    const char *p = text;
-    while (*p != '\0') {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (*p == '\0')
-            break;
-        const char *b = p;
-        while (*p != '\0') {
-            if (*p == '\t' || *p == ',')
-                break;
-            if (*p == ' ' && (!two_space || p[1] == ' ' || p[1] == '\t' || p[1] == '\0'))
-                break;
-            p++;
-        }
-        if (n < max) {
-            start[n] = b;
-            len[n] = (size_t)(p - b);
-        }
-        n++;
-    }
-    return n;
-}
-
-/* Header metadata: XDI keys and column names. */
-static void read_header_key(xanes_spectrum *s, const char *line, int *xdi_names)
-{
-    const char *p = line;
-    while (*p == ' ' || *p == '\t' || *p == '#')
-        p++;
-    const char *colon = strchr(p, ':');
-    if (colon == NULL)
-        return;
-    size_t klen = (size_t)(colon - p);
-    const char *v = colon + 1;
-    while (*v == ' ' || *v == '\t')
-        v++;
-    size_t vlen = strcspn(v, " \t");
-    if (klen > 7 && strncmp(p, "Column.", 7) == 0) {
-        long col = strtol(p + 7, NULL, 10);
-        if (col >= 1 && vlen > 0) {
-            set_name(s, (size_t)col - 1, v, vlen);
-            *xdi_names = 1;
-        }
-    } else if ((klen == 14 && strncmp(p, "Element.symbol", 14) == 0) ||
-               (klen == 12 && strncmp(p, "Scan.element", 12) == 0)) {
-        snprintf(s->element, sizeof s->element, "%.*s", (int)vlen, v);
-    } else if ((klen == 12 && strncmp(p, "Element.edge", 12) == 0) ||
-               (klen == 9 && strncmp(p, "Scan.edge", 9) == 0)) {
-        snprintf(s->edge, sizeof s->edge, "%.*s", (int)vlen, v);
-    }
-}
-
-/* ---- column selection ---------------------------------------------------- */
-
-static const char *const mu_aliases[] = {"mu", "mutrans", "mufluor", "xmu", "xmu(trans)",
-                                         "mu_trans", "xmu_trans", "norm", NULL};
-static const char *const i0_aliases[] = {"i0", "io", NULL};
-static const char *const itrans_aliases[] = {"itrans", "it", "i1", "itrans1", NULL};
-static const char *const ifluor_aliases[] = {"ifluor", "if", "fluor", "ifl", NULL};
-static const char *const energy_aliases[] = {"energy", "e", "energy_ev", "ev", NULL};
-
-/* 1-based column whose name matches one of aliases, 0 if none. */
-static size_t find_alias(const xanes_spectrum *s, const char *const *aliases)
-{
-    for (size_t a = 0; aliases[a] != NULL; a++)
-        for (size_t c = 0; c < s->n_columns && c < XANES_SPECTRUM_MAX_COLUMNS; c++)
-            if (name_equal(s->column_names[c], aliases[a]))
-                return c + 1;
-    return 0;
-}
-
-/* Resolves a column given by name (wins) or number; 0 means "not given". */
-static xanes_status resolve_column(const xanes_spectrum *s, const char *path, const char *what,
-                                   const char *name, size_t number, size_t *col,
-                                   xanes_error *err)
-{
-    if (name != NULL) {
-        for (size_t c = 0; c < s->n_columns && c < XANES_SPECTRUM_MAX_COLUMNS; c++)
-            if (name_equal(s->column_names[c], name)) {
-                *col = c + 1;
-                return XANES_OK;
-            }
-        char names[512] = "";
-        for (size_t c = 0; c < s->n_columns && c < XANES_SPECTRUM_MAX_COLUMNS; c++) {
-            size_t used = strlen(names);
-            snprintf(names + used, sizeof names - used, "%s%s", c ? ", " : "",
-                     s->column_names[c][0] ? s->column_names[c] : "?");
-        }
-        return XANES_RAISE(err, XANES_EINVAL, "%s: no column named '%s' for %s (columns: %s)",
-                           path, name, what, names);
-    }
-    if (number > s->n_columns)
-        return XANES_RAISE(err, XANES_EINVAL,
-                           "%s: %s column %zu requested but the file has %zu columns", path, what,
-                           number, s->n_columns);
-    *col = number;
-    return XANES_OK;
-}
-
-/* ---- building mu ----------------------------------------------------------- */
-
-typedef struct {
-    size_t energy, mu, i0, itrans, n_fluor;
-    size_t fluor[XANES_SPECTRUM_MAX_FLUOR];
-    xanes_mu_mode mode;
-} column_plan;
-
-static xanes_status plan_columns(xanes_spectrum *s, const char *path,
-                                 const xanes_spectrum_options *opt, column_plan *cp,
-                                 xanes_error *err)
-{
-    xanes_status st;
-    memset(cp, 0, sizeof *cp);
-    st = resolve_column(s, path, "energy", opt->energy_name, opt->energy_column, &cp->energy, err);
-    if (st != XANES_OK)
-        return st;
-    if (cp->energy == 0) {
-        cp->energy = find_alias(s, energy_aliases);
-        if (cp->energy == 0)
-            cp->energy = 1;
-    }
-    if ((st = resolve_column(s, path, "i0", opt->i0_name, opt->i0_column, &cp->i0, err)) ||
-        (st = resolve_column(s, path, "itrans", opt->itrans_name, opt->itrans_column, &cp->itrans,
-                             err)) ||
-        (st = resolve_column(s, path, "mu", opt->mu_name, opt->mu_column, &cp->mu, err)))
-        return st;
-    if (opt->ifluor_name != NULL) {
-        st = resolve_column(s, path, "ifluor", opt->ifluor_name, 0, &cp->fluor[0], err);
-        if (st != XANES_OK)
-            return st;
-        cp->n_fluor = 1;
-    }
-    for (size_t k = 0; k < opt->n_ifluor && cp->n_fluor < XANES_SPECTRUM_MAX_FLUOR; k++) {
-        st = resolve_column(s, path, "ifluor", NULL, opt->ifluor_columns[k],
-                            &cp->fluor[cp->n_fluor], err);
-        if (st != XANES_OK)
-            return st;
-        cp->n_fluor++;
-    }
-    cp->mode = opt->mode;
-    if (cp->mode == XANES_MU_AUTO) {
-        if (cp->mu == 0)
-            cp->mu = find_alias(s, mu_aliases);
-        if (cp->mu != 0) {
-            cp->mode = XANES_MU_COLUMN;
-        } else {
-            if (cp->i0 == 0)
-                cp->i0 = find_alias(s, i0_aliases);
-            if (cp->itrans == 0)
-                cp->itrans = find_alias(s, itrans_aliases);
-            if (cp->n_fluor == 0 && (cp->fluor[0] = find_alias(s, ifluor_aliases)) != 0)
-                cp->n_fluor = 1;
-            if (cp->i0 != 0 && cp->itrans != 0)
-                cp->mode = XANES_MU_TRANS;
-            else if (cp->i0 != 0 && cp->n_fluor > 0)
-                cp->mode = XANES_MU_FLUOR;
-            else if (s->n_columns == 2) {
-                cp->mode = XANES_MU_COLUMN;
-                cp->mu = cp->energy == 1 ? 2 : 1;
-            } else
-                return XANES_RAISE(err, XANES_EINVAL,
-                                   "%s: %zu columns and none named mu, i0/itrans or i0/ifluor: "
-                                   "say how to build mu (--mu-col, --trans I0,IT or --fluor IF,I0)",
-                                   path, s->n_columns);
-        }
-    }
-    switch (cp->mode) {
-    case XANES_MU_COLUMN:
-        if (cp->mu == 0)
-            cp->mu = cp->energy == 1 ? 2 : 1;
-        break;
-    case XANES_MU_TRANS:
-        if (cp->i0 == 0 && (cp->i0 = find_alias(s, i0_aliases)) == 0)
-            return XANES_RAISE(err, XANES_EINVAL, "%s: transmission needs an i0 column", path);
-        if (cp->itrans == 0 && (cp->itrans = find_alias(s, itrans_aliases)) == 0)
-            return XANES_RAISE(err, XANES_EINVAL, "%s: transmission needs an itrans column",
-                               path);
-        break;
-    case XANES_MU_FLUOR:
-        if (cp->i0 == 0 && (cp->i0 = find_alias(s, i0_aliases)) == 0)
-            return XANES_RAISE(err, XANES_EINVAL, "%s: fluorescence needs an i0 column", path);
-        if (cp->n_fluor == 0 && (cp->fluor[0] = find_alias(s, ifluor_aliases)) != 0)
-            cp->n_fluor = 1;
-        if (cp->n_fluor == 0)
-            return XANES_RAISE(err, XANES_EINVAL, "%s: fluorescence needs an ifluor column",
-                               path);
-        break;
-    case XANES_MU_AUTO:
-        break;
-    }
-    return XANES_OK;
-}
-
-static void describe_formula(xanes_spectrum *s, const column_plan *cp)
-{
-    char *f = s->mu_formula;
-    size_t cap = sizeof s->mu_formula;
-    switch (cp->mode) {
-    case XANES_MU_TRANS:
-        snprintf(f, cap, "ln(i0/itrans) = ln(col%zu/col%zu)", cp->i0, cp->itrans);
-        break;
-    case XANES_MU_FLUOR: {
-        size_t used = (size_t)snprintf(f, cap, "ifluor/i0 = (");
-        for (size_t k = 0; k < cp->n_fluor && used < cap; k++)
-            used += (size_t)snprintf(f + used, cap - used, "%scol%zu", k ? "+" : "", cp->fluor[k]);
-        if (used < cap)
-            snprintf(f + used, cap - used, ")/col%zu", cp->i0);
-        break;
-    }
-    default:
-        snprintf(f, cap, "mu = col%zu", cp->mu);
-        break;
-    }
-}
-
 /* Sorts by energy and averages points that share one energy (a continuous
  * scan may repeat its first energy several times). */
-static size_t sort_and_merge(double *e, double *mu, size_t n, double *scratch_e,
-                             double *scratch_mu, size_t *perm)
+static size_t sort_and_merge(double *e, double *mu, size_t n, double *scratch_e, double *scratch_mu,
+                             size_t *perm)
 {
     gsl_sort_index(perm, e, 1, n);
     for (size_t i = 0; i < n; i++) {
@@ -492,13 +298,27 @@ static xanes_status finish_energies(xanes_spectrum *s, const char *path,
             emax = fabs(s->energy_ev[i]);
     /* X-ray absorption edges lie between ~100 eV and ~100 keV: values below
      * 100 can only be keV (hard X-rays in keV read as < 100 eV otherwise). */
-    int kev = opt->energy_unit == XANES_UNIT_KEV ||
-              (opt->energy_unit == XANES_UNIT_AUTO && emax < 100.0);
+    int kev =
+        opt->energy_unit == XANES_UNIT_KEV || (opt->energy_unit == XANES_UNIT_AUTO && emax < 100.0);
     if (kev) {
         for (size_t i = 0; i < s->n; i++)
             s->energy_ev[i] *= 1000.0;
         s->energy_was_kev = 1;
     }
+    /* Outside 1 eV .. 1 MeV the axis is not an X-ray energy in eV: a wrong
+     * column, a unit slip (meV, or eV read as keV) or garbage. */
+    for (size_t i = 0; i < s->n; i++)
+        if (!(s->energy_ev[i] >= MIN_ENERGY_EV && s->energy_ev[i] <= MAX_ENERGY_EV)) {
+            if (line_of_point != NULL)
+                return XANES_RAISE(err, XANES_EDATA,
+                                   "%s: line %zu: energy %g eV%s is outside %g eV .. %g eV (wrong "
+                                   "energy column or unit? see --energy-col, --energy-unit)",
+                                   path, line_of_point[i], s->energy_ev[i],
+                                   kev ? " (read as keV)" : "", MIN_ENERGY_EV, MAX_ENERGY_EV);
+            return XANES_RAISE(err, XANES_EDATA,
+                               "%s: point %zu: energy %g eV is outside %g eV .. %g eV", path, i,
+                               s->energy_ev[i], MIN_ENERGY_EV, MAX_ENERGY_EV);
+        }
     if (opt->sort) {
         double *se = malloc(s->n * sizeof(double));
         double *sm = malloc(s->n * sizeof(double));
@@ -536,9 +356,8 @@ static xanes_status finish_energies(xanes_spectrum *s, const char *path,
 
 /* ---- JSON (FeatureXAS layout) ------------------------------------------- */
 
-static xanes_status read_json(const char *path, const char *text,
-                              const xanes_spectrum_options *opt, xanes_spectrum **out,
-                              xanes_error *err)
+static xanes_status read_json(const char *path, const char *text, const xanes_spectrum_options *opt,
+                              xanes_spectrum **out, xanes_error *err)
 {
     xanes_status st = XANES_OK;
     xanes_spectrum *s = NULL;
@@ -563,11 +382,16 @@ static xanes_status read_json(const char *path, const char *text,
         goto done;
     }
     if (opt->json_index != NULL) {
-        cJSON *item = cJSON_IsArray(node) ? cJSON_GetArrayItem(node, atoi(opt->json_index))
-                                          : cJSON_GetObjectItemCaseSensitive(node, opt->json_index);
+        /* An array takes a whole index only: atoi would read "abc" as 0. */
+        char *end = NULL;
+        long idx = strtol(opt->json_index, &end, 10);
+        int whole = end != opt->json_index && *end == '\0' && idx >= 0 && idx <= INT_MAX;
+        cJSON *item = !cJSON_IsArray(node) ? cJSON_GetObjectItemCaseSensitive(node, opt->json_index)
+                      : whole              ? cJSON_GetArrayItem(node, (int)idx)
+                                           : NULL;
         if (item == NULL) {
-            st = XANES_RAISE(err, XANES_EINVAL, "%s: '%s' has no entry '%s'", path,
-                             opt->json_key, opt->json_index);
+            st = XANES_RAISE(err, XANES_EINVAL, "%s: '%s' has no entry '%s'", path, opt->json_key,
+                             opt->json_index);
             goto done;
         }
         node = item;
@@ -601,8 +425,8 @@ static xanes_status read_json(const char *path, const char *text,
     snprintf(s->mu_formula, sizeof s->mu_formula, "mu = %s[%s], E = %g + %g*i eV", opt->json_key,
              opt->json_index ? opt->json_index : "", opt->grid_start_ev, opt->grid_step_ev);
     s->n_columns = 2;
-    set_name(s, 0, "energy", 6);
-    set_name(s, 1, "mu", 2);
+    spc_set_name(s, 0, "energy", 6);
+    spc_set_name(s, 1, "mu", 2);
     snprintf(s->path, sizeof s->path, "%s", path);
     {
         xanes_spectrum_options o = *opt;
@@ -647,6 +471,14 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
         return st;
     }
 
+    /* Spreadsheets in many locales write "8333,5;0,25": on a line whose
+     * fields are separated by ';', a comma can only be a decimal comma. */
+    for (size_t i = 0; i < t.n_lines; i++)
+        if (!is_comment(t.line[i]) && strchr(t.line[i], ';') != NULL)
+            for (char *c = t.line[i]; *c != '\0'; c++)
+                if (*c == ',')
+                    *c = '.';
+
     /* Find the data block: the first run of numeric lines that reaches the
      * end of the file (comments and blank lines may sit inside it). */
     size_t first_data = t.n_lines, n_points = 0;
@@ -682,8 +514,8 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
     }
     if (n_cols < 2) {
         st = XANES_RAISE(err, XANES_EFORMAT,
-                         "%s: line %zu: only one column, need energy and at least one signal",
-                         path, first_data + 1);
+                         "%s: line %zu: only one column, need energy and at least one signal", path,
+                         first_data + 1);
         goto done;
     }
     s = xanes_spectrum_alloc(n_points);
@@ -703,7 +535,7 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
     for (size_t i = 0; i < first_data; i++) {
         const char *l = skip_space(t.line[i]);
         if (xdi || strstr(l, "Element.") || strstr(l, "Scan.e"))
-            read_header_key(s, l, &xdi_names);
+            spc_read_header_key(s, l, &xdi_names);
         if (strncmp(l, "#F ", 3) == 0 || strncmp(l, "#S ", 3) == 0)
             spec = 1;
     }
@@ -721,22 +553,46 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
         }
         const char *nb[XANES_SPECTRUM_MAX_COLUMNS];
         size_t nl[XANES_SPECTRUM_MAX_COLUMNS];
-        size_t k = split_names(l, two_space, nb, nl, XANES_SPECTRUM_MAX_COLUMNS);
+        size_t k = spc_split_names(l, two_space, nb, nl, XANES_SPECTRUM_MAX_COLUMNS);
         if (k == (size_t)n_cols && parse_numbers(l, NULL, 0) < 0) {
             for (size_t c = 0; c < k && c < XANES_SPECTRUM_MAX_COLUMNS; c++)
-                set_name(s, c, nb[c], nl[c]);
+                spc_set_name(s, c, nb[c], nl[c]);
             label_names = 1;
         }
         if (two_space)
             break;
     }
-    snprintf(s->format, sizeof s->format, "%s",
-             xdi ? "XDI" : spec ? "SPEC" : first_data > 0 && !is_comment(t.line[0]) ? "text-header"
-                                                                                   : "columns");
-    column_plan cp;
-    if ((st = plan_columns(s, path, opt, &cp, err)) != XANES_OK)
+    for (size_t i = first_data; i-- > 0 && !xdi_names && !label_names;)
+        label_names = spc_numbered_labels(s, t.line[i], (size_t)n_cols);
+    /* A block of many unnamed columns is an image or a matrix (an ALS
+     * .xim frame, a detector dump), whose first column would otherwise be
+     * judged as energies.  Say so, unless the options name the columns. */
+    int columns_chosen = opt->energy_column || opt->energy_name || opt->mu_column || opt->mu_name ||
+                         opt->i0_column || opt->i0_name || opt->itrans_column || opt->itrans_name ||
+                         opt->n_ifluor || opt->ifluor_name;
+    if (n_cols > MAX_UNNAMED_COLUMNS && !xdi_names && !label_names && !columns_chosen) {
+        st = XANES_RAISE(err, XANES_EFORMAT,
+                         "%s: %zu rows of %ld unnamed numbers: an image or matrix, not a "
+                         "spectrum (name the columns with --energy-col and --mu-col to read "
+                         "it anyway)",
+                         path, n_points, n_cols);
         goto done;
-    describe_formula(s, &cp);
+    }
+    snprintf(s->format, sizeof s->format, "%s",
+             xdi                                        ? "XDI"
+             : spec                                     ? "SPEC"
+             : first_data > 0 && !is_comment(t.line[0]) ? "text-header"
+                                                        : "columns");
+    column_plan cp;
+    if ((st = spc_plan_columns(s, path, opt, &cp, err)) != XANES_OK) {
+        /* A bad energy column is an error even for a description. */
+        if (!opt->describe_only || cp.energy == 0)
+            goto done;
+        spc_give_up_mu(s, path, 0, err);
+        st = XANES_OK;
+    } else {
+        spc_describe_formula(s, &cp);
+    }
 
     size_t k = 0;
     for (size_t i = first_data; i < t.n_lines; i++) {
@@ -749,8 +605,10 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
                                  path, i + 1, c + 1, row[c]);
                 goto done;
             }
-        double mu;
-        switch (cp.mode) {
+        double mu = NAN;
+        switch (s->mu_missing ? XANES_MU_AUTO : cp.mode) {
+        case XANES_MU_AUTO:
+            break;
         case XANES_MU_TRANS: {
             double i0 = row[cp.i0 - 1], it = row[cp.itrans - 1];
             if (!(i0 > 0) || !(it > 0)) {
@@ -758,7 +616,11 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
                                  "%s: line %zu: ln(i0/itrans) undefined: i0 = %g (col%zu), "
                                  "itrans = %g (col%zu) must both be positive",
                                  path, i + 1, i0, cp.i0, it, cp.itrans);
-                goto done;
+                if (!opt->describe_only)
+                    goto done;
+                spc_give_up_mu(s, path, k, err);
+                st = XANES_OK;
+                break;
             }
             mu = log(i0 / it);
             break;
@@ -772,7 +634,11 @@ xanes_status xanes_spectrum_read(const char *path, const xanes_spectrum_options 
                                  "%s: line %zu: ifluor/i0 undefined: i0 = %g (col%zu) must be "
                                  "positive",
                                  path, i + 1, i0, cp.i0);
-                goto done;
+                if (!opt->describe_only)
+                    goto done;
+                spc_give_up_mu(s, path, k, err);
+                st = XANES_OK;
+                break;
             }
             mu = sum / i0;
             break;

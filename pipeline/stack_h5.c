@@ -18,6 +18,8 @@
 
 /* Largest chunk cache we give one dataset (bytes). */
 #define CHUNK_CACHE_MAX_BYTES ((size_t)512 << 20)
+/* Most chunk-cache hash slots (HDF5 allocates the table on open). */
+#define CHUNK_CACHE_MAX_SLOTS ((size_t)1000003)
 
 /* ---- HDF5 error text --------------------------------------------------- */
 
@@ -107,93 +109,27 @@ static void type_describe(hid_t type, char *name, size_t size, double *saturatio
     }
 }
 
-/* Little-endian unsigned integer of n bytes. */
-static unsigned long long le_uint(const unsigned char *p, size_t n)
+/* Replaces bytes that are not valid UTF-8 (Latin-1 "µm", corruption) by
+ * '?': the text goes into `xanes info --json`, which must be UTF-8.  (The
+ * spectrum reader has the same rule for column names.) */
+static void utf8_clean(char *t)
 {
-    unsigned long long v = 0;
-    for (size_t i = n; i-- > 0;)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-/* Checks, before HDF5 follows it, the global-heap reference of a scalar
- * variable-length string dataset stored contiguously: HDF5 1.10 trusts the
- * heap's lengths and, on a corrupt file, copies out of bounds or loops
- * forever in H5HG_read.  Layout from the HDF5 File Format Specification
- * (version 2/3), sections III.E "Global Heap" and IV.A.2.d "Datatype"
- * (variable-length data: 4-byte length, collection address, 4-byte index).
- * Returns 1 when sound or not checkable (compact storage), 0 when corrupt. */
-static int vlen_heap_ok(hid_t dset)
-{
-    int ok = 1;
-    haddr_t off = H5Dget_offset(dset);
-    if (off == HADDR_UNDEF)
-        return 1;
-    hid_t fid = H5Iget_file_id(dset);
-    hid_t fcpl = fid >= 0 ? H5Fget_create_plist(fid) : H5I_INVALID_HID;
-    size_t sa = 8, ss = 8;
-    hsize_t base = 0;
-    char name[1024] = "";
-    FILE *f = NULL;
-    unsigned char *coll = NULL;
-    if (fcpl < 0 || H5Pget_sizes(fcpl, &sa, &ss) < 0 || H5Pget_userblock(fcpl, &base) < 0 ||
-        sa > 8 || ss > 8 || H5Fget_name(fid, name, sizeof name) <= 0 ||
-        (f = fopen(name, "rb")) == NULL)
-        goto done;
-    fseek(f, 0, SEEK_END);
-    unsigned long long fsize = (unsigned long long)ftell(f);
-    unsigned char desc[24];
-    ok = 0;
-    if (fseek(f, (long)(base + off), SEEK_SET) != 0 || fread(desc, 1, 8 + sa, f) != 8 + sa)
-        goto done;
-    unsigned long long len = le_uint(desc, 4), addr = le_uint(desc + 4, sa);
-    unsigned long long index = le_uint(desc + 4 + sa, 4);
-    unsigned char head[24];
-    if (len > 65536 || base + addr + 8 + ss > fsize || fseek(f, (long)(base + addr), SEEK_SET) ||
-        fread(head, 1, 8 + ss, f) != 8 + ss || memcmp(head, "GCOL", 4) != 0)
-        goto done;
-    unsigned long long csize = le_uint(head + 8, ss);
-    if (csize < 8 + ss || base + addr + csize > fsize) /* collection must lie in the file */
-        goto done;
-    if (csize > ((unsigned long long)64 << 20)) { /* too big to walk here: trust it */
-        ok = 1;
-        goto done;
-    }
-    coll = malloc((size_t)csize);
-    if (coll == NULL || fseek(f, (long)(base + addr), SEEK_SET) != 0 ||
-        fread(coll, 1, (size_t)csize, f) != csize)
-        goto done;
-    /* Walk every object (index 2, refcount 2, reserved 4, size ss, data
-     * padded to 8), as HDF5 will: sizes must stay inside the collection and
-     * the free-space object (index 0) must cover exactly the rest; a
-     * collection that does not add up sends HDF5 into an endless loop. */
-    int found = 0, consistent = 0;
-    unsigned long long p = 8 + ss;
-    while (p + 8 + ss <= csize) {
-        unsigned long long idx = le_uint(coll + p, 2), osize = le_uint(coll + p + 8, ss);
-        if (idx == 0) {
-            consistent = osize == csize - p;
-            break;
+    unsigned char *p = (unsigned char *)t;
+    while (*p != '\0') {
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xE0) == 0xC0 ? 2
+                   : (*p & 0xF0) == 0xE0 ? 3
+                   : (*p & 0xF8) == 0xF0 ? 4
+                                         : 0;
+        size_t k = 1;
+        while (n > 1 && k < n && (p[k] & 0xC0) == 0x80)
+            k++;
+        if (n == 0 || k < n) {
+            *p++ = '?';
+            continue;
         }
-        unsigned long long need = 8 + ss + ((osize + 7) / 8) * 8;
-        if (osize > csize || p + need > csize)
-            break;
-        if (idx == index)
-            found = osize >= len;
-        p += need;
+        p += n;
     }
-    if (p + 8 + ss > csize)
-        consistent = 1; /* no room left for a free-space object */
-    ok = found && consistent;
-done:
-    free(coll);
-    if (f != NULL)
-        fclose(f);
-    if (fcpl >= 0)
-        H5Pclose(fcpl);
-    if (fid >= 0)
-        H5Fclose(fid);
-    return ok;
 }
 
 /* Reads a string (fixed or variable length, scalar or one element) from a
@@ -214,7 +150,13 @@ int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size)
     H5Tset_cset(mtype, H5Tget_cset(ftype));
     if (H5Tis_variable_str(ftype) > 0) {
         char *s = NULL;
-        if (!is_attr && !vlen_heap_ok(obj)) {
+        /* The characters of a string are bytes: a corrupt base type of
+         * gigabytes makes HDF5 allocate and clear that much per character. */
+        hid_t base = H5Tget_super(ftype);
+        size_t char_size = base >= 0 ? H5Tget_size(base) : 0;
+        if (base >= 0)
+            H5Tclose(base);
+        if (char_size != 1 || (is_attr ? !sh5_attr_heap_ok(obj) : !sh5_vlen_heap_ok(obj))) {
             rc = -2;
             goto done;
         }
@@ -223,6 +165,7 @@ int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size)
                             : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s);
         if (st >= 0 && s != NULL) {
             snprintf(buf, size, "%s", s);
+            utf8_clean(buf);
             rc = 0;
         }
         if (st >= 0)
@@ -238,6 +181,7 @@ int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size)
                             : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, s);
         if (st >= 0) {
             snprintf(buf, size, "%s", s);
+            utf8_clean(buf);
             rc = 0;
         }
         free(s);
@@ -329,7 +273,8 @@ static int read_scalar(hid_t obj, int is_attr, double *v)
 }
 
 /* A metadata item: root dataset `name`, else root attribute `name`.  As text
- * when it is a string, else as a number.  Returns 0 when found. */
+ * when it is a string, else as a number.  Returns 0 when found, -2 when the
+ * string's heap or the root group's attribute messages are corrupt. */
 int sh5_read_meta(hid_t file, const char *name, char *text, size_t size, double *num)
 {
     char path[80];
@@ -345,6 +290,8 @@ int sh5_read_meta(hid_t file, const char *name, char *text, size_t size, double 
                 rc = read_scalar(d, 0, num);
             H5Dclose(d);
         }
+    } else if (!sh5_attr_messages_ok(file)) {
+        rc = -2;
     } else if (H5Aexists(file, name) > 0) {
         hid_t a = H5Aopen(file, name, H5P_DEFAULT);
         if (a >= 0) {
@@ -408,11 +355,19 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
     }
     if (!sh5_is_dataset(src->file, name)) {
         hid_t o = H5Oopen(src->file, name, H5P_DEFAULT);
-        int group = o >= 0 && H5Iget_type(o) == H5I_GROUP;
-        if (o >= 0)
-            H5Oclose(o);
+        if (o < 0) {
+            /* The link is there but its target cannot be read: a dangling
+             * soft link, or an object header HDF5 could not decode. */
+            st = XANES_RAISE(err, XANES_EFORMAT,
+                             "%s: %s (%s) cannot be opened (dangling link or corrupt object "
+                             "header): %s",
+                             src->path, name, role, sh5_reason(why));
+            goto done;
+        }
+        int group = H5Iget_type(o) == H5I_GROUP;
+        H5Oclose(o);
         st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s (%s) is %s, not a dataset", src->path, name,
-                         role, group ? "a group" : "a dangling link or a named type");
+                         role, group ? "a group" : "a named type");
         goto done;
     }
     snprintf(d->name, sizeof d->name, "%s", name);
@@ -437,6 +392,17 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
     d->rank = rank;
     hsize_t maxdims[3] = {0, 0, 0};
     H5Sget_simple_extent_dims(space, d->dims, maxdims);
+    /* A size beyond the maximum the dataspace allows can only be a corrupt
+     * header; HDF5 would size its chunk index from it (exabytes). */
+    for (int i = 0; i < rank; i++)
+        if (maxdims[i] != H5S_UNLIMITED && d->dims[i] > maxdims[i]) {
+            st = XANES_RAISE(err, XANES_EFORMAT,
+                             "%s: %s (%s): corrupt dataspace (dimension %d is %llu, above its "
+                             "maximum %llu)",
+                             src->path, name, role, i, (unsigned long long)d->dims[i],
+                             (unsigned long long)maxdims[i]);
+            goto done;
+        }
     type = H5Dget_type(d->id);
     int numeric = 0;
     type_describe(type, d->dtype, sizeof d->dtype, &d->saturation, &numeric);
@@ -497,8 +463,11 @@ xanes_status sh5_open_dset(stack_source *src, const char *name, const char *role
         size_t bytes = per_frame * chunk_bytes + chunk_bytes;
         if (bytes > CHUNK_CACHE_MAX_BYTES)
             bytes = CHUNK_CACHE_MAX_BYTES;
+        /* HDF5 allocates the slot table up front: keep it bounded. */
+        size_t slots =
+            per_frame < CHUNK_CACHE_MAX_SLOTS / 10 ? per_frame * 10 + 101 : CHUNK_CACHE_MAX_SLOTS;
         dapl = H5Pcreate(H5P_DATASET_ACCESS);
-        if (dapl >= 0 && H5Pset_chunk_cache(dapl, per_frame * 10 + 101, bytes, 1.0) >= 0) {
+        if (dapl >= 0 && H5Pset_chunk_cache(dapl, slots, bytes, 1.0) >= 0) {
             /* HDF5 ignores the access list of a dataset that is already
              * open, so close it first. */
             H5Dclose(d->id);

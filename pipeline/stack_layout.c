@@ -131,6 +131,10 @@ static xanes_status read_energies(stack_source *src, const xanes_stack_options *
      * the magnitude alone. */
     char attr[32] = "";
     xanes_energy_unit attr_unit = XANES_UNIT_AUTO;
+    if (!sh5_attr_messages_ok(d->id))
+        return XANES_RAISE(err, XANES_EFORMAT,
+                           "%s: %s: corrupt attribute message in its object header", src->path,
+                           d->name);
     if (H5Aexists(d->id, "units") > 0) {
         hid_t at = H5Aopen(d->id, "units", H5P_DEFAULT);
         if (at >= 0 && sh5_read_text(at, 1, attr, sizeof attr) == 0)
@@ -248,6 +252,12 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
         st = XANES_RAISE(err, XANES_EIO, "%s: cannot open: %s", path, strerror(errno));
         goto done;
     }
+    /* A directory opens but does not read (and "measures" LONG_MAX). */
+    if (fgetc(f) == EOF && ferror(f)) {
+        st = XANES_RAISE(err, XANES_EIO, "%s: cannot read: %s", path, strerror(errno));
+        fclose(f);
+        goto done;
+    }
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     fclose(f);
@@ -263,6 +273,11 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
             XANES_RAISE(err, XANES_EIO,
                         "%s: cannot open as HDF5, the file is corrupt or truncated (%ld bytes): %s",
                         path, size, sh5_reason(why));
+        goto done;
+    }
+    if (!sh5_groups_ok(src->file)) {
+        st = XANES_RAISE(err, XANES_EFORMAT,
+                         "%s: corrupt file: a group's symbol table points outside the file", path);
         goto done;
     }
     if ((st = pick_layout(src, opt, err)) != XANES_OK)
@@ -396,7 +411,8 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
                              sizeof src->pixel_size_text, &num);
     if (meta == -2) {
         st = XANES_RAISE(err, XANES_EFORMAT,
-                         "%s: \"Pixel Size\": its string points outside its heap (corrupt file)",
+                         "%s: \"Pixel Size\": corrupt (its string points outside its heap, or "
+                         "the root group's attribute messages are damaged)",
                          path);
         goto done;
     }

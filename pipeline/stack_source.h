@@ -63,6 +63,19 @@ int sh5_is_dataset(hid_t file, const char *path);
  * a one-element string, -2 when its heap reference is corrupt. */
 int sh5_read_text(hid_t obj, int is_attr, char *buf, size_t size);
 
+/* Raw-byte checks of structures HDF5 1.10 trusts (stack_raw.c).  Each
+ * returns 1 when sound or not checkable, 0 when corrupt: the global-heap
+ * reference of a scalar variable-length string dataset or attribute, and
+ * every attribute message in the (version 1) object header of obj, which
+ * H5Aexists and H5Aopen decode. */
+int sh5_vlen_heap_ok(hid_t dset);
+int sh5_attr_heap_ok(hid_t attr);
+int sh5_attr_messages_ok(hid_t obj);
+/* The old-style group symbol tables (v1 B-trees, symbol nodes, local
+ * heaps) of the whole file point inside it; 1 when sound or not checkable
+ * (superblock version 2 and later), 0 when corrupt. */
+int sh5_groups_ok(hid_t file);
+
 /* Root dataset or attribute `name`: text when it is a string, else *num.
  * 0 when found, -2 when it is a string with a corrupt heap reference,
  * -1 otherwise. */

@@ -32,6 +32,7 @@
 #include <cjson/cJSON.h>
 #include <hdf5.h>
 
+#include "h5fixture.h"
 #include "testutil.h"
 #include "xanes/status.h"
 
@@ -375,6 +376,28 @@ static void test_data_errors(void **state)
     print_message("wrong reference -> %s", r.err);
     assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(r.err, "Fe_Foil_rt_2016Foils.xdi"));
+    tu_cli_result_free(&r);
+    /* Frames too small to align: a data error naming the stack. */
+    snprintf(path, sizeof path, "%s/tiny.h5", g_dir);
+    {
+        hid_t fid = fx_create(path);
+        hsize_t d3[3] = {20, 7, 8};
+        float *t = malloc(20 * 7 * 8 * sizeof(float));
+        double e[20];
+        for (size_t i = 0; i < 20 * 7 * 8; i++)
+            t[i] = 0.3f + 0.5f * (float)(i % 13) / 13.0f;
+        for (int k = 0; k < 20; k++)
+            e[k] = 8.30 + 0.0075 * k;
+        fx_write_f32(fid, "img_xanes", 3, d3, t);
+        fx_energy(fid, "X_eng", 20, e);
+        fx_close(fid);
+        free(t);
+    }
+    r = tu_run_cli("run '%s' -o '%s/bad'", path, g_dir);
+    print_message("tiny frames -> %s", r.err);
+    assert_int_equal(r.exit_code, 1);
+    assert_non_null(strstr(r.err, "tiny.h5"));
+    assert_non_null(strstr(r.err, "too small"));
     tu_cli_result_free(&r);
     snprintf(path, sizeof path, "%s/bad", g_dir);
     assert_false(exists(path));

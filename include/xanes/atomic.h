@@ -23,7 +23,8 @@ typedef struct xanes_atomic_file xanes_atomic_file;
 /* Creates a new temporary file "<dir>/.<name>.tmpXXXXXX" beside path (mode
  * 0644) open for binary writing.  *out receives the handle, which the caller
  * must pass to exactly one of xanes_atomic_commit or xanes_atomic_discard.
- * Returns XANES_EINVAL (empty path, path ending in '/'), XANES_EIO (the
+ * Returns XANES_EINVAL (empty path, path ending in '/', an existing path
+ * that is not a regular file: a directory, device or pipe), XANES_EIO (the
  * directory does not exist or is not writable: the message names path and the
  * system error), XANES_ENOMEM.  Thread-safe. */
 xanes_status xanes_atomic_open(const char *path, xanes_atomic_file **out, xanes_error *err);

@@ -31,6 +31,9 @@ typedef struct {
     double min_edge_snr;         /* edge step must exceed this many times the
                                     larger RMS residual of the pre-/post-edge
                                     fits (5), else "no edge"                   */
+    double max_offset_ev;        /* |offset| above this (100 eV) is refused: a
+                                    monochromator is off by a few eV, not by
+                                    the distance to another element's edge   */
     /* Derivative alignment. */
     double align_step_ev;      /* fine uniform grid spacing (0.05 eV)        */
     double align_sigma_ev;     /* Gaussian width of the derivative filter
@@ -57,8 +60,8 @@ typedef struct {
  * p NULL = defaults.  Returns XANES_EINVAL (NULL, non-finite reference edge),
  * XANES_EDATA (normalization fails; the edge jump is negative or not above
  * min_edge_snr times the fit residuals; no edge by the chosen definition:
- * the message says which, with the values), XANES_ENOMEM.  Allocates a normalization workspace
- * (not meant per pixel).  Thread-safe. */
+ * the message says which, with the values; |offset| above max_offset_ev), XANES_ENOMEM.  Allocates
+ * a normalization workspace (not meant per pixel).  Thread-safe. */
 xanes_status xanes_calibrate_offset(const double *energy_ev, const double *mu, size_t n,
                                     double reference_edge_ev, const xanes_calibrate_params *p,
                                     xanes_calibrate_edge_result *r, xanes_error *err);

@@ -43,8 +43,7 @@ int cli_parse_double(const char *cmd, const char *opt, const char *text, double 
                      double *out);
 
 /* Parses an integer in [lo, hi]; same contract as cli_parse_double. */
-int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, long hi,
-                   long *out);
+int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out);
 
 /* Consumes one spectrum-reading option at argv[*i] (advancing *i past its
  * value).  Returns 1 when consumed, 0 when argv[*i] is not a spectrum option,
@@ -64,6 +63,14 @@ int cli_stack_option(const char *cmd, int argc, char **argv, int *i, xanes_stack
 
 /* Help text for the stack-reading options. */
 const char *cli_stack_options_help(void);
+
+/* Checks, before any work, that an output file can be created at path (its
+ * directory exists and takes a new file; path is not a directory, device or
+ * pipe), so that a command with several outputs never writes some and then
+ * fails on another.  NULL path: nothing to check.  Prints "xanes CMD:
+ * message" and returns the exit code (1, or 2 for a path that cannot be an
+ * output file) on failure, CLI_EXIT_OK otherwise. */
+int cli_check_output(const char *cmd, const char *path);
 
 /* Nonzero when argv[i] is "-h" or "--help". */
 int cli_is_help(const char *arg);

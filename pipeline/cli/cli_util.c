@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xanes/atomic.h"
+
 int cli_fail(const char *cmd, const xanes_error *err)
 {
     const char *msg = (err != NULL && err->message[0] != '\0') ? err->message
@@ -57,8 +59,7 @@ int cli_parse_double(const char *cmd, const char *opt, const char *text, double 
     return 0;
 }
 
-int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, long hi,
-                   long *out)
+int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out)
 {
     char *end = NULL;
     if (text == NULL) {
@@ -72,8 +73,8 @@ int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, 
         return 1;
     }
     if (v < lo || v > hi) {
-        cli_usage_error(cmd, "option %s: %ld is outside the accepted range [%ld, %ld]", opt, v,
-                        lo, hi);
+        cli_usage_error(cmd, "option %s: %ld is outside the accepted range [%ld, %ld]", opt, v, lo,
+                        hi);
         return 1;
     }
     *out = v;
@@ -83,4 +84,20 @@ int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, 
 int cli_is_help(const char *arg)
 {
     return arg != NULL && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0);
+}
+
+int cli_check_output(const char *cmd, const char *path)
+{
+    if (path == NULL)
+        return CLI_EXIT_OK;
+    /* The real writer opens the same kind of temporary file; opening and
+     * discarding one now finds a missing or read-only directory, and the
+     * opener refuses directories, devices and pipes. */
+    xanes_error err;
+    xanes_error_clear(&err);
+    xanes_atomic_file *af = NULL;
+    if (xanes_atomic_open(path, &af, &err) != XANES_OK)
+        return cli_fail(cmd, &err);
+    xanes_atomic_discard(af);
+    return CLI_EXIT_OK;
 }

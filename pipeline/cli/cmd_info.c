@@ -232,7 +232,12 @@ static int spectrum_info(const char *path, const xanes_spectrum_options *opt, in
         cJSON_AddBoolToObject(r, "energy_was_kev", s->energy_was_kev);
         json_string_or_null(r, "element", s->element);
         json_string_or_null(r, "edge", s->edge);
-        cJSON_AddStringToObject(r, "mu", s->mu_formula);
+        if (s->mu_missing) {
+            cJSON_AddNullToObject(r, "mu");
+            cJSON_AddStringToObject(r, "mu_problem", s->mu_formula);
+        } else {
+            cJSON_AddStringToObject(r, "mu", s->mu_formula);
+        }
         rc = print_json(r);
     } else {
         printf("%-13s %s\n", "file", s->path);
@@ -245,7 +250,13 @@ static int spectrum_info(const char *path, const xanes_spectrum_options *opt, in
                s->energy_was_kev ? " (converted from keV)" : "");
         printf("%-13s %s %s\n", "element/edge", s->element[0] ? s->element : "unknown",
                s->edge[0] ? s->edge : "");
-        printf("%-13s %s\n", "mu", s->mu_formula);
+        if (s->mu_missing)
+            printf("%-13s not built: %s%s\n", "mu", s->mu_formula,
+                   strstr(s->mu_formula, "--mu-col") != NULL
+                       ? ""
+                       : "; pick the columns with --mu-col C, --trans I0,IT or --fluor IF,I0");
+        else
+            printf("%-13s %s\n", "mu", s->mu_formula);
     }
     xanes_spectrum_free(s);
     return rc;
@@ -286,6 +297,8 @@ int xanes_cmd_info(int argc, char **argv)
         return cli_usage_error(CMD, "no file given");
     /* --energy-unit is one option for both kinds of file. */
     popt.energy_unit = sopt.energy_unit;
+    /* info describes a file even when mu needs options; it says which. */
+    popt.describe_only = 1;
     if (!looks_like_hdf5(path))
         return spectrum_info(path, &popt, json);
 

@@ -162,6 +162,9 @@ int xanes_cmd_lcf(int argc, char **argv)
                                n_refs);
     if (!isnan(emin) && !isnan(emax) && !(emin < emax))
         return cli_usage_error(CMD, "--emin %g must be below --emax %g", emin, emax);
+    int out_rc = cli_check_output(CMD, out_path);
+    if (out_rc != CLI_EXIT_OK)
+        return out_rc;
 
     if (xanes_spectrum_read(path, &sopt, &s, &err) != XANES_OK) {
         rc = cli_fail(CMD, &err);

@@ -22,26 +22,27 @@
 
 static void usage(FILE *to)
 {
-    fprintf(to,
-            "usage: xanes model --config NAME|FILE [--particles N] [--seed S] [--c-rate R]\n"
-            "                   [--temperature C] [--cutoff-v V] [--json] [-o particles.csv]\n"
-            "                   [--png dist.png]\n"
-            "       xanes model --fit [--write] [--particles N] [--seed S]\n"
-            "       xanes model --predict [--json] [--particles N] [--seed S]\n\n"
-            "Charges an ensemble of NCM811 particles with SE coverage drawn per configuration\n"
-            "(calibration/configs.json) and predicts the end-of-charge Ni K-edge energies.\n"
-            "Capacities are discharge capacities at each C-rate of the paper's protocol for\n"
-            "the temperature (60 C: C/5, C/3, 1C, 2C; 30 C: C/8, C/5, C/3).\n"
-            "  --config NAME|FILE  a configuration of calibration/configs.json, or a JSON file\n"
-            "                      {\"name\":..., \"coverage_alpha\":..., \"coverage_beta\":...}\n"
-            "  --particles N       ensemble size (default 2000)\n"
-            "  --seed S            RNG seed (GSL mt19937, default 1)\n"
-            "  --c-rate R          charge rate in 1C units for the edge distribution (default 1/3)\n"
-            "  --temperature C     cell temperature in Celsius (default 60)\n"
-            "  --cutoff-v V        end-of-charge voltage (default 4.2)\n"
-            "  --fit               refit NCM-A/B/C coverage distributions to Fig. 3 targets\n"
-            "  --write             with --fit: write the fitted values into configs.json\n"
-            "  --predict           predicted vs observed (paper) table\n");
+    fprintf(
+        to,
+        "usage: xanes model --config NAME|FILE [--particles N] [--seed S] [--c-rate R]\n"
+        "                   [--temperature C] [--cutoff-v V] [--json] [-o particles.csv]\n"
+        "                   [--png dist.png]\n"
+        "       xanes model --fit [--write] [--particles N] [--seed S]\n"
+        "       xanes model --predict [--json] [--particles N] [--seed S]\n\n"
+        "Charges an ensemble of NCM811 particles with SE coverage drawn per configuration\n"
+        "(calibration/configs.json) and predicts the end-of-charge Ni K-edge energies.\n"
+        "Capacities are discharge capacities at each C-rate of the paper's protocol for\n"
+        "the temperature (60 C: C/5, C/3, 1C, 2C; 30 C: C/8, C/5, C/3).\n"
+        "  --config NAME|FILE  a configuration of calibration/configs.json, or a JSON file\n"
+        "                      {\"name\":..., \"coverage_alpha\":..., \"coverage_beta\":...}\n"
+        "  --particles N       ensemble size (default 2000)\n"
+        "  --seed S            RNG seed (GSL mt19937, default 1)\n"
+        "  --c-rate R          charge rate in 1C units for the edge distribution (default 1/3)\n"
+        "  --temperature C     cell temperature in Celsius (default 60)\n"
+        "  --cutoff-v V        end-of-charge voltage (default 4.2)\n"
+        "  --fit               refit NCM-A/B/C coverage distributions to Fig. 3 targets\n"
+        "  --write             with --fit: write the fitted values into configs.json\n"
+        "  --predict           predicted vs observed (paper) table\n");
 }
 
 static xanes_status load_config_file(const char *path, xanes_model_config *cfg, xanes_error *err)
@@ -58,11 +59,14 @@ static xanes_status load_config_file(const char *path, xanes_model_config *cfg, 
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "coverage_alpha");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "coverage_beta");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
-    if (root == NULL || !cJSON_IsNumber(a) || !cJSON_IsNumber(b) || !(a->valuedouble > 0) ||
-        !(b->valuedouble > 0)) {
+    /* The model takes Beta shapes up to 1e5 (GSL's quantile never returns
+     * for infinite ones): a file outside is bad data, said here with its name. */
+    if (root == NULL || !cJSON_IsNumber(a) || !cJSON_IsNumber(b) ||
+        !(a->valuedouble > 0 && a->valuedouble <= 1e5) ||
+        !(b->valuedouble > 0 && b->valuedouble <= 1e5)) {
         st = XANES_RAISE(err, XANES_EFORMAT,
-                         "%s: expected a JSON object with positive 'coverage_alpha' and "
-                         "'coverage_beta'",
+                         "%s: expected a JSON object with 'coverage_alpha' and 'coverage_beta' "
+                         "in (0, 1e5]",
                          path);
     } else {
         memset(cfg, 0, sizeof *cfg);
@@ -379,6 +383,14 @@ int xanes_cmd_model(int argc, char **argv)
     }
     if (!fit && !predict && config == NULL)
         return cli_usage_error("model", "--config is required");
+    if (fit + predict + (config != NULL) > 1)
+        return cli_usage_error("model", "--config, --fit and --predict are separate runs: give "
+                                        "one");
+    int out_rc = cli_check_output("model", csv);
+    if (out_rc == CLI_EXIT_OK)
+        out_rc = cli_check_output("model", png);
+    if (out_rc != CLI_EXIT_OK)
+        return out_rc;
     xanes_error err;
     xanes_error_clear(&err);
     xanes_standards stds;

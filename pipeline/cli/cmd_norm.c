@@ -211,6 +211,9 @@ int xanes_cmd_norm(int argc, char **argv)
     }
     if (path == NULL)
         return cli_usage_error(CMD, "no spectrum file given");
+    int out_rc = cli_check_output(CMD, out);
+    if (out_rc != CLI_EXIT_OK)
+        return out_rc;
 
     xanes_error err;
     xanes_error_clear(&err);

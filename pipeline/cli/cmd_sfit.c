@@ -90,6 +90,12 @@ static int parse_peaks(const char *text, xanes_sfit_params *fp)
         cli_usage_error(CMD, "option --peaks needs a comma-separated list of centres in eV");
         return 1;
     }
+    /* strtok would skip an empty field: "2472,,2477" is a typo, not 2 peaks. */
+    size_t len = strlen(text);
+    if (len > 0 && (text[0] == ',' || text[len - 1] == ',' || strstr(text, ",,") != NULL)) {
+        cli_usage_error(CMD, "option --peaks: empty centre in '%s'", text);
+        return 1;
+    }
     char buf[512];
     snprintf(buf, sizeof buf, "%s", text);
     size_t k = 0;
@@ -298,6 +304,10 @@ int xanes_cmd_sfit(int argc, char **argv)
         fp.emax_ev = items[s].fp.emax_ev;
         items[s].fp = fp;
     }
+    if ((rc = cli_check_output(CMD, csv_path)) != CLI_EXIT_OK ||
+        (rc = cli_check_output(CMD, png_path)) != CLI_EXIT_OK ||
+        (rc = cli_check_output(CMD, details_path)) != CLI_EXIT_OK)
+        goto done;
     for (size_t s = 0; s < n_items; s++) {
         rc = process(&items[s], &sopt, &np);
         if (rc != CLI_EXIT_OK)
