@@ -259,12 +259,6 @@ double xanes_model_resistance_ohm(const xanes_model_data *d, const xanes_model_p
     return rf + rk * fabs(dudy);
 }
 
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 xanes_status xanes_model_run_ensemble(const xanes_model_data *d, const xanes_standards *stds,
                                       const xanes_model_params *p, xanes_model_particle *particle,
                                       size_t n, int linear_ocv, double ocv_a, double ocv_b,
@@ -335,22 +329,20 @@ xanes_status xanes_model_run_ensemble(const xanes_model_data *d, const xanes_sta
             goto done;
         r->discharge_capacity_mah_g = current * (t - t0) / 3.6 / grams;
     }
-    /* Edge statistics in particle order, then sorted for min/max: no
-     * order-dependent reductions. */
+    /* Edge statistics in particle order: no order-dependent reductions. */
     double sum = 0.0, sum2 = 0.0;
     size_t over = 0;
+    r->edge_min_ev = r->edge_max_ev = particle[0].edge_ev;
     for (size_t i = 0; i < n; i++) {
         sum += particle[i].edge_ev;
         over += xanes_standards_is_overcharged(stds, particle[i].edge_ev) ? 1 : 0;
-        cur[i] = particle[i].edge_ev;
+        r->edge_min_ev = fmin(r->edge_min_ev, particle[i].edge_ev);
+        r->edge_max_ev = fmax(r->edge_max_ev, particle[i].edge_ev);
     }
     r->edge_mean_ev = sum / (double)n;
     for (size_t i = 0; i < n; i++)
         sum2 += (particle[i].edge_ev - r->edge_mean_ev) * (particle[i].edge_ev - r->edge_mean_ev);
     r->edge_std_ev = n > 1 ? sqrt(sum2 / (double)(n - 1)) : 0.0;
-    qsort(cur, n, sizeof(double), compare_double);
-    r->edge_min_ev = cur[0];
-    r->edge_max_ev = cur[n - 1];
     r->overcharged_fraction = (double)over / (double)n;
     r->n = n;
     r->particle = malloc(n * sizeof *r->particle);
