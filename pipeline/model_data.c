@@ -11,6 +11,8 @@
  */
 #include "xanes/model.h"
 
+#include "xanes/atomic.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -290,6 +292,11 @@ const xanes_model_common *xanes_model_data_common(const xanes_model_data *d)
     return &d->common;
 }
 
+const char *xanes_model_data_path(const xanes_model_data *d)
+{
+    return d->path;
+}
+
 size_t xanes_model_data_n_configs(const xanes_model_data *d)
 {
     return d->n_configs;
@@ -338,4 +345,85 @@ double xanes_model_ocv(const xanes_model_data *d, double y, double *dudy)
     if (dudy != NULL)
         *dudy = (1.0 - w) * d->lut_dvdy[i] + w * d->lut_dvdy[i + 1];
     return (1.0 - w) * d->lut_v[i] + w * d->lut_v[i + 1];
+}
+
+xanes_status xanes_model_config_load(const char *path, xanes_model_config *cfg, xanes_error *err)
+{
+    char *text = read_text(path, err);
+    if (text == NULL)
+        return XANES_EIO;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    xanes_status st = XANES_OK;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "coverage_alpha");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "coverage_beta");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
+    /* The model takes Beta shapes up to 1e5 (GSL's quantile never returns
+     * for infinite ones): a file outside is bad data, said here with its name. */
+    if (root == NULL || !cJSON_IsNumber(a) || !cJSON_IsNumber(b) ||
+        !(a->valuedouble > 0 && a->valuedouble <= 1e5) ||
+        !(b->valuedouble > 0 && b->valuedouble <= 1e5)) {
+        st = XANES_RAISE(err, XANES_EFORMAT,
+                         "%s: expected a JSON object with 'coverage_alpha' and 'coverage_beta' "
+                         "in (0, 1e5]",
+                         path);
+    } else {
+        memset(cfg, 0, sizeof *cfg);
+        snprintf(cfg->name, sizeof cfg->name, "%s",
+                 cJSON_IsString(name) ? name->valuestring : path);
+        cfg->coverage_alpha = a->valuedouble;
+        cfg->coverage_beta = b->valuedouble;
+        cfg->target_edge_mean_ev = cfg->target_edge_std_ev = NAN;
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+xanes_status xanes_model_data_write_fits(const xanes_model_data *d, const xanes_model_config *cfg,
+                                         const double (*achieved)[2], size_t n, const char *note,
+                                         xanes_error *err)
+{
+    xanes_status st = XANES_OK;
+    char *out = NULL;
+    char *text = read_text(d->path, err);
+    if (text == NULL)
+        return XANES_EIO;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    cJSON *configs = cJSON_GetObjectItemCaseSensitive(root, "configs");
+    if (!cJSON_IsObject(configs)) {
+        st = XANES_RAISE(err, XANES_EFORMAT, "%s: no object 'configs'", d->path);
+        goto done;
+    }
+    for (size_t k = 0; k < n; k++) {
+        cJSON *c = cJSON_GetObjectItemCaseSensitive(configs, cfg[k].name);
+        if (c == NULL)
+            continue;
+        cJSON_ReplaceItemInObjectCaseSensitive(c, "coverage_alpha",
+                                               cJSON_CreateNumber(cfg[k].coverage_alpha));
+        cJSON_ReplaceItemInObjectCaseSensitive(c, "coverage_beta",
+                                               cJSON_CreateNumber(cfg[k].coverage_beta));
+        cJSON_ReplaceItemInObjectCaseSensitive(c, "fitted", cJSON_CreateTrue());
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "_fit");
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "achieved");
+        cJSON *ach = cJSON_AddObjectToObject(c, "achieved");
+        cJSON_AddNumberToObject(ach, "edge_mean_ev", achieved[k][0]);
+        cJSON_AddNumberToObject(ach, "edge_std_ev", achieved[k][1]);
+        cJSON_AddStringToObject(c, "_fit", note);
+    }
+    out = cJSON_Print(root);
+    if (out == NULL) {
+        st = XANES_RAISE(err, XANES_ENOMEM, "%s: out of memory", d->path);
+        goto done;
+    }
+    xanes_atomic_file *af = NULL;
+    if ((st = xanes_atomic_open(d->path, &af, err)) != XANES_OK)
+        goto done;
+    fputs(out, xanes_atomic_stream(af));
+    fputc('\n', xanes_atomic_stream(af));
+    st = xanes_atomic_commit(af, err);
+done:
+    free(out);
+    cJSON_Delete(root);
+    return st;
 }

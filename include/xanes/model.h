@@ -61,11 +61,27 @@ xanes_status xanes_model_data_load(const char *path, xanes_model_data **out, xan
 void xanes_model_data_free(xanes_model_data *d);
 
 const xanes_model_common *xanes_model_data_common(const xanes_model_data *d);
+/* Path of the configs file d was loaded from (lent). */
+const char *xanes_model_data_path(const xanes_model_data *d);
 /* Looks a configuration up by name; XANES_EINVAL lists the known names. */
 xanes_status xanes_model_data_config(const xanes_model_data *d, const char *name,
                                      xanes_model_config *out, xanes_error *err);
 size_t xanes_model_data_n_configs(const xanes_model_data *d);
 const xanes_model_config *xanes_model_data_config_at(const xanes_model_data *d, size_t i);
+
+/* Reads one user configuration, a JSON object {"name", "coverage_alpha",
+ * "coverage_beta"} with both shapes in (0, 1e5].  XANES_EIO (cannot read),
+ * XANES_EFORMAT (anything else), each naming the file.  Thread-safe. */
+xanes_status xanes_model_config_load(const char *path, xanes_model_config *cfg, xanes_error *err);
+
+/* Writes fitted Beta shapes back into the configs file d was loaded from:
+ * for each cfg[k] (matched by name) coverage_alpha/beta, "fitted": true,
+ * "achieved" {edge_mean_ev, edge_std_ev} = achieved[k] and the "_fit" note;
+ * everything else in the file is kept.  Written atomically (temp + rename).
+ * XANES_EIO / XANES_EFORMAT name the file. */
+xanes_status xanes_model_data_write_fits(const xanes_model_data *d, const xanes_model_config *cfg,
+                                         const double (*achieved)[2], size_t n, const char *note,
+                                         xanes_error *err);
 
 /* OCV U(y) in V with its derivative, linear beyond the table (thread-safe). */
 double xanes_model_ocv(const xanes_model_data *d, double y, double *dudy);

@@ -45,41 +45,6 @@ static void usage(FILE *to)
         "  --predict           predicted vs observed (paper) table\n");
 }
 
-static xanes_status load_config_file(const char *path, xanes_model_config *cfg, xanes_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return XANES_RAISE(err, XANES_EIO, "%s: cannot open", path);
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    cJSON *root = cJSON_Parse(buf);
-    xanes_status st = XANES_OK;
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "coverage_alpha");
-    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "coverage_beta");
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
-    /* The model takes Beta shapes up to 1e5 (GSL's quantile never returns
-     * for infinite ones): a file outside is bad data, said here with its name. */
-    if (root == NULL || !cJSON_IsNumber(a) || !cJSON_IsNumber(b) ||
-        !(a->valuedouble > 0 && a->valuedouble <= 1e5) ||
-        !(b->valuedouble > 0 && b->valuedouble <= 1e5)) {
-        st = XANES_RAISE(err, XANES_EFORMAT,
-                         "%s: expected a JSON object with 'coverage_alpha' and 'coverage_beta' "
-                         "in (0, 1e5]",
-                         path);
-    } else {
-        memset(cfg, 0, sizeof *cfg);
-        snprintf(cfg->name, sizeof cfg->name, "%s",
-                 cJSON_IsString(name) ? name->valuestring : path);
-        cfg->coverage_alpha = a->valuedouble;
-        cfg->coverage_beta = b->valuedouble;
-        cfg->target_edge_mean_ev = cfg->target_edge_std_ev = NAN;
-    }
-    cJSON_Delete(root);
-    return st;
-}
-
 /* The paper's rate protocols: 60 C rate test C/5..2C (Fig. 2a), 30 C C/8..C/3 (Fig. 5). */
 static const double rates_60c[] = {0.2, 1.0 / 3.0, 1.0, 2.0};
 static const char *const names_60c[] = {"C/5", "C/3", "1C", "2C"};
@@ -186,56 +151,17 @@ static int run_fit(const xanes_model_data *d, const xanes_standards *stds,
     }
     if (!write)
         return CLI_EXIT_OK;
-    char dir[512], path[700], tmp[760];
-    const char *env = getenv("XANES_CALIBRATION_DIR");
-    snprintf(dir, sizeof dir, "%s", env && env[0] ? env : XANES_CALIBRATION_DIR);
-    snprintf(path, sizeof path, "%s/configs.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        XANES_RAISE(err, XANES_EIO, "%s: cannot open", path);
+    char note[400];
+    snprintf(note, sizeof note,
+             "alpha and beta FITTED (xanes model --fit --write, %zu particles, seed %lu, "
+             "C-rate %.4g, %.0f C, cut-off %.2f V) to the target edge mean and std only; "
+             "'achieved' is what the fitted ensemble gives",
+             p->n_particles, p->seed, p->c_rate, p->temperature_c, p->cutoff_v);
+    if (xanes_model_data_write_fits(d, fitted, (const double(*)[2])achieved, 3, note, err) !=
+        XANES_OK)
         return cli_fail("model", err);
-    }
-    static char text[1 << 16];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    cJSON *root = cJSON_Parse(text);
-    cJSON *configs = cJSON_GetObjectItemCaseSensitive(root, "configs");
-    for (size_t k = 0; k < 3 && configs != NULL; k++) {
-        cJSON *c = cJSON_GetObjectItemCaseSensitive(configs, names[k]);
-        if (c == NULL)
-            continue;
-        cJSON_ReplaceItemInObjectCaseSensitive(c, "coverage_alpha",
-                                               cJSON_CreateNumber(fitted[k].coverage_alpha));
-        cJSON_ReplaceItemInObjectCaseSensitive(c, "coverage_beta",
-                                               cJSON_CreateNumber(fitted[k].coverage_beta));
-        cJSON_ReplaceItemInObjectCaseSensitive(c, "fitted", cJSON_CreateTrue());
-        cJSON_DeleteItemFromObjectCaseSensitive(c, "_fit");
-        cJSON_DeleteItemFromObjectCaseSensitive(c, "achieved");
-        cJSON *ach = cJSON_AddObjectToObject(c, "achieved");
-        cJSON_AddNumberToObject(ach, "edge_mean_ev", achieved[k][0]);
-        cJSON_AddNumberToObject(ach, "edge_std_ev", achieved[k][1]);
-        char note[400];
-        snprintf(note, sizeof note,
-                 "alpha and beta FITTED (xanes model --fit --write, %zu particles, seed %lu, "
-                 "C-rate %.4g, %.0f C, cut-off %.2f V) to the target edge mean and std only; "
-                 "'achieved' is what the fitted ensemble gives",
-                 p->n_particles, p->seed, p->c_rate, p->temperature_c, p->cutoff_v);
-        cJSON_AddStringToObject(c, "_fit", note);
-    }
-    char *out = cJSON_Print(root);
-    cJSON_Delete(root);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    f = out ? fopen(tmp, "w") : NULL;
-    if (f == NULL || fputs(out, f) < 0 || fputc('\n', f) < 0 || fclose(f) != 0 ||
-        rename(tmp, path) != 0) {
-        free(out);
-        XANES_RAISE(err, XANES_EIO, "%s: cannot write", path);
-        return cli_fail("model", err);
-    }
-    free(out);
     if (!json)
-        printf("wrote %s\n", path);
+        printf("wrote %s\n", xanes_model_data_path(d));
     return CLI_EXIT_OK;
 }
 
@@ -409,7 +335,7 @@ int xanes_cmd_model(int argc, char **argv)
     }
     xanes_model_config cfg;
     xanes_status st = strchr(config, '/') != NULL || strstr(config, ".json") != NULL
-                          ? load_config_file(config, &cfg, &err)
+                          ? xanes_model_config_load(config, &cfg, &err)
                           : xanes_model_data_config(d, config, &cfg, &err);
     if (st != XANES_OK) {
         rc = cli_fail("model", &err);
