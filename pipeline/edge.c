@@ -5,8 +5,14 @@
  * step, including its arithmetic (np.gradient with unit spacing on both mu
  * and energy, then their ratio), so ties and thresholds fall the same way.
  * The half edge is the first upward crossing of a level by the normalized
- * spectrum after a start index, interpolated linearly between the bracketing
- * samples.  The derivative edge refines the largest central-difference slope
+ * spectrum after a start index, interpolated between the bracketing samples
+ * either linearly (larch) or on Steffen's monotone cubic (M. Steffen, Astron.
+ * Astrophys. 239, 443 (1990), the interpolant of GSL's gsl_interp_steffen,
+ * whose slopes are reproduced here for the two bracketing samples only, so
+ * the per-pixel path needs no allocation): at 1.75 eV sampling the linear
+ * crossing of a Ni K edge sits about 0.1 eV below the crossing of the
+ * sampled spectrum itself, the cubic within about 0.04 eV, and being
+ * monotone the cubic has exactly one crossing in the bracket.  The derivative edge refines the largest central-difference slope
  * by the vertex of the parabola through it and its two neighbours, each slope
  * placed at the midpoint of its difference interval.  Sizes: any n >= 3;
  * O(n) work, no allocation.
@@ -75,8 +81,63 @@ xanes_status xanes_edge_find_e0(const double *energy_ev, const double *mu, size_
     return XANES_OK;
 }
 
-xanes_status xanes_edge_half(const double *energy_ev, const double *norm, size_t n, size_t start,
-                             double level, double *edge_ev, xanes_error *err)
+/* Steffen's slope at sample i (GSL steffen_init): the one-sided secant at
+ * both ends, else (sign s_{i-1} + sign s_i) min(|s_{i-1}|, |s_i|, |p_i|/2)
+ * with p_i the slope of the parabola through i-1, i, i+1 (copysign, as GSL:
+ * a zero secant counts as positive). */
+static double steffen_slope(const double *x, const double *y, size_t n, size_t i)
+{
+    if (i == 0)
+        return (y[1] - y[0]) / (x[1] - x[0]);
+    if (i + 1 >= n)
+        return (y[n - 1] - y[n - 2]) / (x[n - 1] - x[n - 2]);
+    double h0 = x[i] - x[i - 1], h1 = x[i + 1] - x[i];
+    double s0 = (y[i] - y[i - 1]) / h0, s1 = (y[i + 1] - y[i]) / h1;
+    double p = (s0 * h1 + s1 * h0) / (h0 + h1);
+    double m = fmin(fabs(s0), fmin(fabs(s1), 0.5 * fabs(p)));
+    return (copysign(1.0, s0) + copysign(1.0, s1)) * m;
+}
+
+double xanes_edge_steffen_eval(const double *x, const double *y, size_t n, size_t i, double e)
+{
+    double h = x[i + 1] - x[i], s = (y[i + 1] - y[i]) / h;
+    double d0 = steffen_slope(x, y, n, i), d1 = steffen_slope(x, y, n, i + 1);
+    double a = (d0 + d1 - 2.0 * s) / (h * h), b = (3.0 * s - 2.0 * d0 - d1) / h;
+    double t = e - x[i];
+    return ((a * t + b) * t + d0) * t + y[i];
+}
+
+/* Crossing of level inside [x[i], x[i+1]] with y[i] < level <= y[i+1] on
+ * Steffen's cubic: monotone there, so a safeguarded Newton iteration from
+ * the linear crossing, kept inside a shrinking bracket, converges (a few
+ * steps to 1e-10 eV). */
+static double steffen_cross(const double *x, const double *y, size_t n, size_t i, double level)
+{
+    double h = x[i + 1] - x[i], s = (y[i + 1] - y[i]) / h;
+    double d0 = steffen_slope(x, y, n, i), d1 = steffen_slope(x, y, n, i + 1);
+    double a = (d0 + d1 - 2.0 * s) / (h * h), b = (3.0 * s - 2.0 * d0 - d1) / h;
+    double c0 = y[i] - level;
+    double lo = 0.0, hi = h, t = (level - y[i]) / s;
+    for (int it = 0; it < 60; it++) {
+        double f = ((a * t + b) * t + d0) * t + c0;
+        if (f < 0.0)
+            lo = t;
+        else
+            hi = t;
+        double df = (3.0 * a * t + 2.0 * b) * t + d0;
+        double tn = df > 0.0 ? t - f / df : 0.5 * (lo + hi);
+        if (!(tn > lo && tn < hi))
+            tn = 0.5 * (lo + hi);
+        if (fabs(tn - t) < 1e-12 * h || hi - lo < 1e-12 * h)
+            return x[i] + tn;
+        t = tn;
+    }
+    return x[i] + t;
+}
+
+xanes_status xanes_edge_half_interp(const double *energy_ev, const double *norm, size_t n,
+                                    size_t start, double level, xanes_edge_crossing how,
+                                    double *edge_ev, xanes_error *err)
 {
     if (energy_ev == NULL || norm == NULL || edge_ev == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "half edge: NULL argument");
@@ -91,6 +152,10 @@ xanes_status xanes_edge_half(const double *energy_ev, const double *norm, size_t
                            norm[start], level, energy_ev[start]);
     for (size_t i = start + 1; i < n; i++) {
         if (norm[i] >= level) {
+            if (how == XANES_EDGE_CROSS_STEFFEN) {
+                *edge_ev = steffen_cross(energy_ev, norm, n, i - 1, level);
+                return XANES_OK;
+            }
             double e1 = energy_ev[i - 1], e2 = energy_ev[i];
             double y1 = norm[i - 1], y2 = norm[i];
             *edge_ev = e1 + (level - y1) * (e2 - e1) / (y2 - y1);
@@ -100,6 +165,13 @@ xanes_status xanes_edge_half(const double *energy_ev, const double *norm, size_t
     return XANES_RAISE(err, XANES_EDATA,
                        "half edge: norm never reaches %.4g above %.6g eV (no edge)", level,
                        energy_ev[start]);
+}
+
+xanes_status xanes_edge_half(const double *energy_ev, const double *norm, size_t n, size_t start,
+                             double level, double *edge_ev, xanes_error *err)
+{
+    return xanes_edge_half_interp(energy_ev, norm, n, start, level, XANES_EDGE_CROSS_LINEAR,
+                                  edge_ev, err);
 }
 
 /* Abscissa of the central difference at j: the midpoint of its interval. */

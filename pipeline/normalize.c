@@ -86,6 +86,7 @@ void xanes_normalize_default_params(xanes_normalize_params *p)
     p->nnorm = -1;
     p->nvict = 0.0;
     p->half_level = 0.5;
+    p->crossing = XANES_EDGE_CROSS_LINEAR;
     p->edges = XANES_NORMALIZE_EDGE_HALF | XANES_NORMALIZE_EDGE_DERIV;
     p->fit_interpolant = 0;
 }
@@ -276,12 +277,13 @@ void norm_result_clear_values(xanes_normalize_result *r)
 }
 
 void norm_find_edges(const double *energy_ev, const double *mu, const double *norm, size_t n,
-                     double half_level, unsigned edges, double *dmu, xanes_normalize_result *r)
+                     double half_level, xanes_edge_crossing crossing, unsigned edges, double *dmu, xanes_normalize_result *r)
 {
     size_t start = r->pre_hi > 0 ? r->pre_hi - 1 : 0;
     r->half_edge_ev = NAN;
     if ((edges & XANES_NORMALIZE_EDGE_HALF) &&
-        xanes_edge_half(energy_ev, norm, n, start, half_level, &r->half_edge_ev, NULL) != XANES_OK)
+        xanes_edge_half_interp(energy_ev, norm, n, start, half_level, crossing, &r->half_edge_ev,
+                               NULL) != XANES_OK)
         r->half_edge_ev = NAN;
     r->deriv_edge_ev = NAN;
     if ((edges & XANES_NORMALIZE_EDGE_DERIV) && r->post_lo > r->pre_hi) {
@@ -462,7 +464,8 @@ xanes_status xanes_normalize_run(const double *energy_ev, const double *mu, size
     }
     for (size_t i = 0; i < n; i++)
         z[i] /= r->edge_step; /* z is now norm */
-    norm_find_edges(energy_ev, mu, z, n, p->half_level, p->edges, w->dmu, r);
+    r->crossing = p->crossing;
+    norm_find_edges(energy_ev, mu, z, n, p->half_level, p->crossing, p->edges, w->dmu, r);
     if (norm != NULL)
         memcpy(norm, z, n * sizeof(double));
 

@@ -38,6 +38,7 @@ struct xanes_normalize_plan {
     int dflat;
     double s_pre, s_post;
     double half_level;
+    xanes_edge_crossing crossing;
     unsigned edges;
     xanes_normalize_result desc; /* resolved parameters, values NaN */
 };
@@ -128,6 +129,7 @@ xanes_normalize_plan *xanes_normalize_plan_alloc(const double *energy_ev, size_t
         goto nomem;
     plan->n = n;
     plan->half_level = p->half_level;
+    plan->crossing = p->crossing;
     plan->edges = p->edges;
     xanes_normalize_result *d = &plan->desc;
     norm_result_clear_values(d);
@@ -139,6 +141,7 @@ xanes_normalize_plan *xanes_normalize_plan_alloc(const double *energy_ev, size_t
         if (norm_resolve_ranges(energy_ev, n, ie0, p, d, err) != XANES_OK)
             goto fail;
     }
+    d->crossing = p->crossing;
     double e0 = d->e0_ev;
     plan->energy_ev = malloc(n * sizeof(double));
     plan->pre_t = malloc(n * sizeof(double));
@@ -277,7 +280,7 @@ xanes_status xanes_normalize_plan_apply(const xanes_normalize_plan *plan, const 
     }
     for (size_t i = 0; i < n; i++)
         z[i] /= r->edge_step; /* z is now norm */
-    norm_find_edges(e, y, z, n, plan->half_level, plan->edges, dmu, r);
+    norm_find_edges(e, y, z, n, plan->half_level, plan->crossing, plan->edges, dmu, r);
     if (norm != NULL)
         memcpy(norm, z, n * sizeof(double));
     if (flat != NULL) {

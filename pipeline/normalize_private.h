@@ -35,7 +35,8 @@ void norm_result_clear_values(xanes_normalize_result *r);
  * windows implied by r (after the pre-edge range; before the post-edge
  * range); sets NaN where none is found.  dmu is [n] scratch. */
 void norm_find_edges(const double *energy_ev, const double *mu, const double *norm, size_t n,
-                     double half_level, unsigned edges, double *dmu,
+                     double half_level, xanes_edge_crossing crossing, unsigned edges,
+                     double *dmu,
                      xanes_normalize_result *r);
 
 /* Interpolant fits (normalize_interp.c).  The sample range [lo, hi) whose

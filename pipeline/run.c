@@ -151,6 +151,7 @@ static void edge_norm_params(const xanes_run_params *p, const xanes_standards *s
         out->nnorm = def.nnorm;
     out->half_level = def.half_level;
     out->fit_interpolant = def.fit_interpolant;
+    out->crossing = def.crossing;
 }
 
 /* Offset of the energy axis from the measured reference spectrum

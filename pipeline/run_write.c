@@ -150,6 +150,8 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
     add_num(l, "norm_nnorm", r->norm.nnorm);
     add_num(l, "norm_nvict", r->norm.nvict);
     add_num(l, "norm_half_level", p->edgemap.norm.half_level);
+    add_text(l, "norm_half_crossing",
+             r->norm.crossing == XANES_EDGE_CROSS_STEFFEN ? "steffen" : "linear");
     add_num(l, "edgemap_min_jump_over_noise", p->edgemap.min_jump_over_noise);
     add_num(l, "edgemap_pixels_with_edge", (double)r->edgemap_counts.n_edge);
     add_num(l, "edgemap_pixels_invalid", (double)r->edgemap_counts.n_invalid);

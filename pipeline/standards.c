@@ -269,6 +269,17 @@ xanes_status xanes_standards_load(const char *path, xanes_standards *out, xanes_
                              resolved, f);
             goto done;
         }
+        const cJSON *cross = cJSON_GetObjectItemCaseSensitive(def, "crossing");
+        const char *c = cJSON_IsString(cross) ? cross->valuestring : "";
+        if (cross == NULL || strcmp(c, "linear") == 0 || strcmp(c, "steffen") == 0) {
+            s.def_crossing_steffen = strcmp(c, "steffen") == 0;
+        } else {
+            st = XANES_RAISE(err, XANES_EDATA,
+                             "%s: key 'edge_definition.crossing' must be \"linear\" or "
+                             "\"steffen\", got '%s'",
+                             resolved, c);
+            goto done;
+        }
     }
 
     copy_string(root, "element", s.element, sizeof s.element);
@@ -293,6 +304,7 @@ void xanes_standards_edge_params(const xanes_standards *std, xanes_normalize_par
     p->nnorm = std->def_nnorm;
     p->half_level = std->def_half_level;
     p->fit_interpolant = std->def_fit_interpolant;
+    p->crossing = std->def_crossing_steffen ? XANES_EDGE_CROSS_STEFFEN : XANES_EDGE_CROSS_LINEAR;
 }
 
 double xanes_standards_valence(const xanes_standards *std, double edge_ev)

@@ -47,6 +47,27 @@ xanes_status xanes_edge_find_e0(const double *energy_ev, const double *mu, size_
 xanes_status xanes_edge_half(const double *energy_ev, const double *norm, size_t n, size_t start,
                              double level, double *edge_ev, xanes_error *err);
 
+/* How the half edge is interpolated between its two bracketing samples. */
+typedef enum {
+    XANES_EDGE_CROSS_LINEAR = 0, /* straight line (larch)                       */
+    XANES_EDGE_CROSS_STEFFEN     /* Steffen's monotone cubic through the samples
+                                  * (GSL gsl_interp_steffen): unbiased to a few
+                                  * hundredths of an eV where the linear
+                                  * crossing is a tenth early on 1.75 eV steps */
+} xanes_edge_crossing;
+
+/* xanes_edge_half with a choice of interpolation (same bracket, statuses and
+ * thread-safety); the Steffen crossing is the root of the cubic on the
+ * bracket to 1e-12 of its width. */
+xanes_status xanes_edge_half_interp(const double *energy_ev, const double *norm, size_t n,
+                                    size_t start, double level, xanes_edge_crossing how,
+                                    double *edge_ev, xanes_error *err);
+
+/* Steffen's cubic through (x[j], y[j]), j = 0..n-1 (n >= 2, x increasing),
+ * evaluated at e in [x[i], x[i+1]], i + 1 < n: equal to GSL's
+ * gsl_interp_steffen (tests/test_edge.c) without its allocation.  Pure. */
+double xanes_edge_steffen_eval(const double *x, const double *y, size_t n, size_t i, double e);
+
 /* Derivative edge: finds i in [lo, hi) with the largest dmude[i] (dmude as
  * from xanes_edge_dmude), then the vertex of the parabola through the three
  * points (x[j], dmude[j]), j = i-1, i, i+1, where x[j] is the midpoint

@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 
+#include "xanes/edge.h"
 #include "xanes/status.h"
 
 /* Largest post-edge polynomial degree (larch MAX_NNORM). */
@@ -44,6 +45,9 @@ typedef struct {
     int nnorm;         /* post-edge polynomial degree 0..5; -1: default rule */
     double nvict;      /* energy exponent of the pre-edge fit (larch nvict), 0 */
     double half_level; /* norm level of the "half-edge" energy, 0.5 */
+    xanes_edge_crossing crossing; /* interpolation of that crossing between
+                                     samples: linear (larch, default) or
+                                     Steffen's monotone cubic (edge.h) */
     int fit_interpolant; /* 0 (larch): fit the samples inside each window; nonzero:
                             fit the piecewise-linear interpolant over the window
                             (uniform weight in energy, continuous in e0 and the
@@ -88,6 +92,7 @@ typedef struct {
      * (tests/test_normalize_plan.c checks this on simulated noise). */
     double pre_rms;
     double post_rms;
+    xanes_edge_crossing crossing; /* interpolation of the half-edge crossing used */
     double half_edge_ev;  /* first crossing of norm = half_level (edge.h), NaN if none */
     double deriv_edge_ev; /* refined maximum of dmu/dE (edge.h), NaN if none */
 } xanes_normalize_result;

@@ -31,6 +31,8 @@ typedef struct xanes_standards {
     double def_pre1_ev, def_pre2_ev, def_norm1_ev, def_norm2_ev;
     int def_nnorm;
     double def_half_level;
+    int def_crossing_steffen; /* "crossing": "steffen" (1) or "linear" (0, larch; the
+                                default when the key is absent) */
     int def_fit_interpolant; /* "fit": "interpolant" (1) or "points" (0, larch) */
 } xanes_standards;
 
