@@ -168,11 +168,13 @@ done:
 /* Edge of one averaged spectrum with the core code; NaN when the core finds
  * none.  fbuf holds n_fbuf >= n_energy floats, NaN past n_energy, scratch
  * the plan's scratch. */
-static void spectrum_edge(const xanes_particles_input *in, const double *mu, float *fbuf,
+static void spectrum_edge(const xanes_particles_input *in, double *mu, float *fbuf,
                           double *scratch, xanes_normalize_workspace *ws, xanes_particle *out)
 {
     xanes_normalize_result r;
     xanes_status st;
+    if (in->subspace != NULL)
+        xanes_subspace_project(in->subspace, mu, mu); /* in place: mean[] is scratch here */
     if (in->plan != NULL) {
         for (size_t k = 0; k < in->n_energy; k++)
             fbuf[k] = (float)mu[k];

@@ -56,6 +56,8 @@ void xanes_run_default_params(xanes_run_params *p)
     xanes_align_default_params(&p->align_params);
     xanes_edgemap_default_params(&p->edgemap);
     xanes_segment_default_params(&p->segment);
+    p->spectrum_denoise = 1;
+    xanes_subspace_default_params(&p->subspace);
     p->overcharge_ev = NAN;
     p->standards_path = NULL;
     p->command_line = NULL;
@@ -319,6 +321,22 @@ static xanes_status particles_stage(const xanes_run_params *p, const xanes_stack
     np.norm2_ev = r->norm.norm2_ev;
     np.nnorm = r->norm.nnorm;
     np.nvict = r->norm.nvict;
+    xanes_subspace *sub = NULL;
+    r->subspace_rank = r->subspace_blocks = 0;
+    r->subspace_threshold = NAN;
+    for (size_t j = 0; j < 8; j++)
+        r->subspace_eval[j] = NAN;
+    if (p->spectrum_denoise && r->segment_info.n_labels > 0) {
+        xanes_status sst = xanes_subspace_fit(s->absorbance, s->n_energy, s->ny, s->nx, r->labels,
+                                              &p->subspace, &sub, err);
+        if (sst != XANES_OK)
+            return sst;
+        r->subspace_rank = xanes_subspace_rank(sub);
+        r->subspace_blocks = xanes_subspace_n_blocks(sub);
+        r->subspace_threshold = xanes_subspace_threshold(sub);
+        for (size_t j = 0; j < 8 && j < s->n_energy; j++)
+            r->subspace_eval[j] = xanes_subspace_eigenvalue(sub, j);
+    }
     xanes_particles_input in = {
         .ny = s->ny,
         .nx = s->nx,
@@ -333,8 +351,11 @@ static xanes_status particles_stage(const xanes_run_params *p, const xanes_stack
         .edge_kind =
             p->edge == XANES_EDGEMAP_DERIV ? XANES_PARTICLES_EDGE_DERIV : XANES_PARTICLES_EDGE_HALF,
         .standards = std,
+        .subspace = sub,
     };
-    return xanes_particles_compute(&in, &r->particles, &r->n_particles, err);
+    xanes_status st = xanes_particles_compute(&in, &r->particles, &r->n_particles, err);
+    xanes_subspace_free(sub);
+    return st;
 }
 
 /* Masks the maps to the particles and derives SoC and valence maps; sums up

@@ -153,6 +153,15 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
     add_text(l, "norm_half_crossing",
              r->norm.crossing == XANES_EDGE_CROSS_STEFFEN ? "steffen" : "linear");
     add_num(l, "edgemap_min_jump_over_noise", p->edgemap.min_jump_over_noise);
+    add_text(l, "particle_spectrum_denoise", p->spectrum_denoise ? "pca" : "none");
+    add_num(l, "subspace_block_px", (double)p->subspace.block_px);
+    add_num(l, "subspace_noise_margin", p->subspace.noise_margin);
+    add_num(l, "subspace_rank", (double)r->subspace_rank);
+    add_num(l, "subspace_blocks", (double)r->subspace_blocks);
+    add_num(l, "subspace_threshold", r->subspace_threshold);
+    add_num(l, "subspace_eigenvalue_1", r->subspace_eval[0]);
+    add_num(l, "subspace_eigenvalue_2", r->subspace_eval[1]);
+    add_num(l, "subspace_eigenvalue_3", r->subspace_eval[2]);
     add_num(l, "edgemap_pixels_with_edge", (double)r->edgemap_counts.n_edge);
     add_num(l, "edgemap_pixels_invalid", (double)r->edgemap_counts.n_invalid);
     add_num(l, "edgemap_pixels_gated", (double)r->edgemap_counts.n_low_jump);

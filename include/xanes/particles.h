@@ -19,6 +19,7 @@
 #include "xanes/normalize.h"
 #include "xanes/standards.h"
 #include "xanes/status.h"
+#include "xanes/subspace.h"
 
 /* One row of the particle table.  Statistics over "valid" pixels use the
  * pixels of the particle whose edge energy is finite (n_valid_px of them);
@@ -70,6 +71,11 @@ typedef struct {
     const xanes_normalize_plan *plan;
     const xanes_normalize_params *norm_params;
     xanes_particles_edge_kind edge_kind;
+    /* When non-NULL, each averaged spectrum is projected onto this spectral
+     * subspace (subspace.h, typically fitted to the same stack and labels)
+     * before its edge is found: the noise outside the subspace goes, the
+     * edge definition stays the same. */
+    const xanes_subspace *subspace;
     /* Valence / SoC scales and overcharge threshold; NULL leaves soc_mean,
      * valence_mean and overcharged_fraction NaN. */
     const xanes_standards *standards;

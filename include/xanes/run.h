@@ -77,6 +77,11 @@ typedef struct {
     xanes_align_params align_params;
     xanes_edgemap_params edgemap;
     xanes_segment_params segment; /* .min_area_px is --min-area           */
+    /* Nonzero (default): each particle's averaged spectrum is projected onto
+     * the spectral subspace of the particle pixels (subspace.h) before its
+     * edge is found; zero: the raw average.  The pixel map is not changed. */
+    int spectrum_denoise;
+    xanes_subspace_params subspace;
     /* Overcharge threshold; NaN = the standards file's overcharge_threshold_ev. */
     double overcharge_ev;
     const char *standards_path; /* NULL = calibration/standards.json    */
@@ -118,6 +123,11 @@ typedef struct {
     xanes_normalize_result norm; /* the normalization used for every pixel and
                                     every particle spectrum (e0, ranges)        */
     xanes_segment_info segment_info;
+    /* The subspace behind the particle spectra: rank 0 when spectrum_denoise
+     * is off or there were too few blocks; its eigenvalues and threshold. */
+    size_t subspace_rank, subspace_blocks;
+    double subspace_eval[8];
+    double subspace_threshold;
     xanes_particle *particles; /* [n_particles]                                 */
     size_t n_particles;
     /* Summary over particles with a finite mean edge. */

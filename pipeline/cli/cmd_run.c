@@ -45,6 +45,9 @@ static void print_help(void)
            "  --min-jump-snr X      keep a pixel's edge only when jump >= X * noise (default 8)\n"
            "  --threshold VALUE     edge-jump threshold of the particle mask (default Otsu)\n"
            "  --standards FILE      standards file (default calibration/standards.json)\n"
+           "  --spectrum-denoise pca|none  project each particle's averaged spectrum onto the\n"
+           "                        principal components of the particle pixels before its\n"
+           "                        edge is found (default pca; the pixel map is unchanged)\n"
            "  --json                print the summary as one JSON object\n"
            "  -h, --help            this text\n\n%s",
            cli_stack_options_help());
@@ -258,7 +261,8 @@ int xanes_cmd_run(int argc, char **argv)
                                 strcmp(a, "--align-ref") == 0 || strcmp(a, "--threads") == 0 ||
                                 strcmp(a, "--min-area") == 0 || strcmp(a, "--overcharge-ev") == 0 ||
                                 strcmp(a, "--min-jump-snr") == 0 || strcmp(a, "--threshold") == 0 ||
-                                strcmp(a, "--standards") == 0;
+                                strcmp(a, "--standards") == 0 ||
+                                strcmp(a, "--spectrum-denoise") == 0;
         if (takes_value && v == NULL)
             return cli_usage_error(CMD, "option %s needs a value", a);
         if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
@@ -291,6 +295,13 @@ int xanes_cmd_run(int argc, char **argv)
             if (cli_parse_long(CMD, a, v, 1, 100000000, &m))
                 return CLI_EXIT_USAGE;
             p.segment.min_area_px = (size_t)m;
+        } else if (strcmp(a, "--spectrum-denoise") == 0) {
+            if (strcmp(v, "pca") == 0)
+                p.spectrum_denoise = 1;
+            else if (strcmp(v, "none") == 0)
+                p.spectrum_denoise = 0;
+            else
+                return cli_usage_error(CMD, "--spectrum-denoise must be pca or none, got '%s'", v);
         } else if (strcmp(a, "--edge") == 0) {
             if (strcmp(v, "half") == 0)
                 p.edge = XANES_EDGEMAP_HALF;
