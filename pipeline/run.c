@@ -34,7 +34,7 @@
 #include "xanes/standards.h"
 
 static const char *const stage_names[XANES_RUN_N_STAGES] = {
-    "read", "calibrate", "align", "edgemap", "segment", "particles", "write"};
+    "read", "calibrate", "align", "edgemap", "segment", "denoise", "particles", "write"};
 
 const char *xanes_run_stage_name(xanes_run_stage stage)
 {
@@ -56,7 +56,7 @@ void xanes_run_default_params(xanes_run_params *p)
     xanes_align_default_params(&p->align_params);
     xanes_edgemap_default_params(&p->edgemap);
     xanes_segment_default_params(&p->segment);
-    p->spectrum_denoise = 1;
+    p->denoise = 1;
     xanes_subspace_default_params(&p->subspace);
     p->overcharge_ev = NAN;
     p->standards_path = NULL;
@@ -306,37 +306,62 @@ done:
     return st;
 }
 
-/* Per-particle statistics with the averaged spectra normalized like the
- * pixels (same e0, ranges and degree). */
-static xanes_status particles_stage(const xanes_run_params *p, const xanes_stack *s,
-                                    const xanes_standards *std, xanes_run_result *r,
-                                    xanes_error *err)
+/* The normalization of the edge map as resolved (e0, windows, degree), for
+ * everything normalized after it. */
+static void resolved_norm_params(const xanes_run_params *p, const xanes_standards *std,
+                                 const xanes_run_result *r, xanes_normalize_params *np)
 {
-    xanes_normalize_params np;
-    edge_norm_params(p, std, &np);
-    np.e0_ev = r->norm.e0_ev;
-    np.pre1_ev = r->norm.pre1_ev;
-    np.pre2_ev = r->norm.pre2_ev;
-    np.norm1_ev = r->norm.norm1_ev;
-    np.norm2_ev = r->norm.norm2_ev;
-    np.nnorm = r->norm.nnorm;
-    np.nvict = r->norm.nvict;
-    xanes_subspace *sub = NULL;
+    edge_norm_params(p, std, np);
+    np->e0_ev = r->norm.e0_ev;
+    np->pre1_ev = r->norm.pre1_ev;
+    np->pre2_ev = r->norm.pre2_ev;
+    np->norm1_ev = r->norm.norm1_ev;
+    np->norm2_ev = r->norm.norm2_ev;
+    np->nnorm = r->norm.nnorm;
+    np->nvict = r->norm.nvict;
+}
+
+/* The spectral subspace of the particle pixels and the edge map of their
+ * projected spectra (denoise.h); *sub stays NULL when p->denoise is off or
+ * there is no particle. */
+static xanes_status denoise_stage(const xanes_run_params *p, const xanes_stack *s,
+                                  const xanes_standards *std, xanes_run_result *r,
+                                  xanes_subspace **sub, xanes_error *err)
+{
     r->subspace_rank = r->subspace_blocks = 0;
     r->subspace_threshold = NAN;
     for (size_t j = 0; j < 8; j++)
         r->subspace_eval[j] = NAN;
-    if (p->spectrum_denoise && r->segment_info.n_labels > 0) {
-        xanes_status sst = xanes_subspace_fit(s->absorbance, s->n_energy, s->ny, s->nx, r->labels,
-                                              &p->subspace, &sub, err);
-        if (sst != XANES_OK)
-            return sst;
-        r->subspace_rank = xanes_subspace_rank(sub);
-        r->subspace_blocks = xanes_subspace_n_blocks(sub);
-        r->subspace_threshold = xanes_subspace_threshold(sub);
-        for (size_t j = 0; j < 8 && j < s->n_energy; j++)
-            r->subspace_eval[j] = xanes_subspace_eigenvalue(sub, j);
-    }
+    if (!p->denoise || r->segment_info.n_labels == 0)
+        return XANES_OK;
+    xanes_status st = xanes_subspace_fit(s->absorbance, s->n_energy, s->ny, s->nx, r->labels,
+                                         &p->subspace, sub, err);
+    if (st != XANES_OK)
+        return with_context(err, st, "spectral subspace of stack", s->path);
+    r->subspace_rank = xanes_subspace_rank(*sub);
+    r->subspace_blocks = xanes_subspace_n_blocks(*sub);
+    r->subspace_threshold = xanes_subspace_threshold(*sub);
+    for (size_t j = 0; j < 8 && j < s->n_energy; j++)
+        r->subspace_eval[j] = xanes_subspace_eigenvalue(*sub, j);
+    xanes_normalize_params np;
+    resolved_norm_params(p, std, r, &np);
+    st = xanes_denoise_edgemap(*sub, r->energy_ev, s->n_energy, &np, p->edge,
+                               p->edgemap.min_jump_over_noise, s->absorbance, s->ny, s->nx,
+                               r->labels, r->noise, r->edge_ev, &r->denoise_info, err);
+    if (st != XANES_OK)
+        return with_context(err, st, "denoised edge map of stack", s->path);
+    return XANES_OK;
+}
+
+/* Per-particle statistics with the averaged spectra normalized like the
+ * pixels (same e0, ranges and degree) and projected like them when sub is
+ * not NULL. */
+static xanes_status particles_stage(const xanes_run_params *p, const xanes_stack *s,
+                                    const xanes_standards *std, const xanes_subspace *sub,
+                                    xanes_run_result *r, xanes_error *err)
+{
+    xanes_normalize_params np;
+    resolved_norm_params(p, std, r, &np);
     xanes_particles_input in = {
         .ny = s->ny,
         .nx = s->nx,
@@ -353,9 +378,7 @@ static xanes_status particles_stage(const xanes_run_params *p, const xanes_stack
         .standards = std,
         .subspace = sub,
     };
-    xanes_status st = xanes_particles_compute(&in, &r->particles, &r->n_particles, err);
-    xanes_subspace_free(sub);
-    return st;
+    return xanes_particles_compute(&in, &r->particles, &r->n_particles, err);
 }
 
 /* Masks the maps to the particles and derives SoC and valence maps; sums up
@@ -466,6 +489,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     xanes_run_params defaults;
     xanes_stack *s = NULL;
     xanes_run_result *r = NULL;
+    xanes_subspace *sub = NULL;
     xanes_standards std;
     stage_clock t0;
 
@@ -536,8 +560,14 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     }
     stage_end(r, XANES_RUN_STAGE_SEGMENT, t0);
 
+    t0 = stage_begin(p, XANES_RUN_STAGE_DENOISE);
+    st = denoise_stage(p, s, &std, r, &sub, err);
+    if (st != XANES_OK)
+        goto done;
+    stage_end(r, XANES_RUN_STAGE_DENOISE, t0);
+
     t0 = stage_begin(p, XANES_RUN_STAGE_PARTICLES);
-    st = particles_stage(p, s, &std, r, err);
+    st = particles_stage(p, s, &std, sub, r, err);
     if (st != XANES_OK)
         goto done;
     /* The stack is not needed any more: give its memory back before the
@@ -550,6 +580,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     stage_end(r, XANES_RUN_STAGE_PARTICLES, t0);
 
 done:
+    xanes_subspace_free(sub);
     xanes_stack_free(s);
     if (st != XANES_OK) {
         xanes_run_result_free(r);

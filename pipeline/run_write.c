@@ -153,7 +153,13 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
     add_text(l, "norm_half_crossing",
              r->norm.crossing == XANES_EDGE_CROSS_STEFFEN ? "steffen" : "linear");
     add_num(l, "edgemap_min_jump_over_noise", p->edgemap.min_jump_over_noise);
-    add_text(l, "particle_spectrum_denoise", p->spectrum_denoise ? "pca" : "none");
+    add_text(l, "denoise", p->denoise ? "pca" : "none");
+    add_num(l, "denoise_pixels", (double)r->denoise_info.counts.n_pixels);
+    add_num(l, "denoise_pixels_with_edge", (double)r->denoise_info.counts.n_edge);
+    add_num(l, "denoise_pixels_gated", (double)r->denoise_info.counts.n_low_jump);
+    add_num(l, "denoise_pixels_no_edge", (double)r->denoise_info.counts.n_no_edge);
+    add_num(l, "denoise_jump_gain_raw", r->denoise_info.jump_gain_raw);
+    add_num(l, "denoise_jump_gain_projected", r->denoise_info.jump_gain_projected);
     add_num(l, "subspace_block_px", (double)p->subspace.block_px);
     add_num(l, "subspace_noise_margin", p->subspace.noise_margin);
     add_num(l, "subspace_rank", (double)r->subspace_rank);

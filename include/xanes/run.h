@@ -23,6 +23,7 @@
 
 #include "xanes/align.h"
 #include "xanes/calibrate.h"
+#include "xanes/denoise.h"
 #include "xanes/edgemap.h"
 #include "xanes/particles.h"
 #include "xanes/segment.h"
@@ -37,6 +38,7 @@ typedef enum {
     XANES_RUN_STAGE_ALIGN,     /* drift estimate + resampling of the frames      */
     XANES_RUN_STAGE_EDGEMAP,   /* per-pixel normalization + edge + jump + gate   */
     XANES_RUN_STAGE_SEGMENT,   /* mask, labels, split of touching particles      */
+    XANES_RUN_STAGE_DENOISE,   /* spectral subspace, edge map of projected pixels */
     XANES_RUN_STAGE_PARTICLES, /* per-particle statistics, SoC, valence          */
     XANES_RUN_STAGE_WRITE,     /* results.h5, particles.csv, figures             */
     XANES_RUN_N_STAGES
@@ -77,10 +79,11 @@ typedef struct {
     xanes_align_params align_params;
     xanes_edgemap_params edgemap;
     xanes_segment_params segment; /* .min_area_px is --min-area           */
-    /* Nonzero (default): each particle's averaged spectrum is projected onto
-     * the spectral subspace of the particle pixels (subspace.h) before its
-     * edge is found; zero: the raw average.  The pixel map is not changed. */
-    int spectrum_denoise;
+    /* Nonzero (default): the spectra of the particle pixels, and each
+     * particle's averaged spectrum, are projected onto the spectral subspace
+     * of the particle pixels (subspace.h, denoise.h) before their edges are
+     * found; zero: raw spectra. */
+    int denoise;
     xanes_subspace_params subspace;
     /* Overcharge threshold; NaN = the standards file's overcharge_threshold_ev. */
     double overcharge_ev;
@@ -123,11 +126,12 @@ typedef struct {
     xanes_normalize_result norm; /* the normalization used for every pixel and
                                     every particle spectrum (e0, ranges)        */
     xanes_segment_info segment_info;
-    /* The subspace behind the particle spectra: rank 0 when spectrum_denoise
+    /* The subspace behind the particle spectra: rank 0 when denoise
      * is off or there were too few blocks; its eigenvalues and threshold. */
     size_t subspace_rank, subspace_blocks;
     double subspace_eval[8];
     double subspace_threshold;
+    xanes_denoise_info denoise_info; /* gate counts of the projected pixels   */
     xanes_particle *particles; /* [n_particles]                                 */
     size_t n_particles;
     /* Summary over particles with a finite mean edge. */

@@ -72,6 +72,12 @@ size_t xanes_subspace_n_blocks(const xanes_subspace *s);
 double xanes_subspace_eigenvalue(const xanes_subspace *s, size_t j);
 double xanes_subspace_threshold(const xanes_subspace *s);
 
+/* Lent views: the mean [n_energy] and the basis [rank][n_energy] (orthonormal
+ * rows; NULL when the rank is 0), valid until xanes_subspace_free. */
+size_t xanes_subspace_n_energy(const xanes_subspace *s);
+const double *xanes_subspace_mean_view(const xanes_subspace *s);
+const double *xanes_subspace_basis_view(const xanes_subspace *s);
+
 /* out = mean + V V^T (in - mean): in and out are [n_energy] (may alias).
  * Pure, no allocation, thread-safe. */
 void xanes_subspace_project(const xanes_subspace *s, const double *in, double *out);

@@ -45,9 +45,10 @@ static void print_help(void)
            "  --min-jump-snr X      keep a pixel's edge only when jump >= X * noise (default 8)\n"
            "  --threshold VALUE     edge-jump threshold of the particle mask (default Otsu)\n"
            "  --standards FILE      standards file (default calibration/standards.json)\n"
-           "  --spectrum-denoise pca|none  project each particle's averaged spectrum onto the\n"
-           "                        principal components of the particle pixels before its\n"
-           "                        edge is found (default pca; the pixel map is unchanged)\n"
+           "  --denoise pca|none    project the particle pixels' spectra and each particle's\n"
+           "                        averaged spectrum onto the principal components of the\n"
+           "                        particle pixels before their edges are found (default\n"
+           "                        pca; none: raw spectra)\n"
            "  --json                print the summary as one JSON object\n"
            "  -h, --help            this text\n\n%s",
            cli_stack_options_help());
@@ -126,6 +127,15 @@ static void print_summary(const char *stack, const char *outdir, const xanes_run
            "pre-edge noise), %zu invalid, %zu without an edge (e0 %.2f eV)\n",
            c->n_edge, c->n_low_jump, p->edgemap.min_jump_over_noise, c->n_invalid, c->n_no_edge,
            r->norm.e0_ev);
+    if (r->subspace_rank > 0) {
+        const xanes_edgemap_counts *d = &r->denoise_info.counts;
+        printf("denoise: %zu principal components of %zu blocks; %zu particle pixels re-mapped "
+               "from projected spectra, %zu with an edge, %zu rejected by the gate\n",
+               r->subspace_rank, r->subspace_blocks, d->n_pixels, d->n_edge, d->n_low_jump);
+    } else if (p->denoise) {
+        printf("denoise: off for this stack (too few particle pixels for principal "
+               "components)\n");
+    }
     printf("particles: %zu (edge-jump threshold %.4g, %zu split, %zu removed as too small)\n",
            r->n_particles, r->segment_info.threshold, r->segment_info.n_split,
            r->segment_info.n_removed_small);
@@ -185,6 +195,9 @@ static int print_json(const char *stack, const char *outdir, const xanes_run_res
     cJSON_AddNumberToObject(o, "pixels_gated", (double)r->edgemap_counts.n_low_jump);
     cJSON_AddNumberToObject(o, "pixels_invalid", (double)r->edgemap_counts.n_invalid);
     cJSON_AddNumberToObject(o, "pixels_no_edge", (double)r->edgemap_counts.n_no_edge);
+    cJSON_AddNumberToObject(o, "denoise_rank", (double)r->subspace_rank);
+    cJSON_AddNumberToObject(o, "denoise_pixels_with_edge", (double)r->denoise_info.counts.n_edge);
+    cJSON_AddNumberToObject(o, "denoise_pixels_gated", (double)r->denoise_info.counts.n_low_jump);
     cJSON_AddItemToObject(o, "jump_threshold", num(r->segment_info.threshold));
     cJSON_AddNumberToObject(o, "n_particles", (double)r->n_particles);
     cJSON_AddItemToObject(o, "edge_mean_ev", num(r->particle_edge_mean_ev));
@@ -262,7 +275,7 @@ int xanes_cmd_run(int argc, char **argv)
                                 strcmp(a, "--min-area") == 0 || strcmp(a, "--overcharge-ev") == 0 ||
                                 strcmp(a, "--min-jump-snr") == 0 || strcmp(a, "--threshold") == 0 ||
                                 strcmp(a, "--standards") == 0 ||
-                                strcmp(a, "--spectrum-denoise") == 0;
+                                strcmp(a, "--denoise") == 0;
         if (takes_value && v == NULL)
             return cli_usage_error(CMD, "option %s needs a value", a);
         if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
@@ -295,13 +308,13 @@ int xanes_cmd_run(int argc, char **argv)
             if (cli_parse_long(CMD, a, v, 1, 100000000, &m))
                 return CLI_EXIT_USAGE;
             p.segment.min_area_px = (size_t)m;
-        } else if (strcmp(a, "--spectrum-denoise") == 0) {
+        } else if (strcmp(a, "--denoise") == 0) {
             if (strcmp(v, "pca") == 0)
-                p.spectrum_denoise = 1;
+                p.denoise = 1;
             else if (strcmp(v, "none") == 0)
-                p.spectrum_denoise = 0;
+                p.denoise = 0;
             else
-                return cli_usage_error(CMD, "--spectrum-denoise must be pca or none, got '%s'", v);
+                return cli_usage_error(CMD, "--denoise must be pca or none, got '%s'", v);
         } else if (strcmp(a, "--edge") == 0) {
             if (strcmp(v, "half") == 0)
                 p.edge = XANES_EDGEMAP_HALF;
