@@ -306,6 +306,7 @@ static void test_usage_errors(void **state)
         {"'%s/s.h5' -o '%s/u' --calib '%s/s_ref.xdi' --ref-edge 8353 --energy-offset 1",
          "not both"},
         {"'%s/s.h5' -o '%s/u' --edge middle", "--edge"},
+        {"'%s/s.h5' -o '%s/u' --denoise pcaa", "--denoise must be pca or none"},
         {"'%s/s.h5' -o '%s/u' --threads 0", "--threads"},
         {"'%s/s.h5' -o '%s/u' --min-area -3", "--min-area"},
         {"'%s/s.h5' -o '%s/u' --align-ref top", "--align-ref"},

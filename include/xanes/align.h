@@ -58,7 +58,7 @@ typedef struct {
      * features that carry the registration (particles, tens of px) survive,
      * and the sub-pixel refinement keeps its precision in full-size pixels
      * (measured, see pipeline/align.c).  Frames too small for it are binned
-     * less, so that the binned frame keeps at least 32 px a side. */
+     * less, so that the binned frame keeps at least 64 px a side. */
     size_t bin;
     /* Sub-pixel refinement: the correlation is evaluated on a grid of
      * 1/upsample (binned) pixels over +-0.75 binned px around the integer
