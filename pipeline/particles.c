@@ -60,11 +60,14 @@ static xanes_status check_input(const xanes_particles_input *in, int need_stack,
     size_t n = in->ny * in->nx;
     for (size_t p = 0; p < n; p++) {
         int32_t l = in->labels[p];
-        if (l < 0 || (size_t)l > in->n_labels)
+        int32_t f = in->spectrum_labels != NULL ? in->spectrum_labels[p] : 0;
+        if (l < 0 || (size_t)l > in->n_labels || f < 0 || (size_t)f > in->n_labels)
             return XANES_RAISE(err, XANES_EDATA,
-                               "particles: label %d at pixel (y %zu, x %zu) is "
+                               "particles: %slabel %d at pixel (y %zu, x %zu) is "
                                "outside 0..%zu",
-                               (int)l, p / in->nx, p % in->nx, in->n_labels);
+                               l < 0 || (size_t)l > in->n_labels ? "" : "spectrum ",
+                               (int)(l < 0 || (size_t)l > in->n_labels ? l : f), p / in->nx,
+                               p % in->nx, in->n_labels);
     }
     return XANES_OK;
 }
@@ -82,7 +85,8 @@ static void mean_spectra(const xanes_particles_input *in, double *mean, size_t *
 {
     const size_t ny = in->ny, nx = in->nx, n = ny * nx, ne = in->n_energy;
     const size_t nl = in->n_labels;
-    const int32_t *labels = in->labels;
+    /* The averaged spectra use the footprints when given (footprint.h). */
+    const int32_t *labels = in->spectrum_labels != NULL ? in->spectrum_labels : in->labels;
     const float *stack = in->stack;
     long lny = (long)ny;
     /* A pixel counts only if its spectrum is finite at every energy. */

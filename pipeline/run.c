@@ -57,6 +57,8 @@ void xanes_run_default_params(xanes_run_params *p)
     xanes_edgemap_default_params(&p->edgemap);
     xanes_segment_default_params(&p->segment);
     p->denoise = 1;
+    p->footprint_px = NAN;
+    p->footprint_auto_contrast = 20.0;
     xanes_subspace_default_params(&p->subspace);
     p->overcharge_ev = NAN;
     p->standards_path = NULL;
@@ -73,6 +75,7 @@ void xanes_run_result_free(xanes_run_result *r)
     free(r->energy_ev);
     free(r->shifts_px);
     free(r->frame_ok);
+    free(r->footprints);
     free(r->edge_ev);
     free(r->soc);
     free(r->valence);
@@ -332,10 +335,21 @@ static xanes_status denoise_stage(const xanes_run_params *p, const xanes_stack *
     r->subspace_threshold = NAN;
     for (size_t j = 0; j < 8; j++)
         r->subspace_eval[j] = NAN;
+    r->footprints = malloc(s->ny * s->nx * sizeof *r->footprints);
+    if (r->footprints == NULL)
+        return XANES_RAISE(err, XANES_ENOMEM, "run: out of memory for the particle footprints");
+    r->footprint_px = p->footprint_px;
+    if (isnan(r->footprint_px))
+        r->footprint_px =
+            r->segment_info.otsu_contrast < p->footprint_auto_contrast ? 1.0 : 0.0;
+    xanes_status st =
+        xanes_footprint_grow(r->labels, s->ny, s->nx, r->footprint_px, r->footprints, err);
+    if (st != XANES_OK)
+        return st;
     if (!p->denoise || r->segment_info.n_labels == 0)
         return XANES_OK;
-    xanes_status st = xanes_subspace_fit(s->absorbance, s->n_energy, s->ny, s->nx, r->labels,
-                                         &p->subspace, sub, err);
+    st = xanes_subspace_fit(s->absorbance, s->n_energy, s->ny, s->nx, r->footprints,
+                            &p->subspace, sub, err);
     if (st != XANES_OK)
         return with_context(err, st, "spectral subspace of stack", s->path);
     r->subspace_rank = xanes_subspace_rank(*sub);
@@ -377,6 +391,7 @@ static xanes_status particles_stage(const xanes_run_params *p, const xanes_stack
             p->edge == XANES_EDGEMAP_DERIV ? XANES_PARTICLES_EDGE_DERIV : XANES_PARTICLES_EDGE_HALF,
         .standards = std,
         .subspace = sub,
+        .spectrum_labels = r->footprints,
     };
     return xanes_particles_compute(&in, &r->particles, &r->n_particles, err);
 }
@@ -479,6 +494,10 @@ static xanes_status check_params(const xanes_run_params *p, xanes_error *err)
         return XANES_RAISE(err, XANES_EINVAL, "energy offset is not finite");
     if (!isnan(p->overcharge_ev) && !isfinite(p->overcharge_ev))
         return XANES_RAISE(err, XANES_EINVAL, "overcharge threshold is not finite");
+    if (!isnan(p->footprint_px) &&
+        !(p->footprint_px >= 0.0 && p->footprint_px <= XANES_FOOTPRINT_MAX_PX))
+        return XANES_RAISE(err, XANES_EINVAL, "footprint radius %g px is outside 0..%g px",
+                           p->footprint_px, XANES_FOOTPRINT_MAX_PX);
     return XANES_OK;
 }
 

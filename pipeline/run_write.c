@@ -153,6 +153,8 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
     add_text(l, "norm_half_crossing",
              r->norm.crossing == XANES_EDGE_CROSS_STEFFEN ? "steffen" : "linear");
     add_num(l, "edgemap_min_jump_over_noise", p->edgemap.min_jump_over_noise);
+    add_num(l, "footprint_px", r->footprint_px);
+    add_text(l, "footprint_rule", isnan(p->footprint_px) ? "auto" : "given");
     add_text(l, "denoise", p->denoise ? "pca" : "none");
     add_num(l, "denoise_pixels", (double)r->denoise_info.counts.n_pixels);
     add_num(l, "denoise_pixels_with_edge", (double)r->denoise_info.counts.n_edge);

@@ -76,6 +76,10 @@ typedef struct {
      * before its edge is found: the noise outside the subspace goes, the
      * edge definition stays the same. */
     const xanes_subspace *subspace;
+    /* Labels [ny * nx] over which the averaged spectra are taken, e.g. the
+     * footprints of footprint.h (same label numbers, values 0..n_labels);
+     * NULL = labels.  Pixel statistics always use labels. */
+    const int32_t *spectrum_labels;
     /* Valence / SoC scales and overcharge threshold; NULL leaves soc_mean,
      * valence_mean and overcharged_fraction NaN. */
     const xanes_standards *standards;

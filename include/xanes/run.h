@@ -24,6 +24,7 @@
 #include "xanes/align.h"
 #include "xanes/calibrate.h"
 #include "xanes/denoise.h"
+#include "xanes/footprint.h"
 #include "xanes/edgemap.h"
 #include "xanes/particles.h"
 #include "xanes/segment.h"
@@ -85,6 +86,20 @@ typedef struct {
      * found; zero: raw spectra. */
     int denoise;
     xanes_subspace_params subspace;
+    /* Each particle's averaged spectrum (and the subspace) is taken over its
+     * label grown by this radius into the background (footprint.h), so that
+     * it does not depend on which rim pixels noise let through the
+     * threshold; 0 = the label itself.  NaN (default) = automatic: 1 px when
+     * the segmentation's Otsu contrast (class separation in smoothed-noise
+     * sigmas, segment.h) is below footprint_auto_contrast, else 0.  Measured
+     * on simulated 128^2 NCM stacks (3 configurations x 3 seeds, drift 2 px):
+     * at 300 counts (contrast 6-8) the averaged-spectrum edges were 0.25 eV
+     * rms off with the bare masks and 0.14 eV grown by 1 px; at 10^4 counts
+     * (contrast 39-44) 0.035 eV bare and 0.054 grown, because the grown rim
+     * carries the resampling error of the drift correction where the
+     * thickness changes fastest. */
+    double footprint_px;
+    double footprint_auto_contrast; /* 20 */
     /* Overcharge threshold; NaN = the standards file's overcharge_threshold_ev. */
     double overcharge_ev;
     const char *standards_path; /* NULL = calibration/standards.json    */
@@ -132,6 +147,8 @@ typedef struct {
     double subspace_eval[8];
     double subspace_threshold;
     xanes_denoise_info denoise_info; /* gate counts of the projected pixels   */
+    int32_t *footprints; /* [ny * nx] labels grown by footprint_px (footprint.h) */
+    double footprint_px; /* radius used                                             */
     xanes_particle *particles; /* [n_particles]                                 */
     size_t n_particles;
     /* Summary over particles with a finite mean edge. */

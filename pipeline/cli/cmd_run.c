@@ -45,6 +45,9 @@ static void print_help(void)
            "  --min-jump-snr X      keep a pixel's edge only when jump >= X * noise (default 8)\n"
            "  --threshold VALUE     edge-jump threshold of the particle mask (default Otsu)\n"
            "  --standards FILE      standards file (default calibration/standards.json)\n"
+           "  --footprint-px R      average each particle's spectrum over its mask grown by R px\n"
+           "                        into the background (0 = the mask itself; default: 1 px\n"
+           "                        when the mask is noise-limited, Otsu contrast < 20, else 0)\n"
            "  --denoise pca|none    project the particle pixels' spectra and each particle's\n"
            "                        averaged spectrum onto the principal components of the\n"
            "                        particle pixels before their edges are found (default\n"
@@ -275,7 +278,8 @@ int xanes_cmd_run(int argc, char **argv)
                                 strcmp(a, "--min-area") == 0 || strcmp(a, "--overcharge-ev") == 0 ||
                                 strcmp(a, "--min-jump-snr") == 0 || strcmp(a, "--threshold") == 0 ||
                                 strcmp(a, "--standards") == 0 ||
-                                strcmp(a, "--denoise") == 0;
+                                strcmp(a, "--denoise") == 0 ||
+                                strcmp(a, "--footprint-px") == 0;
         if (takes_value && v == NULL)
             return cli_usage_error(CMD, "option %s needs a value", a);
         if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
@@ -308,6 +312,9 @@ int xanes_cmd_run(int argc, char **argv)
             if (cli_parse_long(CMD, a, v, 1, 100000000, &m))
                 return CLI_EXIT_USAGE;
             p.segment.min_area_px = (size_t)m;
+        } else if (strcmp(a, "--footprint-px") == 0) {
+            if (cli_parse_double(CMD, a, v, 0.0, XANES_FOOTPRINT_MAX_PX, &p.footprint_px))
+                return CLI_EXIT_USAGE;
         } else if (strcmp(a, "--denoise") == 0) {
             if (strcmp(v, "pca") == 0)
                 p.denoise = 1;
