@@ -240,12 +240,19 @@ static void particle_constants(const xanes_model_common *c, double t_k,
     double vol = area * rad / 3.0;
     double cov = pp->coverage;
     *q_c = FARADAY * c->c_max_mol_m3 * vol;
-    if (!(cov >= c->isolation_coverage) || !(cov > 0)) {
+    /* Electrons enter through the part of the surface that touches carbon
+     * (or a neighbouring particle), carbon_contact; either contact below
+     * the isolation threshold cuts the particle off. */
+    double ec = pp->carbon_contact;
+    int electronic = c->e_contact_ohm_m2 > 0.0;
+    if (!(cov >= c->isolation_coverage) || !(cov > 0) ||
+        (electronic && !(ec >= c->isolation_coverage))) {
         *r_fixed = INFINITY;
     } else {
         double r_ct = GAS_R * t_k / (FARADAY * j0 * cov * area);
         double r_ion = pp->depth_um * 1e-6 / (sigma * cov * area);
-        *r_fixed = r_ct + r_ion;
+        double r_e = electronic ? c->e_contact_ohm_m2 / (ec * area) : 0.0;
+        *r_fixed = r_ct + r_ion + r_e;
     }
     *r_diff_k = rad / (5.0 * dif * c->c_max_mol_m3 * FARADAY * area);
 }
@@ -402,11 +409,17 @@ static double beta_quantile(double u, double alpha, double beta)
     return 0.5 * (lo + hi);
 }
 
+/* Coverage from the quantiles, and the electronic contact that goes with
+ * it: where the SE reached the NCM first it holds fraction c of the surface
+ * and carbon can only touch the rest, 1 - c; where carbon came first
+ * ([NCM+VGCF] first) its contacts are made before the SE arrives. */
 static void apply_coverage(xanes_model_particle *part, const double *u_cov, size_t n, double alpha,
-                           double beta)
+                           double beta, int carbon_first)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         part[i].coverage = beta_quantile(u_cov[i], alpha, beta);
+        part[i].carbon_contact = carbon_first ? 1.0 : 1.0 - part[i].coverage;
+    }
 }
 
 xanes_status xanes_model_run(const xanes_model_data *d, const xanes_model_config *cfg,
@@ -435,7 +448,8 @@ xanes_status xanes_model_run(const xanes_model_data *d, const xanes_model_config
     st = draw_ensemble(xanes_model_data_common(d), p, part, u, err);
     if (st != XANES_OK)
         goto done;
-    apply_coverage(part, u, p->n_particles, cfg->coverage_alpha, cfg->coverage_beta);
+    apply_coverage(part, u, p->n_particles, cfg->coverage_alpha, cfg->coverage_beta,
+                   cfg->carbon_first);
     st = xanes_model_run_ensemble(d, stds, p, part, p->n_particles, 0, 0, 0, out, err);
 done:
     free(part);
@@ -449,30 +463,32 @@ typedef struct {
     const xanes_model_data *d;
     const xanes_standards *stds;
     const xanes_model_params *p;
-    xanes_model_particle *part;
+    xanes_model_particle *part; /* scratch ensemble, one per thread */
     const double *u;
     double target_mean, target_std;
+    double mean_min, mean_max; /* bounds of the mean coverage */
+    int carbon_first;
 } fit_ctx;
 
 /* Beta(alpha, beta) from the mean coverage m = alpha/(alpha+beta) and the
- * concentration k = alpha+beta, searched as (logit m, log k): the two move
- * the edge mean and its spread nearly independently. */
-static void beta_from_x(const gsl_vector *x, double *alpha, double *beta)
+ * concentration k = alpha+beta, searched as (x0, log k) with m = lo + (hi -
+ * lo) / (1 + exp(-x0)): the two move the edge mean and its spread nearly
+ * independently, and m stays inside the configuration's bounds. */
+static void beta_from_x(const fit_ctx *f, double x0, double x1, double *alpha, double *beta)
 {
-    double m = 1.0 / (1.0 + exp(-gsl_vector_get(x, 0)));
-    double k = exp(gsl_vector_get(x, 1));
+    double m = f->mean_min + (f->mean_max - f->mean_min) / (1.0 + exp(-x0));
+    double k = exp(x1);
     *alpha = m * k;
     *beta = (1.0 - m) * k;
 }
 
-static double fit_objective(const gsl_vector *x, void *params)
+static double fit_eval(fit_ctx *f, double x0, double x1)
 {
-    fit_ctx *f = params;
     double alpha, beta;
-    beta_from_x(x, &alpha, &beta);
+    beta_from_x(f, x0, x1, &alpha, &beta);
     if (!(alpha > 1e-3 && alpha < 1e4 && beta > 1e-3 && beta < 1e4))
         return 1e12;
-    apply_coverage(f->part, f->u, f->p->n_particles, alpha, beta);
+    apply_coverage(f->part, f->u, f->p->n_particles, alpha, beta, f->carbon_first);
     xanes_model_result *r = NULL;
     if (xanes_model_run_ensemble(f->d, f->stds, f->p, f->part, f->p->n_particles, 0, 0, 0, &r,
                                  NULL) != XANES_OK)
@@ -484,6 +500,43 @@ static double fit_objective(const gsl_vector *x, void *params)
     return dm * dm + ds * ds;
 }
 
+static double fit_objective(const gsl_vector *x, void *params)
+{
+    return fit_eval(params, gsl_vector_get(x, 0), gsl_vector_get(x, 1));
+}
+
+/* The coarse start grid: mean-coverage logit x0 by columns, log k by rows. */
+#define GRID_N0 8
+#define GRID_N1 10
+#define GRID_X0(i) (-3.5 + (double)(i))
+#define GRID_X1(j) (-1.0 + (double)(j))
+
+/* Objective on the whole start grid, grid points shared out over threads.
+ * Each point is one deterministic integration on the thread's own copy of
+ * the ensemble, so the values do not depend on the thread count. */
+static int grid_objective(const fit_ctx *f0, const xanes_model_particle *part0,
+                          double value[GRID_N0 * GRID_N1])
+{
+    size_t n = f0->p->n_particles;
+    int failed = 0;
+#pragma omp parallel default(none) shared(f0, part0, value, n, failed)
+    {
+        fit_ctx f = *f0;
+        f.part = malloc(n * sizeof *f.part);
+        if (f.part == NULL) {
+#pragma omp atomic write
+            failed = 1;
+        } else {
+            memcpy(f.part, part0, n * sizeof *f.part);
+        }
+#pragma omp for schedule(static)
+        for (int g = 0; g < GRID_N0 * GRID_N1; g++)
+            value[g] = f.part == NULL ? 1e12 : fit_eval(&f, GRID_X0(g / GRID_N1), GRID_X1(g % GRID_N1));
+        free(f.part);
+    }
+    return failed ? -1 : 0;
+}
+
 xanes_status xanes_model_fit(const xanes_model_data *d, xanes_model_config *cfg,
                              const xanes_standards *stds, const xanes_model_params *p,
                              double target_mean_ev, double target_std_ev, double achieved[2],
@@ -491,35 +544,47 @@ xanes_status xanes_model_fit(const xanes_model_data *d, xanes_model_config *cfg,
 {
     xanes_status st = XANES_OK;
     size_t n = p->n_particles;
+    if (!(cfg->fit_mean_min >= 0.0 && cfg->fit_mean_min < cfg->fit_mean_max &&
+          cfg->fit_mean_max <= 1.0))
+        return XANES_RAISE(err, XANES_EINVAL,
+                           "model fit: configuration '%s': mean-coverage bounds [%g, %g] are "
+                           "not inside [0, 1]",
+                           cfg->name, cfg->fit_mean_min, cfg->fit_mean_max);
     xanes_model_particle *part = calloc(n, sizeof *part);
     double *u = malloc(n * sizeof(double));
+    double *grid = malloc(GRID_N0 * GRID_N1 * sizeof(double));
     gsl_multimin_fminimizer *m =
         gsl_multimin_fminimizer_alloc(gsl_multimin_fminimizer_nmsimplex2, 2);
     gsl_vector *x = gsl_vector_alloc(2), *step = gsl_vector_alloc(2);
-    if (!part || !u || !m || !x || !step) {
+    if (!part || !u || !grid || !m || !x || !step) {
         st = XANES_RAISE(err, XANES_ENOMEM, "model fit: out of memory");
         goto done;
     }
     if ((st = draw_ensemble(xanes_model_data_common(d), p, part, u, err)) != XANES_OK)
         goto done;
-    fit_ctx f = {d, stds, p, part, u, target_mean_ev, target_std_ev};
+    fit_ctx f = {d,
+                 stds,
+                 p,
+                 part,
+                 u,
+                 target_mean_ev,
+                 target_std_ev,
+                 cfg->fit_mean_min,
+                 cfg->fit_mean_max,
+                 cfg->carbon_first};
     gsl_multimin_function fn = {fit_objective, 2, &f};
     /* The objective has flat plateaus (all particles isolated, all at the
      * cut-off), so start the simplex from the best point of a coarse grid. */
-    double best = INFINITY, best_lm = 0.0, best_lk = 0.0;
-    for (double lm = -3.5; lm <= 3.51; lm += 1.0)
-        for (double lk = -1.0; lk <= 8.01; lk += 1.0) {
-            gsl_vector_set(x, 0, lm);
-            gsl_vector_set(x, 1, lk);
-            double v = fit_objective(x, &f);
-            if (v < best) {
-                best = v;
-                best_lm = lm;
-                best_lk = lk;
-            }
-        }
-    gsl_vector_set(x, 0, best_lm);
-    gsl_vector_set(x, 1, best_lk);
+    if (grid_objective(&f, part, grid) != 0) {
+        st = XANES_RAISE(err, XANES_ENOMEM, "model fit: out of memory");
+        goto done;
+    }
+    size_t best = 0;
+    for (size_t g = 1; g < GRID_N0 * GRID_N1; g++)
+        if (grid[g] < grid[best])
+            best = g;
+    gsl_vector_set(x, 0, GRID_X0(best / GRID_N1));
+    gsl_vector_set(x, 1, GRID_X1(best % GRID_N1));
     gsl_vector_set_all(step, 0.5);
     gsl_multimin_fminimizer_set(m, &fn, x, step);
     int status = GSL_CONTINUE;
@@ -528,10 +593,11 @@ xanes_status xanes_model_fit(const xanes_model_data *d, xanes_model_config *cfg,
             break;
         status = gsl_multimin_test_size(gsl_multimin_fminimizer_size(m), 1e-4);
     }
-    beta_from_x(m->x, &cfg->coverage_alpha, &cfg->coverage_beta);
+    beta_from_x(&f, gsl_vector_get(m->x, 0), gsl_vector_get(m->x, 1), &cfg->coverage_alpha,
+                &cfg->coverage_beta);
     {
         xanes_model_result *r = NULL;
-        apply_coverage(part, u, n, cfg->coverage_alpha, cfg->coverage_beta);
+        apply_coverage(part, u, n, cfg->coverage_alpha, cfg->coverage_beta, cfg->carbon_first);
         if ((st = xanes_model_run_ensemble(d, stds, p, part, n, 0, 0, 0, &r, err)) != XANES_OK)
             goto done;
         achieved[0] = r->edge_mean_ev;
@@ -546,6 +612,7 @@ done:
     gsl_vector_free(step);
     if (m)
         gsl_multimin_fminimizer_free(m);
+    free(grid);
     free(part);
     free(u);
     return st;

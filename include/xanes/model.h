@@ -35,6 +35,8 @@ typedef struct {
     double bruggeman;
     double thickness_um;       /* composite cathode thickness (ionic path depth) */
     double isolation_coverage; /* below this coverage a particle is isolated */
+    double e_contact_ohm_m2;   /* electronic contact resistance x contact area:
+                                  R_e = e_contact / (carbon_contact area) */
     double one_c_a_kg;         /* 1C current per NCM mass (200 mA/g = 200 A/kg) */
     double t_ref_k;
     double ocv_slope_beyond_v; /* dU/dy beyond the tabulated window (V per unit y) */
@@ -49,6 +51,12 @@ typedef struct {
     int fitted;                /* nonzero when alpha/beta were fitted to targets */
     double target_edge_mean_ev; /* NaN when none */
     double target_edge_std_ev;
+    /* Range the fit may give the mean coverage alpha/(alpha+beta), from the
+     * paper's SEM/EDS description of the configuration ([0, 1] when none). */
+    double fit_mean_min, fit_mean_max;
+    /* Nonzero when carbon met the NCM before the SE did ([NCM+VGCF] first):
+     * the electronic contact is then not limited to the SE-free surface. */
+    int carbon_first;
 } xanes_model_config;
 
 /* The tabulated OCV and the configurations, loaded from calibration/. */
@@ -104,6 +112,7 @@ void xanes_model_default_params(xanes_model_params *p);
 typedef struct {
     double radius_um;
     double coverage;
+    double carbon_contact;    /* fraction of the surface in electronic contact */
     double depth_um;
     int isolated;
     double y_end_of_charge;

@@ -141,13 +141,29 @@ static int run_fit(const xanes_model_data *d, const xanes_standards *stds,
             XANES_RAISE(err, XANES_EDATA, "configs.json: %s has no target to fit", names[k]);
             return cli_fail("model", err);
         }
-        if (xanes_model_fit(d, &fitted[k], stds, p, fitted[k].target_edge_mean_ev,
-                            fitted[k].target_edge_std_ev, achieved[k], err) != XANES_OK)
+    }
+    /* The three fits are independent and each is deterministic, so they run
+     * side by side; the first failure (in configuration order) is reported. */
+    xanes_error errs[3];
+    xanes_status sts[3];
+#pragma omp parallel for schedule(static) default(none) shared(d, stds, p, fitted, achieved, errs, sts)
+    for (int k = 0; k < 3; k++) {
+        xanes_error_clear(&errs[k]);
+        sts[k] = xanes_model_fit(d, &fitted[k], stds, p, fitted[k].target_edge_mean_ev,
+                                 fitted[k].target_edge_std_ev, achieved[k], &errs[k]);
+    }
+    for (size_t k = 0; k < 3; k++) {
+        if (sts[k] != XANES_OK) {
+            *err = errs[k];
             return cli_fail("model", err);
+        }
         if (!json)
-            printf("%-6s alpha = %.6g  beta = %.6g: %.3f +- %.3f eV (target %.2f +- %.2f eV)\n",
-                   names[k], fitted[k].coverage_alpha, fitted[k].coverage_beta, achieved[k][0],
-                   achieved[k][1], fitted[k].target_edge_mean_ev, fitted[k].target_edge_std_ev);
+            printf("%-6s alpha = %.6g  beta = %.6g (mean coverage %.3f): %.3f +- %.3f eV "
+                   "(target %.2f +- %.2f eV)\n",
+                   names[k], fitted[k].coverage_alpha, fitted[k].coverage_beta,
+                   fitted[k].coverage_alpha / (fitted[k].coverage_alpha + fitted[k].coverage_beta),
+                   achieved[k][0], achieved[k][1], fitted[k].target_edge_mean_ev,
+                   fitted[k].target_edge_std_ev);
     }
     if (!write)
         return CLI_EXIT_OK;
