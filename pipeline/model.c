@@ -58,6 +58,9 @@ void xanes_model_default_params(xanes_model_params *p)
      * whatever the tolerance, since it is a linear invariant. */
     p->rel_tol = 1e-7;
     p->abs_tol = 1e-9;
+    p->fit_coarse_particles = 500;
+    /* 1e-3 in log concentration moves the edge std by well under 0.001 eV */
+    p->fit_tol = 1e-3;
 }
 
 void xanes_model_result_free(xanes_model_result *r)
@@ -465,6 +468,7 @@ typedef struct {
     const xanes_model_params *p;
     xanes_model_particle *part; /* scratch ensemble, one per thread */
     const double *u;
+    size_t n;                   /* particles used: the first n of the ensemble */
     double target_mean, target_std;
     double mean_min, mean_max; /* bounds of the mean coverage */
     int carbon_first;
@@ -488,10 +492,10 @@ static double fit_eval(fit_ctx *f, double x0, double x1)
     beta_from_x(f, x0, x1, &alpha, &beta);
     if (!(alpha > 1e-3 && alpha < 1e4 && beta > 1e-3 && beta < 1e4))
         return 1e12;
-    apply_coverage(f->part, f->u, f->p->n_particles, alpha, beta, f->carbon_first);
+    apply_coverage(f->part, f->u, f->n, alpha, beta, f->carbon_first);
     xanes_model_result *r = NULL;
-    if (xanes_model_run_ensemble(f->d, f->stds, f->p, f->part, f->p->n_particles, 0, 0, 0, &r,
-                                 NULL) != XANES_OK)
+    if (xanes_model_run_ensemble(f->d, f->stds, f->p, f->part, f->n, 0, 0, 0, &r, NULL) !=
+        XANES_OK)
         return 1e12;
     /* 0.01 eV scale: both targets weigh the same in eV */
     double dm = (r->edge_mean_ev - f->target_mean) / 0.01;
@@ -517,7 +521,7 @@ static double fit_objective(const gsl_vector *x, void *params)
 static int grid_objective(const fit_ctx *f0, const xanes_model_particle *part0,
                           double value[GRID_N0 * GRID_N1])
 {
-    size_t n = f0->p->n_particles;
+    size_t n = f0->n;
     int failed = 0;
 #pragma omp parallel default(none) shared(f0, part0, value, n, failed)
     {
@@ -535,6 +539,25 @@ static int grid_objective(const fit_ctx *f0, const xanes_model_particle *part0,
         free(f.part);
     }
     return failed ? -1 : 0;
+}
+
+/* Nelder-Mead (GSL nmsimplex2) from x with first step `step` until the
+ * simplex is smaller than tol; m->x holds the best point. */
+static void simplex(gsl_multimin_fminimizer *m, gsl_multimin_function *fn, const gsl_vector *x,
+                    double step, double tol)
+{
+    gsl_vector *s = gsl_vector_alloc(2);
+    if (s == NULL)
+        return;
+    gsl_vector_set_all(s, step);
+    gsl_multimin_fminimizer_set(m, fn, x, s);
+    int status = GSL_CONTINUE;
+    for (int it = 0; it < 400 && status == GSL_CONTINUE; it++) {
+        if (gsl_multimin_fminimizer_iterate(m) != GSL_SUCCESS)
+            break;
+        status = gsl_multimin_test_size(gsl_multimin_fminimizer_size(m), tol);
+    }
+    gsl_vector_free(s);
 }
 
 xanes_status xanes_model_fit(const xanes_model_data *d, xanes_model_config *cfg,
@@ -555,18 +578,22 @@ xanes_status xanes_model_fit(const xanes_model_data *d, xanes_model_config *cfg,
     double *grid = malloc(GRID_N0 * GRID_N1 * sizeof(double));
     gsl_multimin_fminimizer *m =
         gsl_multimin_fminimizer_alloc(gsl_multimin_fminimizer_nmsimplex2, 2);
-    gsl_vector *x = gsl_vector_alloc(2), *step = gsl_vector_alloc(2);
-    if (!part || !u || !grid || !m || !x || !step) {
+    gsl_vector *x = gsl_vector_alloc(2);
+    if (!part || !u || !grid || !m || !x) {
         st = XANES_RAISE(err, XANES_ENOMEM, "model fit: out of memory");
         goto done;
     }
     if ((st = draw_ensemble(xanes_model_data_common(d), p, part, u, err)) != XANES_OK)
         goto done;
+    size_t n_coarse = p->fit_coarse_particles > 0 && p->fit_coarse_particles < n
+                          ? p->fit_coarse_particles
+                          : n;
     fit_ctx f = {d,
                  stds,
                  p,
                  part,
                  u,
+                 n_coarse,
                  target_mean_ev,
                  target_std_ev,
                  cfg->fit_mean_min,
@@ -585,13 +612,14 @@ xanes_status xanes_model_fit(const xanes_model_data *d, xanes_model_config *cfg,
             best = g;
     gsl_vector_set(x, 0, GRID_X0(best / GRID_N1));
     gsl_vector_set(x, 1, GRID_X1(best % GRID_N1));
-    gsl_vector_set_all(step, 0.5);
-    gsl_multimin_fminimizer_set(m, &fn, x, step);
-    int status = GSL_CONTINUE;
-    for (int it = 0; it < 400 && status == GSL_CONTINUE; it++) {
-        if (gsl_multimin_fminimizer_iterate(m) != GSL_SUCCESS)
-            break;
-        status = gsl_multimin_test_size(gsl_multimin_fminimizer_size(m), 1e-4);
+    /* Simplex on the coarse ensemble from the grid's best point, then on
+     * the whole ensemble from there with a smaller first step: most
+     * iterations are spent where integrations are cheap. */
+    simplex(m, &fn, x, 0.5, f.n < n ? 0.1 * p->fit_tol : p->fit_tol);
+    if (f.n < n) {
+        f.n = n;
+        gsl_vector_memcpy(x, m->x);
+        simplex(m, &fn, x, 0.05, p->fit_tol);
     }
     beta_from_x(&f, gsl_vector_get(m->x, 0), gsl_vector_get(m->x, 1), &cfg->coverage_alpha,
                 &cfg->coverage_beta);
@@ -609,7 +637,6 @@ xanes_status xanes_model_fit(const xanes_model_data *d, xanes_model_config *cfg,
     cfg->target_edge_std_ev = target_std_ev;
 done:
     gsl_vector_free(x);
-    gsl_vector_free(step);
     if (m)
         gsl_multimin_fminimizer_free(m);
     free(grid);

@@ -199,13 +199,16 @@ static void test_fitted_configs_reproduce_fig3(void **state)
 }
 
 /* The fit is the same whatever the thread count (grid points share threads,
- * each a deterministic integration), and it lands inside the bounds. */
+ * each a deterministic integration), it lands inside the bounds, and it
+ * reaches targets that the model can produce (here the values a known
+ * Beta gives for this small ensemble). */
 static void test_fit_thread_independent(void **state)
 {
     fixture *f = *state;
     xanes_model_params p;
     xanes_model_default_params(&p);
     p.n_particles = 150;
+    p.fit_coarse_particles = 60; /* both stages: coarse ensemble, then all */
     p.seed = 3;
     xanes_error err;
     xanes_error_clear(&err);
@@ -214,21 +217,31 @@ static void test_fit_thread_independent(void **state)
     c1.fit_mean_min = 0.55;
     c1.fit_mean_max = 0.97;
     c2 = c1;
+    /* truth: what Beta(9.37, 1.42) gives for this ensemble */
+    xanes_model_config truth = c1;
+    truth.coverage_alpha = 9.37;
+    truth.coverage_beta = 1.42;
+    xanes_model_result *r = NULL;
+    assert_int_equal(xanes_model_run(f->d, &truth, &f->stds, &p, &r, &err), XANES_OK);
+    double tm = r->edge_mean_ev, ts = r->edge_std_ev;
+    xanes_model_result_free(r);
     double a1[2], a2[2];
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
-    assert_int_equal(xanes_model_fit(f->d, &c1, &f->stds, &p, 8356.2, 0.6, a1, &err), XANES_OK);
+    assert_int_equal(xanes_model_fit(f->d, &c1, &f->stds, &p, tm, ts, a1, &err), XANES_OK);
     omp_set_num_threads(3);
-    assert_int_equal(xanes_model_fit(f->d, &c2, &f->stds, &p, 8356.2, 0.6, a2, &err), XANES_OK);
+    assert_int_equal(xanes_model_fit(f->d, &c2, &f->stds, &p, tm, ts, a2, &err), XANES_OK);
     omp_set_num_threads(saved);
     assert_true(c1.coverage_alpha == c2.coverage_alpha && c1.coverage_beta == c2.coverage_beta);
     assert_true(a1[0] == a2[0] && a1[1] == a2[1]);
     double m = c1.coverage_alpha / (c1.coverage_alpha + c1.coverage_beta);
     assert_true(m >= 0.55 && m <= 0.97);
+    if (fabs(a1[0] - tm) > 0.01 || fabs(a1[1] - ts) > 0.01 || fabs(m - 9.37 / 10.79) > 0.03)
+        fail_msg("fit %.4f +- %.4f eV, mean coverage %.4f; truth %.4f +- %.4f eV, %.4f", a1[0],
+                 a1[1], m, tm, ts, 9.37 / 10.79);
     /* bounds outside [0, 1] are refused with the configuration's name */
     c1.fit_mean_max = 1.2;
-    assert_int_equal(xanes_model_fit(f->d, &c1, &f->stds, &p, 8356.2, 0.6, a1, &err),
-                     XANES_EINVAL);
+    assert_int_equal(xanes_model_fit(f->d, &c1, &f->stds, &p, tm, ts, a1, &err), XANES_EINVAL);
     assert_non_null(strstr(err.message, "NCM-C"));
 }
 

@@ -104,6 +104,13 @@ typedef struct {
     int discharge;            /* also discharge to common.discharge_cutoff_v */
     double rel_tol;           /* odeiv2 error control */
     double abs_tol;
+    /* xanes_model_fit: grid and first simplex on the first
+     * fit_coarse_particles particles of the ensemble (0 or >= n_particles:
+     * all, to tolerance fit_tol / 10), then a simplex on all of them to
+     * simplex size fit_tol in the (logit mean coverage, log concentration)
+     * plane. */
+    size_t fit_coarse_particles;
+    double fit_tol;
 } xanes_model_params;
 
 void xanes_model_default_params(xanes_model_params *p);
