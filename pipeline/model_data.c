@@ -31,7 +31,7 @@ struct xanes_model_data {
     xanes_model_config config[MAX_CONFIGS];
     size_t n_configs;
     size_t n_ocv;
-    double *ocv_y;  /* increasing */
+    double *ocv_y; /* increasing */
     double *ocv_v;
     gsl_interp *interp;
     /* The spline resampled on a uniform grid, so the ODE right-hand side
@@ -112,8 +112,7 @@ static xanes_status load_ocv(xanes_model_data *d, const char *path, xanes_error 
     xanes_status st = XANES_OK;
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return XANES_RAISE(err, XANES_EIO, "%s: cannot open OCV table: %s", path,
-                           strerror(errno));
+        return XANES_RAISE(err, XANES_EIO, "%s: cannot open OCV table: %s", path, strerror(errno));
     d->ocv_y = malloc(MAX_OCV_POINTS * sizeof(double));
     d->ocv_v = malloc(MAX_OCV_POINTS * sizeof(double));
     if (d->ocv_y == NULL || d->ocv_v == NULL) {
@@ -135,8 +134,7 @@ static xanes_status load_ocv(xanes_model_data *d, const char *path, xanes_error 
             goto done;
         }
         if (d->n_ocv >= MAX_OCV_POINTS) {
-            st = XANES_RAISE(err, XANES_EFORMAT, "%s: more than %d points", path,
-                             MAX_OCV_POINTS);
+            st = XANES_RAISE(err, XANES_EFORMAT, "%s: more than %d points", path, MAX_OCV_POINTS);
             goto done;
         }
         if (d->n_ocv > 0 && !(y > d->ocv_y[d->n_ocv - 1])) {
@@ -160,7 +158,8 @@ static xanes_status load_ocv(xanes_model_data *d, const char *path, xanes_error 
     d->lut_y0 = d->ocv_y[0];
     d->lut_dy = (d->ocv_y[d->n_ocv - 1] - d->ocv_y[0]) / (OCV_LUT_SIZE - 1);
     for (size_t i = 0; i < OCV_LUT_SIZE; i++) {
-        double y = i + 1 < OCV_LUT_SIZE ? d->lut_y0 + d->lut_dy * (double)i : d->ocv_y[d->n_ocv - 1];
+        double y =
+            i + 1 < OCV_LUT_SIZE ? d->lut_y0 + d->lut_dy * (double)i : d->ocv_y[d->n_ocv - 1];
         d->lut_v[i] = gsl_interp_eval(d->interp, d->ocv_y, d->ocv_v, y, NULL);
         d->lut_dvdy[i] = gsl_interp_eval_deriv(d->interp, d->ocv_y, d->ocv_v, y, NULL);
     }
@@ -278,13 +277,12 @@ xanes_status xanes_model_data_load(const char *path, xanes_model_data **out, xan
         }
         xanes_model_config *mc = &d->config[d->n_configs];
         snprintf(mc->name, sizeof mc->name, "%s", cfg->string);
-        if ((st = get_number(cfg, "coverage_alpha", path, cfg->string, &mc->coverage_alpha,
-                             err)) ||
+        if ((st = get_number(cfg, "coverage_alpha", path, cfg->string, &mc->coverage_alpha, err)) ||
             (st = get_number(cfg, "coverage_beta", path, cfg->string, &mc->coverage_beta, err)))
             goto done;
         if (!(mc->coverage_alpha > 0 && mc->coverage_beta > 0)) {
-            st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s: Beta parameters must be positive",
-                             path, cfg->string);
+            st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s: Beta parameters must be positive", path,
+                             cfg->string);
             goto done;
         }
         mc->fitted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "fitted"));
@@ -296,8 +294,9 @@ xanes_status xanes_model_data_load(const char *path, xanes_model_data **out, xan
         if (bounds != NULL) {
             const cJSON *lo = cJSON_GetArrayItem(bounds, 0), *hi = cJSON_GetArrayItem(bounds, 1);
             if (!cJSON_IsArray(bounds) || cJSON_GetArraySize(bounds) != 2 || !cJSON_IsNumber(lo) ||
-                !cJSON_IsNumber(hi) || !(lo->valuedouble >= 0 && lo->valuedouble < hi->valuedouble &&
-                                         hi->valuedouble <= 1)) {
+                !cJSON_IsNumber(hi) ||
+                !(lo->valuedouble >= 0 && lo->valuedouble < hi->valuedouble &&
+                  hi->valuedouble <= 1)) {
                 st = XANES_RAISE(err, XANES_EFORMAT,
                                  "%s: %s: 'fit_coverage_mean' must be [lo, hi] with 0 <= lo < hi "
                                  "<= 1",

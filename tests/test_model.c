@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 #include <gsl/gsl_math.h>
 #include <omp.h>
 
@@ -149,8 +149,8 @@ static void test_resistance_by_hand(void **state)
     double arr_d = exp(-c->d_s_ea_j_mol / R * (1.0 / T - 1.0 / c->t_ref_k));
     double rad = 2.93e-6, area = 4.0 * M_PI * rad * rad;
     double expect = R * T / (F * c->j0_a_m2 * arr_j0 * 0.61 * area) +
-                    23.4e-6 / (c->sigma_se_s_m * arr_s *
-                               pow(c->se_volume_fraction, c->bruggeman) * 0.61 * area) +
+                    23.4e-6 / (c->sigma_se_s_m * arr_s * pow(c->se_volume_fraction, c->bruggeman) *
+                               0.61 * area) +
                     c->e_contact_ohm_m2 / (0.39 * area) +
                     1.37 * rad / (5.0 * c->d_s_m2_s * arr_d * c->c_max_mol_m3 * F * area);
     double got = xanes_model_resistance_ohm(f->d, &p, &pp, dudy);
@@ -250,8 +250,8 @@ static void write_configs_with(const char *path, const char *cfg_name, const cha
                                const char *json_value)
 {
     char cal[600], ocv[700];
-    snprintf(cal, sizeof cal, "%s/configs.json", getenv("XANES_CALIBRATION_DIR") != NULL
-                                                     ? getenv("XANES_CALIBRATION_DIR")
+    snprintf(cal, sizeof cal, "%s/configs.json",
+             getenv("XANES_CALIBRATION_DIR") != NULL ? getenv("XANES_CALIBRATION_DIR")
                                                      : XANES_CALIBRATION_DIR);
     size_t size = 0;
     char *text = tu_read_file(cal, &size);
@@ -259,12 +259,11 @@ static void write_configs_with(const char *path, const char *cfg_name, const cha
     cJSON *root = cJSON_Parse(text);
     free(text);
     cJSON *common = cJSON_GetObjectItemCaseSensitive(root, "common");
-    const char *ocv_file =
-        cJSON_GetObjectItemCaseSensitive(common, "ocv_file")->valuestring;
+    const char *ocv_file = cJSON_GetObjectItemCaseSensitive(common, "ocv_file")->valuestring;
     snprintf(ocv, sizeof ocv, "%.*s/%s", (int)(strrchr(cal, '/') - cal), cal, ocv_file);
     cJSON_ReplaceItemInObjectCaseSensitive(common, "ocv_file", cJSON_CreateString(ocv));
-    cJSON *cfg =
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "configs"), cfg_name);
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "configs"),
+                                                  cfg_name);
     cJSON_DeleteItemFromObjectCaseSensitive(cfg, key);
     cJSON_AddItemToObject(cfg, key, cJSON_Parse(json_value));
     char *out = cJSON_Print(root);
@@ -338,10 +337,10 @@ static void test_cli_json(void **state)
     (void)state;
     tu_cli_result r = tu_run_cli("model --config NCM-B --particles 300 --seed 5 --json");
     assert_int_equal(r.exit_code, 0);
-    static const char *const keys[] = {"\"config\"", "\"particles\"", "\"edge_mean_ev\"",
-                                       "\"edge_std_ev\"", "\"edge_min_ev\"", "\"edge_max_ev\"",
-                                       "\"overcharged_fraction\"", "\"capacity_mah_g\"",
-                                       "\"retention\"", "\"2C\""};
+    static const char *const keys[] = {
+        "\"config\"",      "\"particles\"",   "\"edge_mean_ev\"",         "\"edge_std_ev\"",
+        "\"edge_min_ev\"", "\"edge_max_ev\"", "\"overcharged_fraction\"", "\"capacity_mah_g\"",
+        "\"retention\"",   "\"2C\""};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
         if (strstr(r.out, keys[k]) == NULL)
             fail_msg("missing %s in %s", keys[k], r.out);

@@ -146,7 +146,8 @@ static int run_fit(const xanes_model_data *d, const xanes_standards *stds,
      * side by side; the first failure (in configuration order) is reported. */
     xanes_error errs[3];
     xanes_status sts[3];
-#pragma omp parallel for schedule(static) default(none) shared(d, stds, p, fitted, achieved, errs, sts)
+#pragma omp parallel for schedule(static) default(none)                                            \
+    shared(d, stds, p, fitted, achieved, errs, sts)
     for (int k = 0; k < 3; k++) {
         xanes_error_clear(&errs[k]);
         sts[k] = xanes_model_fit(d, &fitted[k], stds, p, fitted[k].target_edge_mean_ev,
