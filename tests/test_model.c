@@ -330,6 +330,18 @@ static void test_bad_inputs(void **state)
     assert_int_equal(r.exit_code, 2);
     assert_non_null(strstr(r.err, "NCM-Q"));
     tu_cli_result_free(&r);
+    /* a user configuration file with an unknown contact order: exit 1, named */
+    char dir[512], path[700];
+    tu_make_tempdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/user.json", dir);
+    tu_write_file(path, "{\"name\": \"u\", \"coverage_alpha\": 4.1, \"coverage_beta\": 1.3, "
+                        "\"electronic_contact\": \"carbon_later\"}");
+    r = tu_run_cli("model --config '%s' --particles 50", path);
+    assert_int_equal(r.exit_code, 1);
+    assert_non_null(strstr(r.err, path));
+    assert_non_null(strstr(r.err, "electronic_contact"));
+    tu_cli_result_free(&r);
+    tu_remove_tree(dir);
 }
 
 static void test_cli_json(void **state)

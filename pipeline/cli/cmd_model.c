@@ -34,13 +34,16 @@ static void usage(FILE *to)
         "Capacities are discharge capacities at each C-rate of the paper's protocol for\n"
         "the temperature (60 C: C/5, C/3, 1C, 2C; 30 C: C/8, C/5, C/3).\n"
         "  --config NAME|FILE  a configuration of calibration/configs.json, or a JSON file\n"
-        "                      {\"name\":..., \"coverage_alpha\":..., \"coverage_beta\":...}\n"
+        "                      {\"name\":..., \"coverage_alpha\":..., \"coverage_beta\":...,\n"
+        "                      \"electronic_contact\": \"se_free_surface\" (default) or\n"
+        "                      \"carbon_first\"}\n"
         "  --particles N       ensemble size (default 2000)\n"
         "  --seed S            RNG seed (GSL mt19937, default 1)\n"
         "  --c-rate R          charge rate in 1C units for the edge distribution (default 1/3)\n"
         "  --temperature C     cell temperature in Celsius (default 60)\n"
         "  --cutoff-v V        end-of-charge voltage (default 4.2)\n"
         "  --fit               refit NCM-A/B/C coverage distributions to Fig. 3 targets\n"
+        "                      (mean coverage within each configuration's fit_coverage_mean)\n"
         "  --write             with --fit: write the fitted values into configs.json\n"
         "  --predict           predicted vs observed (paper) table\n");
 }
