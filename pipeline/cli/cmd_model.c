@@ -174,9 +174,11 @@ static int run_fit(const xanes_model_data *d, const xanes_standards *stds,
     char note[400];
     snprintf(note, sizeof note,
              "alpha and beta FITTED (xanes model --fit --write, %zu particles, seed %lu, "
-             "C-rate %.4g, %.0f C, cut-off %.2f V) to the target edge mean and std only; "
-             "'achieved' is what the fitted ensemble gives",
-             p->n_particles, p->seed, p->c_rate, p->temperature_c, p->cutoff_v);
+             "C-rate %.4g, %.0f C, cut-off %.2f V, e_contact %.4g ohm cm2, mean coverage "
+             "within fit_coverage_mean) to the target edge mean and std only; 'achieved' is "
+             "what the fitted ensemble gives",
+             p->n_particles, p->seed, p->c_rate, p->temperature_c, p->cutoff_v,
+             xanes_model_data_common(d)->e_contact_ohm_m2 * 1e4);
     if (xanes_model_data_write_fits(d, fitted, (const double(*)[2])achieved, 3, note, err) !=
         XANES_OK)
         return cli_fail("model", err);
