@@ -31,7 +31,7 @@ struct xanes_model_data {
     xanes_model_config config[MAX_CONFIGS];
     size_t n_configs;
     size_t n_ocv;
-    double *ocv_y;  /* increasing */
+    double *ocv_y; /* increasing */
     double *ocv_v;
     gsl_interp *interp;
     /* The spline resampled on a uniform grid, so the ODE right-hand side
@@ -88,13 +88,31 @@ static xanes_status get_number(const cJSON *obj, const char *key, const char *pa
     return XANES_OK;
 }
 
+/* Optional key "electronic_contact": "se_free_surface" (default: carbon
+ * touches only the surface the SE left free) or "carbon_first". */
+static xanes_status contact_order(const cJSON *obj, const char *path, const char *where,
+                                  int *carbon_first, xanes_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "electronic_contact");
+    *carbon_first = 0;
+    if (v == NULL)
+        return XANES_OK;
+    if (cJSON_IsString(v) && strcmp(v->valuestring, "carbon_first") == 0)
+        *carbon_first = 1;
+    else if (!cJSON_IsString(v) || strcmp(v->valuestring, "se_free_surface") != 0)
+        return XANES_RAISE(err, XANES_EFORMAT,
+                           "%s: %s: 'electronic_contact' must be \"se_free_surface\" or "
+                           "\"carbon_first\"",
+                           path, where);
+    return XANES_OK;
+}
+
 static xanes_status load_ocv(xanes_model_data *d, const char *path, xanes_error *err)
 {
     xanes_status st = XANES_OK;
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return XANES_RAISE(err, XANES_EIO, "%s: cannot open OCV table: %s", path,
-                           strerror(errno));
+        return XANES_RAISE(err, XANES_EIO, "%s: cannot open OCV table: %s", path, strerror(errno));
     d->ocv_y = malloc(MAX_OCV_POINTS * sizeof(double));
     d->ocv_v = malloc(MAX_OCV_POINTS * sizeof(double));
     if (d->ocv_y == NULL || d->ocv_v == NULL) {
@@ -116,8 +134,7 @@ static xanes_status load_ocv(xanes_model_data *d, const char *path, xanes_error 
             goto done;
         }
         if (d->n_ocv >= MAX_OCV_POINTS) {
-            st = XANES_RAISE(err, XANES_EFORMAT, "%s: more than %d points", path,
-                             MAX_OCV_POINTS);
+            st = XANES_RAISE(err, XANES_EFORMAT, "%s: more than %d points", path, MAX_OCV_POINTS);
             goto done;
         }
         if (d->n_ocv > 0 && !(y > d->ocv_y[d->n_ocv - 1])) {
@@ -141,7 +158,8 @@ static xanes_status load_ocv(xanes_model_data *d, const char *path, xanes_error 
     d->lut_y0 = d->ocv_y[0];
     d->lut_dy = (d->ocv_y[d->n_ocv - 1] - d->ocv_y[0]) / (OCV_LUT_SIZE - 1);
     for (size_t i = 0; i < OCV_LUT_SIZE; i++) {
-        double y = i + 1 < OCV_LUT_SIZE ? d->lut_y0 + d->lut_dy * (double)i : d->ocv_y[d->n_ocv - 1];
+        double y =
+            i + 1 < OCV_LUT_SIZE ? d->lut_y0 + d->lut_dy * (double)i : d->ocv_y[d->n_ocv - 1];
         d->lut_v[i] = gsl_interp_eval(d->interp, d->ocv_y, d->ocv_v, y, NULL);
         d->lut_dvdy[i] = gsl_interp_eval_deriv(d->interp, d->ocv_y, d->ocv_v, y, NULL);
     }
@@ -207,6 +225,7 @@ xanes_status xanes_model_data_load(const char *path, xanes_model_data **out, xan
         {"bruggeman_exponent", &c->bruggeman, 1},
         {"thickness_um", &c->thickness_um, 1},
         {"isolation_coverage", &c->isolation_coverage, 1},
+        {"e_contact_ohm_cm2", &c->e_contact_ohm_m2, 1e-4},
         {"one_c_ma_g", &c->one_c_a_kg, 1},
         {"t_ref_k", &c->t_ref_k, 1},
         {"ocv_slope_beyond_v", &c->ocv_slope_beyond_v, 1},
@@ -219,7 +238,8 @@ xanes_status xanes_model_data_load(const char *path, xanes_model_data **out, xan
     }
     if (!(c->y_initial > 0 && c->y_initial <= 1 && c->y_per_soc > 0 && c->radius_median_um > 0 &&
           c->radius_max_um > 0 && c->j0_a_m2 > 0 && c->d_s_m2_s > 0 && c->sigma_se_s_m > 0 &&
-          c->t_ref_k > 0 && c->one_c_a_kg > 0 && c->density_kg_m3 > 0 && c->c_max_mol_m3 > 0)) {
+          c->t_ref_k > 0 && c->one_c_a_kg > 0 && c->density_kg_m3 > 0 && c->c_max_mol_m3 > 0 &&
+          c->e_contact_ohm_m2 >= 0)) {
         st = XANES_RAISE(err, XANES_EFORMAT, "%s: 'common' holds a non-physical value", path);
         goto done;
     }
@@ -257,16 +277,35 @@ xanes_status xanes_model_data_load(const char *path, xanes_model_data **out, xan
         }
         xanes_model_config *mc = &d->config[d->n_configs];
         snprintf(mc->name, sizeof mc->name, "%s", cfg->string);
-        if ((st = get_number(cfg, "coverage_alpha", path, cfg->string, &mc->coverage_alpha,
-                             err)) ||
+        if ((st = get_number(cfg, "coverage_alpha", path, cfg->string, &mc->coverage_alpha, err)) ||
             (st = get_number(cfg, "coverage_beta", path, cfg->string, &mc->coverage_beta, err)))
             goto done;
         if (!(mc->coverage_alpha > 0 && mc->coverage_beta > 0)) {
-            st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s: Beta parameters must be positive",
-                             path, cfg->string);
+            st = XANES_RAISE(err, XANES_EFORMAT, "%s: %s: Beta parameters must be positive", path,
+                             cfg->string);
             goto done;
         }
         mc->fitted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "fitted"));
+        mc->fit_mean_min = 0.0;
+        mc->fit_mean_max = 1.0;
+        if ((st = contact_order(cfg, path, cfg->string, &mc->carbon_first, err)) != XANES_OK)
+            goto done;
+        const cJSON *bounds = cJSON_GetObjectItemCaseSensitive(cfg, "fit_coverage_mean");
+        if (bounds != NULL) {
+            const cJSON *lo = cJSON_GetArrayItem(bounds, 0), *hi = cJSON_GetArrayItem(bounds, 1);
+            if (!cJSON_IsArray(bounds) || cJSON_GetArraySize(bounds) != 2 || !cJSON_IsNumber(lo) ||
+                !cJSON_IsNumber(hi) ||
+                !(lo->valuedouble >= 0 && lo->valuedouble < hi->valuedouble &&
+                  hi->valuedouble <= 1)) {
+                st = XANES_RAISE(err, XANES_EFORMAT,
+                                 "%s: %s: 'fit_coverage_mean' must be [lo, hi] with 0 <= lo < hi "
+                                 "<= 1",
+                                 path, cfg->string);
+                goto done;
+            }
+            mc->fit_mean_min = lo->valuedouble;
+            mc->fit_mean_max = hi->valuedouble;
+        }
         mc->target_edge_mean_ev = NAN;
         mc->target_edge_std_ev = NAN;
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(cfg, "target");
@@ -374,6 +413,9 @@ xanes_status xanes_model_config_load(const char *path, xanes_model_config *cfg, 
         cfg->coverage_alpha = a->valuedouble;
         cfg->coverage_beta = b->valuedouble;
         cfg->target_edge_mean_ev = cfg->target_edge_std_ev = NAN;
+        cfg->fit_mean_min = 0.0;
+        cfg->fit_mean_max = 1.0;
+        st = contact_order(root, path, "user configuration", &cfg->carbon_first, err);
     }
     cJSON_Delete(root);
     return st;

@@ -82,54 +82,6 @@ static const char *calib_dir(const xanes_simulate_params *p)
     return XANES_CALIBRATION_DIR;
 }
 
-static cJSON *load_json(const char *path, xanes_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        XANES_RAISE(err, XANES_EIO, "%s: cannot open", path);
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            char *nb = realloc(buf, cap = 2 * cap + 8192);
-            if (nb == NULL) {
-                free(buf);
-                fclose(f);
-                XANES_RAISE(err, XANES_ENOMEM, "%s: out of memory", path);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, 4096, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    cJSON *root = cJSON_Parse(buf);
-    free(buf);
-    if (root == NULL || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        XANES_RAISE(err, XANES_EFORMAT, "%s: not a JSON object", path);
-        return NULL;
-    }
-    return root;
-}
-
-static xanes_status get_num(const char *path, const cJSON *obj, const char *where, const char *key,
-                            double *out, xanes_error *err)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
-        return XANES_RAISE(err, XANES_EDATA, "%s: %s%s is missing or not a finite number", path,
-                           where, key);
-    *out = it->valuedouble;
-    return XANES_OK;
-}
-
 /* The calibration scale of calibration/standards.json (or of
  * params.calibration_dir), through the standards stage. */
 static xanes_status load_standards(const xanes_simulate_params *p, xanes_standards *std,
@@ -143,34 +95,6 @@ static xanes_status load_standards(const xanes_simulate_params *p, xanes_standar
 double sim_edge_from_soc(const xanes_simulate_scene *sc, double soc)
 {
     return xanes_standards_edge_from_soc(&sc->std, soc);
-}
-
-/* A configuration file of the model's format: coverage_alpha, coverage_beta
- * (> 0) and an optional name. */
-static xanes_status load_model_config_file(const char *path, xanes_model_config *cfg,
-                                           xanes_error *err)
-{
-    cJSON *root = load_json(path, err);
-    if (root == NULL)
-        return err != NULL ? err->status : XANES_EIO;
-    double a = 0, b = 0;
-    xanes_status st = get_num(path, root, "", "coverage_alpha", &a, err);
-    if (st == XANES_OK)
-        st = get_num(path, root, "", "coverage_beta", &b, err);
-    if (st == XANES_OK && !(a > 0 && b > 0))
-        st = XANES_RAISE(err, XANES_EDATA,
-                         "%s: coverage_alpha %g and coverage_beta %g must be positive", path, a, b);
-    if (st == XANES_OK) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
-        memset(cfg, 0, sizeof *cfg);
-        snprintf(cfg->name, sizeof cfg->name, "%s",
-                 cJSON_IsString(name) ? name->valuestring : "file");
-        cfg->coverage_alpha = a;
-        cfg->coverage_beta = b;
-        cfg->target_edge_mean_ev = cfg->target_edge_std_ev = NAN;
-    }
-    cJSON_Delete(root);
-    return st;
 }
 
 /* Per-particle SoC at the end of charge from the SoC-heterogeneity model
@@ -189,7 +113,7 @@ static xanes_status model_socs(const xanes_simulate_params *p, const xanes_stand
     if (st != XANES_OK)
         goto done;
     if (strchr(p->config, '/') != NULL || strstr(p->config, ".json") != NULL)
-        st = load_model_config_file(p->config, &cfg, err);
+        st = xanes_model_config_load(p->config, &cfg, err); /* the model's own reader */
     else
         st = xanes_model_data_config(d, p->config, &cfg, err);
     if (st != XANES_OK)

@@ -416,7 +416,7 @@ static void test_config_and_bad_input(void **state)
     tu_write_file(bad, "{\"coverage_alpha\": 2}");
     p.config = bad;
     xanes_error_clear(&err);
-    assert_int_equal(xanes_simulate_scene_alloc(&p, &sm, &err), XANES_EDATA);
+    assert_int_equal(xanes_simulate_scene_alloc(&p, &sm, &err), XANES_EFORMAT);
     assert_non_null(strstr(err.message, bad));
     assert_non_null(strstr(err.message, "coverage_beta"));
     tu_remove_tree(dir);

@@ -102,8 +102,9 @@ typedef struct {
 
     /* State of charge. */
     const char *config;         /* cathode configuration: "NCM-A", "NCM-B", "NCM-C" (any name of
-                                   calibration/configs.json) or a JSON file with coverage_alpha
-                                   and coverage_beta: per-particle SoC from the SoC-heterogeneity
+                                   calibration/configs.json) or a JSON file read by
+                                   xanes_model_config_load (coverage_alpha, coverage_beta,
+                                   optional electronic_contact): per-particle SoC from the SoC-heterogeneity
                                    model (xanes_model_run, its default protocol, seed): the
                                    first n_particles of an ensemble of model_ensemble.  NULL:
                                    Normal(soc_mean, soc_std).  Borrowed while the scene lives */
