@@ -6,9 +6,10 @@
  *   - drift of several px recovered to <= 0.1 px rms;
  *   - particle detection F1 >= 0.95, touching particles included;
  *   - energy offset from the reference spectrum within 0.05 eV.
- * CI enforces detection, offset and normal-dose drift; the edge accuracy
- * (and low-dose drift) is known failing and checked under
- * XANES_STRICT_ACCURACY=1 (see test_edge_accuracy).  Scoring conventions:
+ * CI enforces detection, offset and drift at every dose, and that the
+ * spectral denoising (subspace.h, denoise.h) at least halves the low-dose
+ * edge error against the raw averages; the edge accuracy itself is known
+ * failing and checked under XANES_STRICT_ACCURACY=1 (test_edge_accuracy).  Scoring conventions:
  * tests/run_testkit.h.  Stacks are 128 x 128 x 50 (the sample_scans size)
  * to keep CI short; every case prints its numbers.
  */
@@ -19,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +45,7 @@ typedef struct {
     int layout_aps;
 } loop_case;
 
-static void run_case(const loop_case *c, rt_accuracy *a)
+static void run_case(const loop_case *c, int denoise, rt_accuracy *a)
 {
     char dir[512];
     tu_make_tempdir(dir, sizeof dir);
@@ -62,15 +64,18 @@ static void run_case(const loop_case *c, rt_accuracy *a)
     /* The reference on its own fine grid (0.25 eV): its grid edge is then
      * the physical one, so the offset error is the calibration's own. */
     p.ref_grid = XANES_SIMULATE_REF_FINE;
-    xanes_status st = rt_loop(dir, "loop", &p, 1, NULL, a, NULL, &err);
+    xanes_run_params rp;
+    xanes_run_default_params(&rp);
+    rp.denoise = denoise;
+    xanes_status st = rt_loop(dir, "loop", &p, 1, &rp, a, NULL, &err);
     if (st != XANES_OK)
         print_error("%s seed %lu: %s\n", c->config, c->seed, err.message);
     assert_int_equal(st, XANES_OK);
-    print_message("%-6s seed %3lu dose %6.0f drift %.1f%s%s: particles %zu/%zu F1 %.3f | drift "
+    print_message("%-6s seed %3lu dose %6.0f drift %.1f%s%s%s: particles %zu/%zu F1 %.3f | drift "
                   "%.4f px | offset err %+.4f eV | edge err max %.4f rms %.4f | spectrum edge "
                   "err max %.4f rms %.4f eV (vs physical truth max %.4f)\n",
                   c->config, c->seed, c->dose, c->drift_px, c->touching ? " touching" : "",
-                  c->layout_aps ? " aps" : "", a->n_det, a->n_truth, a->f1, a->drift_rms_px,
+                  c->layout_aps ? " aps" : "", denoise ? "" : " (raw spectra)", a->n_det, a->n_truth, a->f1, a->drift_rms_px,
                   a->offset_err_ev, a->edge_err_max_ev, a->edge_err_rms_ev, a->spec_err_max_ev,
                   a->spec_err_rms_ev, a->phys_err_max_ev);
     tu_remove_tree(dir);
@@ -87,13 +92,17 @@ static const loop_case CASES[] = {
 };
 enum { N_CASES = sizeof CASES / sizeof CASES[0] };
 static rt_accuracy g_acc[N_CASES];
+static rt_accuracy g_raw[N_CASES]; /* low-dose cases again with denoise off */
 
 /* Simulates and runs every case once; the tests below check the numbers. */
 static int setup(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < N_CASES; i++)
-        run_case(&CASES[i], &g_acc[i]);
+    for (size_t i = 0; i < N_CASES; i++) {
+        run_case(&CASES[i], 1, &g_acc[i]);
+        if (CASES[i].dose < 1000.0)
+            run_case(&CASES[i], 0, &g_raw[i]);
+    }
     return 0;
 }
 
@@ -102,14 +111,13 @@ static int low_dose(size_t i)
     return CASES[i].dose < 1000.0;
 }
 
-/* Particle detection (touching pairs included) and the energy offset from
- * the reference spectrum at every dose; drift recovery at normal dose (low
- * dose: see the strict test below). */
+/* Particle detection (touching pairs included), the energy offset from the
+ * reference spectrum and the drift recovery, at every dose. */
 static void test_detection_drift_offset(void **state)
 {
     (void)state;
     for (size_t i = 0; i < N_CASES; i++) {
-        if (g_acc[i].f1 < F1_MIN || (!low_dose(i) && !(g_acc[i].drift_rms_px <= DRIFT_TOL_PX)) ||
+        if (g_acc[i].f1 < F1_MIN || !(g_acc[i].drift_rms_px <= DRIFT_TOL_PX) ||
             !(fabs(g_acc[i].offset_err_ev) <= OFFSET_TOL_EV))
             fail_msg("%s seed %lu: F1 %.3f (>= %.2f), drift %.4f px (<= %.2f), offset error "
                      "%+.4f eV (<= %.2f)",
@@ -118,20 +126,46 @@ static void test_detection_drift_offset(void **state)
     }
 }
 
-/* Per-particle edge energies (the edge of each particle's averaged spectrum,
- * the robust estimate; the pixel mean is printed beside it) against the grid
- * truth, and the drift at low dose.
- * KNOWN FAILING (numbers printed above by every run; measured after the edge
- * definition moved to the interpolant fit): at 10^4 counts the
- * averaged-spectrum edges are 0.04-0.07 eV rms but up to 0.11-0.17 eV off for
- * some particles (touching pairs the worst), the pixel means up to 0.39 eV
- * (noise-gated pixels cross early); at 300 counts the averaged-spectrum edges
- * are 0.25-0.41 eV rms off, and averaging the noisy stack over the TRUE labels
- * is off by as much (0.1-0.35 eV), so the low-dose error is in the data's
- * normalization, not in the masks; the low-dose drift error sits at the limit
- * (0.08-0.11 px).  The check runs when XANES_STRICT_ACCURACY=1 and is skipped
- * otherwise, so that CI stays green while the numbers stay visible; issue 4
- * stays open on it. */
+/* The denoising earns its place where it matters: at 300 counts the rms
+ * error of the averaged-spectrum edges over all low-dose particles must be
+ * below 0.6 of the raw averages' (on 9 other simulated stacks: 0.14 against
+ * 0.33 eV, ratio 0.43). */
+static void test_denoise_gain(void **state)
+{
+    (void)state;
+    double ss_on = 0.0, ss_off = 0.0;
+    size_t n = 0;
+    for (size_t i = 0; i < N_CASES; i++)
+        if (low_dose(i)) {
+            ss_on += g_acc[i].spec_err_rms_ev * g_acc[i].spec_err_rms_ev * (double)g_acc[i].tp;
+            ss_off += g_raw[i].spec_err_rms_ev * g_raw[i].spec_err_rms_ev * (double)g_raw[i].tp;
+            n += g_acc[i].tp;
+        }
+    assert_true(n > 0);
+    double on = sqrt(ss_on / (double)n), off = sqrt(ss_off / (double)n);
+    print_message("low dose, averaged-spectrum edge rms over %zu particles: denoised %.4f eV, raw "
+                  "%.4f eV\n",
+                  n, on, off);
+    assert_true(on < 0.6 * off);
+}
+
+/* Per-particle edge energies (the edge of each particle's averaged
+ * spectrum, the robust estimate; the pixel mean is printed beside it)
+ * against the grid truth.
+ * KNOWN FAILING (numbers printed above by every run; measured with the
+ * Steffen crossing, 2x2-binned alignment, spectral denoising and noise-
+ * adaptive footprints): at 10^4 counts the averaged-spectrum edges are
+ * 0.01-0.05 eV rms, 0.016-0.12 eV at worst per particle (NCM-C, whose wide
+ * SoC spread the noisy principal components follow least well); at 300
+ * counts 0.14-0.19 eV rms, 0.26-0.40 eV at worst.  The information limit:
+ * the Cramer-Rao bound of a pure edge shift for these particles (100-600
+ * px, 50 energies; tools/edge_crlb.py, NCM-C, 54 particles) is 0.07 eV rms
+ * and up to 0.14 eV at 300 counts, 0.012 and 0.023 eV at 10^4, so a per-particle maximum of 0.15 eV at low dose is
+ * beyond any estimator on these stacks, and 0.05 eV at normal dose needs
+ * one within 2x of the bound; the denoised definition is 2-3x above it.
+ * The check runs when XANES_STRICT_ACCURACY=1 and is skipped otherwise, so
+ * that CI stays green while the numbers stay visible; issue 4 stays open on
+ * it. */
 static void test_edge_accuracy(void **state)
 {
     (void)state;
@@ -144,10 +178,9 @@ static void test_edge_accuracy(void **state)
     for (size_t i = 0; i < N_CASES; i++) {
         const double edge = g_acc[i].spec_err_max_ev;
         const double tol = low_dose(i) ? EDGE_TOL_LOW_DOSE_EV : EDGE_TOL_EV;
-        if (!(edge <= tol) || !(g_acc[i].drift_rms_px <= DRIFT_TOL_PX))
-            fail_msg("%s seed %lu dose %.0f: edge error %.4f eV (<= %.2f), drift %.4f px (<= %.2f)",
-                     CASES[i].config, CASES[i].seed, CASES[i].dose, edge, tol,
-                     g_acc[i].drift_rms_px, DRIFT_TOL_PX);
+        if (!(edge <= tol))
+            fail_msg("%s seed %lu dose %.0f: edge error %.4f eV (<= %.2f)", CASES[i].config,
+                     CASES[i].seed, CASES[i].dose, edge, tol);
     }
 }
 
@@ -156,6 +189,7 @@ int main(void)
     xanes_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detection_drift_offset),
+        cmocka_unit_test(test_denoise_gain),
         cmocka_unit_test(test_edge_accuracy),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
