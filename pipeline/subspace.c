@@ -132,21 +132,24 @@ static size_t block_spectrum(const float *stack, size_t p, size_t ny, size_t nx,
     return cnt;
 }
 
+/* Whether block (by, bx) holds a labelled pixel. */
+static int block_labelled(const int32_t *labels, size_t ny, size_t nx, size_t b, size_t by,
+                          size_t bx)
+{
+    for (size_t y = by * b; y < by * b + b && y < ny; y++)
+        for (size_t x = bx * b; x < bx * b + b && x < nx; x++)
+            if (labels[y * nx + x] > 0)
+                return 1;
+    return 0;
+}
+
 /* Blocks with at least one label, in raster order (cheap: labels only). */
 static size_t count_candidates(const int32_t *labels, size_t ny, size_t nx, size_t b)
 {
     size_t nby = (ny + b - 1) / b, nbx = (nx + b - 1) / b, n = 0;
     for (size_t by = 0; by < nby; by++)
-        for (size_t bx = 0; bx < nbx; bx++) {
-            int any = 0;
-            for (size_t y = by * b; y < by * b + b && y < ny && !any; y++)
-                for (size_t x = bx * b; x < bx * b + b && x < nx; x++)
-                    if (labels[y * nx + x] > 0) {
-                        any = 1;
-                        break;
-                    }
-            n += (size_t)any;
-        }
+        for (size_t bx = 0; bx < nbx; bx++)
+            n += (size_t)block_labelled(labels, ny, nx, b, by, bx);
     return n;
 }
 
@@ -225,14 +228,7 @@ xanes_status xanes_subspace_fit(const float *stack, size_t n_energy, size_t ny, 
         double *spec = work + c * ne;
         for (size_t by = c * CHUNK; by < (c + 1) * CHUNK && by < nby; by++)
             for (size_t bx = 0; bx < nbx; bx++) {
-                int any = 0;
-                for (size_t y = by * b; y < by * b + b && y < ny && !any; y++)
-                    for (size_t x = bx * b; x < bx * b + b && x < nx; x++)
-                        if (labels[y * nx + x] > 0) {
-                            any = 1;
-                            break;
-                        }
-                if (!any)
+                if (!block_labelled(labels, ny, nx, b, by, bx))
                     continue;
                 size_t this_idx = idx++;
                 if (this_idx % stride != 0)
