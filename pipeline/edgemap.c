@@ -20,14 +20,11 @@
 #include "xanes/edgemap.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <omp.h>
-
-/* Pixels per transposed tile: 64 pixels x 100 energies is 25 KiB, an L1-
- * to L2-sized block. */
-#define TILE 64
 
 struct xanes_edgemap {
     size_t n_energy, nx;
@@ -35,8 +32,7 @@ struct xanes_edgemap {
     xanes_normalize_plan *plan;
     double jump_gain; /* ||g||: sd of the edge jump per unit sample noise */
     int nthr;
-    float **tile;     /* [nthr][TILE * n_energy] */
-    double **scratch; /* [nthr][plan scratch] */
+    double **scratch; /* [nthr][plan block scratch] */
 };
 
 void xanes_edgemap_default_params(xanes_edgemap_params *p)
@@ -88,24 +84,31 @@ xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, si
             for (size_t x = 0; x < nx; x++)
                 cnt += ok[x];
             acc[n_energy] = (double)cnt;
+            /* A vectorised float sum per row, in a fixed order (1e-6
+             * relative is ample for e0 and the fit ranges).  The row's
+             * frames (n_energy x nx floats) are still in L2 from the
+             * validity pass.  Rows with invalid pixels (after alignment:
+             * every row, at the shifted borders) mask them by a select. */
             for (size_t e = 0; e < n_energy; e++) {
                 const float *r = stack + (e * ny + y) * nx;
-                /* Rows without invalid pixels (the usual case) take a
-                 * vectorised float sum: 1e-6 relative is ample for e0 and
-                 * the fit ranges, and the order is fixed. */
+                float f = 0.0f;
                 if (cnt == nx) {
-                    float f = 0.0f;
 #pragma omp simd reduction(+ : f)
                     for (size_t x = 0; x < nx; x++)
                         f += r[x];
-                    acc[e] = f;
                 } else {
-                    double s = 0.0;
-                    for (size_t x = 0; x < nx; x++)
-                        if (ok[x])
-                            s += r[x];
-                    acc[e] = s;
+#pragma omp simd reduction(+ : f)
+                    for (size_t x = 0; x < nx; x++) {
+                        /* An integer select: a float ?: is not if-converted. */
+                        uint32_t b;
+                        memcpy(&b, &r[x], sizeof b);
+                        b &= 0u - (uint32_t)ok[x];
+                        float v;
+                        memcpy(&v, &b, sizeof v);
+                        f += v;
+                    }
                 }
+                acc[e] = f;
             }
         }
     }
@@ -125,11 +128,8 @@ void xanes_edgemap_free(xanes_edgemap *m)
 {
     if (m == NULL)
         return;
-    for (int t = 0; m->tile != NULL && t < m->nthr; t++)
-        free(m->tile[t]);
     for (int t = 0; m->scratch != NULL && t < m->nthr; t++)
         free(m->scratch[t]);
-    free(m->tile);
     free(m->scratch);
     xanes_normalize_plan_free(m->plan);
     free(m);
@@ -235,15 +235,13 @@ xanes_edgemap *xanes_edgemap_alloc(const double *energy_ev, size_t n_energy, siz
     if (jump_gain(m, mean_mu, err) != XANES_OK)
         goto fail;
     m->nthr = omp_get_max_threads();
-    m->tile = calloc((size_t)m->nthr, sizeof *m->tile);
     m->scratch = calloc((size_t)m->nthr, sizeof *m->scratch);
-    if (m->tile == NULL || m->scratch == NULL)
+    if (m->scratch == NULL)
         goto nomem;
-    size_t ns = xanes_normalize_plan_scratch_size(m->plan);
+    size_t ns = xanes_normalize_plan_block_scratch_size(m->plan);
     for (int t = 0; t < m->nthr; t++) {
-        m->tile[t] = malloc(TILE * n_energy * sizeof *m->tile[t]);
         m->scratch[t] = malloc(ns * sizeof *m->scratch[t]);
-        if (m->tile[t] == NULL || m->scratch[t] == NULL)
+        if (m->scratch[t] == NULL)
             goto nomem;
     }
     xanes_normalize_workspace_free(ws);
@@ -268,28 +266,24 @@ double xanes_edgemap_jump_gain(const xanes_edgemap *m)
 
 enum { PIX_EDGE, PIX_INVALID, PIX_LOW_JUMP, PIX_NO_EDGE };
 
-/* One pixel: spectrum mu [n] contiguous.  Returns its class. */
-static int pixel(const xanes_edgemap *m, const float *mu, double *scratch, float *edge, float *jump,
-                 float *noise)
+/* One pixel from its block result j.  Returns its class. */
+static int pixel(const xanes_edgemap *m, const xanes_normalize_block *b, size_t j, float *edge,
+                 float *jump, float *noise)
 {
-    size_t n = m->n_energy;
     *edge = *jump = *noise = NAN;
-    xanes_normalize_result r;
-    if (xanes_normalize_plan_apply(m->plan, mu, 1, scratch, &r, NULL, NULL, NULL) != XANES_OK) {
-        /* plan_apply refuses non-finite data (checked first) and a zero
-         * edge step; only the failure path pays for telling them apart. */
-        for (size_t i = 0; i < n; i++)
-            if (!isfinite(mu[i]))
-                return PIX_INVALID;
+    if (b->status[j] == XANES_NORMALIZE_BLOCK_NONFINITE)
+        return PIX_INVALID;
+    if (b->status[j] == XANES_NORMALIZE_BLOCK_NO_STEP) {
         *jump = 0.0f;
         return PIX_NO_EDGE;
     }
-    double sigma = r.pre_rms * (m->jump_gain > 1.0 ? m->jump_gain : 1.0);
-    *jump = (float)r.edge_step_signed;
+    const double step = b->edge_step_signed[j];
+    double sigma = b->pre_rms[j] * (m->jump_gain > 1.0 ? m->jump_gain : 1.0);
+    *jump = (float)step;
     *noise = (float)sigma;
-    if (!(r.edge_step_signed > 0.0) || r.edge_step_signed < m->p.min_jump_over_noise * sigma)
+    if (!(step > 0.0) || step < m->p.min_jump_over_noise * sigma)
         return PIX_LOW_JUMP;
-    double e = m->p.method == XANES_EDGEMAP_HALF ? r.half_edge_ev : r.deriv_edge_ev;
+    double e = m->p.method == XANES_EDGEMAP_HALF ? b->half_edge_ev[j] : b->deriv_edge_ev[j];
     if (!isfinite(e))
         return PIX_NO_EDGE;
     *edge = (float)e;
@@ -314,22 +308,24 @@ xanes_status xanes_edgemap_run(xanes_edgemap *m, const float *stack, size_t n_en
     reduction(+ : n_edge, n_invalid, n_low, n_none)
     {
         int t = omp_get_thread_num();
-        float *tile = mc->tile[t];
         double *scratch = mc->scratch[t];
+        enum { BW = XANES_NORMALIZE_BLOCK };
+        unsigned char status[BW];
+        double step[BW], rms[BW], half[BW], deriv[BW];
+        xanes_normalize_block b = {status, step, rms, half, deriv};
 #pragma omp for schedule(static)
         for (size_t j = 0; j < nrow; j++) {
             size_t y = y0 + j;
-            for (size_t x0 = 0; x0 < nx; x0 += TILE) {
-                size_t w = nx - x0 < TILE ? nx - x0 : TILE;
-                for (size_t e = 0; e < n_energy; e++) {
-                    const float *r = stack + (e * ny + y) * nx + x0;
-                    for (size_t i = 0; i < w; i++)
-                        tile[i * n_energy + e] = r[i];
-                }
+            for (size_t x0 = 0; x0 < nx; x0 += BW) {
+                size_t w = nx - x0 < BW ? nx - x0 : BW;
+                /* The stack's own layout: pixel x0 + i of every frame is
+                 * mu[e * ny * nx + i], no transposition. */
+                xanes_normalize_plan_apply_block(mc->plan, stack + y * nx + x0, ny * nx, w, scratch,
+                                                 &b, NULL);
                 for (size_t i = 0; i < w; i++) {
                     size_t o = j * nx + x0 + i;
                     float ee, jj, nn;
-                    int cls = pixel(mc, tile + i * n_energy, scratch, &ee, &jj, &nn);
+                    int cls = pixel(mc, &b, i, &ee, &jj, &nn);
                     edge_ev[o] = ee;
                     if (jump != NULL)
                         jump[o] = jj;

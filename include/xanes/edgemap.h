@@ -58,9 +58,10 @@ void xanes_edgemap_default_params(xanes_edgemap_params *p);
 /* Adds to sum_mu [n_energy] the spectra of the valid pixels of rows
  * [y0, y1) of stack [n_energy][ny][nx] (valid: finite at every energy) and
  * their number to *n_valid.  The caller zeroes sum_mu and *n_valid once and
- * may call this for several row blocks; mean = sum_mu / n_valid.  Sums are
- * in double, per row, then added in row order, so they do not depend on the
- * thread count.  Returns XANES_EINVAL (NULL, empty or bad row range),
+ * may call this for several row blocks; mean = sum_mu / n_valid.  Each
+ * row's sum is a vectorised float sum in a fixed order (about 1e-6 relative),
+ * the rows are then added in double in row order, so the sums do not depend
+ * on the thread count.  Returns XANES_EINVAL (NULL, empty or bad row range),
  * XANES_ENOMEM.  Allocates (per-row partial sums); thread-safe. */
 xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, size_t ny, size_t nx,
                                          size_t y0, size_t y1, double *sum_mu, size_t *n_valid,
