@@ -332,6 +332,8 @@ static xanes_status particles_stage(const xanes_run_params *p, const xanes_stack
         .edge_kind =
             p->edge == XANES_EDGEMAP_DERIV ? XANES_PARTICLES_EDGE_DERIV : XANES_PARTICLES_EDGE_HALF,
         .standards = std,
+        /* NaN exactly where a spectrum is not finite (edgemap.h). */
+        .finite_hint = r->edge_jump,
     };
     return xanes_particles_compute(&in, &r->particles, &r->n_particles, err);
 }
