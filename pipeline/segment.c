@@ -186,7 +186,7 @@ typedef struct {
     uint8_t *mask, *aux;
     double *d2, *dist, *tmp;
     double *dscratch;
-    size_t *iscratch, *queue, *peak;
+    size_t *iscratch, *queue, *peak, *pix, *cstart;
     int32_t *comp, *reg;
     seg_heap_item *heap;
 } seg_work;
@@ -203,6 +203,8 @@ static void work_free(seg_work *w)
     free(w->iscratch);
     free(w->queue);
     free(w->peak);
+    free(w->pix);
+    free(w->cstart);
     free(w->comp);
     free(w->reg);
     free(w->heap);
@@ -222,11 +224,12 @@ static int work_alloc(seg_work *w, size_t ny, size_t nx)
     w->iscratch = malloc(m * sizeof *w->iscratch);
     w->queue = malloc(n * sizeof *w->queue);
     w->peak = malloc(n * sizeof *w->peak);
+    w->pix = malloc(n * sizeof *w->pix);
     w->comp = malloc(n * sizeof *w->comp);
     w->reg = malloc(n * sizeof *w->reg);
     w->heap = malloc(n * sizeof *w->heap);
     return w->smooth && w->mask && w->aux && w->d2 && w->dist && w->tmp && w->dscratch &&
-           w->iscratch && w->queue && w->peak && w->comp && w->reg && w->heap;
+           w->iscratch && w->queue && w->peak && w->pix && w->comp && w->reg && w->heap;
 }
 
 /* Discs up to this radius are applied by scanning their offsets (at most 29
@@ -545,13 +548,35 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
         for (size_t p = 0; p < n; p++)
             if (!mask[p])
                 w.dist[p] = 0.0;
+        /* The kept components (labels 1..n_kept), their pixels grouped, so
+         * that markers and flooding run one component per thread.  The
+         * marker sweep joins 8-neighbours, so it takes them only when the
+         * components are 8-connected. */
+        seg_components cc = {n_kept, NULL, w.pix};
+        if ((w.cstart = calloc(n_kept + 2, sizeof *w.cstart)) == NULL) {
+            st = XANES_RAISE(err, XANES_ENOMEM, "segment: cannot allocate %zu component starts",
+                             n_kept);
+            goto done;
+        }
+        for (size_t p = 0; p < n; p++)
+            w.cstart[w.comp[p] + 1] += w.comp[p] != 0;
+        for (size_t c = 1; c <= n_kept + 1; c++)
+            w.cstart[c] += w.cstart[c - 1];
+        for (size_t p = 0; p < n; p++)
+            if (w.comp[p] != 0)
+                w.pix[w.cstart[w.comp[p]]++] = p;
+        for (size_t c = n_kept + 1; c > 0; c--)
+            w.cstart[c] = w.cstart[c - 1];
+        w.cstart[0] = 0;
+        cc.start = w.cstart;
         size_t nm = seg_dynamic_markers(w.dist, mask, ny, nx, params->h_maxima_px,
-                                        params->h_relative, w.heap, w.queue, w.peak, w.aux, w.reg);
+                                        params->h_relative, conn == 8 ? &cc : NULL, w.heap,
+                                        w.queue, w.peak, w.aux, w.reg);
         if (params->min_marker_distance_px > 0.0 &&
             (st = seg_merge_close_markers(w.reg, nm, w.comp, ny, nx, params->min_marker_distance_px,
                                           err)) != XANES_OK)
             goto done;
-        seg_watershed(w.dist, mask, ny, nx, conn, w.reg, w.heap);
+        seg_watershed(w.dist, mask, ny, nx, conn, &cc, w.reg, w.heap);
         /* A component without a marker (impossible for h >= 0: its highest
          * plateau is a regional maximum; kept as a guard) stays whole under a
          * fresh id.  Unflooded mask pixels form whole components, so a flood
