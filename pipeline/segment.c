@@ -165,6 +165,8 @@ static void smooth_map(const float *map, size_t ny, size_t nx, double sigma_px, 
                        double *v, double *wt, double *tmp)
 {
     size_t n = ny * nx, n_nan = 0;
+#pragma omp parallel for schedule(static) default(none) shared(map, v, wt) firstprivate(n)         \
+    reduction(+ : n_nan)
     for (size_t p = 0; p < n; p++) {
         int ok = isfinite(map[p]);
         v[p] = ok ? (double)map[p] : 0.0;
@@ -176,6 +178,7 @@ static void smooth_map(const float *map, size_t ny, size_t nx, double sigma_px, 
      * replicated edges): skip that pass. */
     if (n_nan > 0)
         seg_gaussian_smooth(wt, ny, nx, sigma_px, tmp);
+#pragma omp parallel for schedule(static) default(none) shared(map, v, wt, out) firstprivate(n)
     for (size_t p = 0; p < n; p++)
         out[p] = isfinite(map[p]) && wt[p] > 0.0 ? (float)(v[p] / wt[p]) : NAN;
 }
@@ -475,8 +478,20 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
     if (params->threshold_method == XANES_THRESHOLD_OTSU) {
         xanes_error local;
         xanes_error_clear(&local);
-        double cm[2];
-        st = xanes_segment_otsu(map, n, params->otsu_bins, &inf.threshold, cm, &local);
+        double cm[2], sigma = NAN, thr = NAN;
+        /* Otsu's threshold and the noise estimate (a median over the raw
+         * map) are independent: computed side by side. */
+        const size_t bins = params->otsu_bins;
+        double *d2 = w.d2;
+#pragma omp parallel for schedule(static, 1) default(none)                                         \
+    shared(st, sigma, thr, cm, local, map, jump, d2) firstprivate(n, ny, nx, bins)
+        for (int job = 0; job < 2; job++) {
+            if (job == 0)
+                st = xanes_segment_otsu(map, n, bins, &thr, cm, &local);
+            else
+                sigma = noise_sigma(jump, ny, nx, d2);
+        }
+        inf.threshold = thr;
         if (st == XANES_EDATA) {
             /* Finite but constant: no contrast, zero particles (segment.h). */
             inf.no_contrast = 1;
@@ -487,7 +502,7 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
             st = XANES_RAISE(err, st, "%s", local.message);
             goto done;
         }
-        inf.noise_sigma = noise_sigma(jump, ny, nx, w.d2);
+        inf.noise_sigma = sigma;
         /* The classes are those of the smoothed map, so the noise they are
          * compared with is the raw noise times the smoothing's noise gain:
          * pure white noise then scores 1.6 whatever the smoothing. */
