@@ -11,11 +11,12 @@
  * edge with edge.c, exactly as for a 1-D spectrum.
  *
  * Memory access.  A pixel's spectrum is strided by ny*nx in the [E][y][x]
- * stack.  Each thread takes whole rows (static schedule) and transposes a
- * tile of TILE pixels x n_energy into a pixel-major buffer before the
- * per-pixel work, so every frame row is read once, sequentially, and each
- * spectrum is contiguous for the plan.  Sizes: 10^5..4x10^6 pixels, 20..200
- * energies; scratch per thread: TILE*n_energy floats + 4*n_energy doubles.
+ * stack, which is just the layout xanes_normalize_plan_apply_block wants:
+ * 64 neighbouring pixels of a row, one vector lane each, every frame row
+ * read once, sequentially, with no transposition.  The block form gives the
+ * same values as plan_apply bit for bit.  Each thread takes whole rows
+ * (static schedule).  Sizes: 10^5..4x10^6 pixels, 20..200 energies;
+ * scratch per thread: about 2 * 64 * n_energy doubles.
  */
 #include "xanes/edgemap.h"
 

@@ -11,6 +11,12 @@
  * style).  Results equal xanes_normalize_run with the same explicit e0 and
  * ranges up to rounding (tested to 1e-9).  Sizes: grids of 20-5000 samples;
  * the plan holds about (2 + nnorm + 1 + 3) * n doubles.
+ *
+ * The block form (xanes_normalize_plan_apply_block) applies the plan to 64
+ * spectra stored as a stack row stores them, each spectrum in a vector
+ * lane: the same operations in the same order per spectrum, so the same
+ * values bit for bit, for what the edge map needs (edge step, pre-edge RMS,
+ * half edge; the derivative edge goes through plan_apply per spectrum).
  */
 #include "xanes/normalize.h"
 

@@ -6,19 +6,21 @@
  * hyperslab into one scratch frame and converted, in parallel over pixels,
  * into its place in the float32 output, so the peak memory is one float32
  * copy of the block plus a few frames of scratch.  The common detector case,
- * uint16 counts, is read in its stored type (whole frames stored plainly:
- * by parallel pread, bypassing HDF5's serial read) and, under averaged
- * references, with the flat/dark tests and f - d done once per pixel; the
- * arithmetic per voxel is the same on every path.  Raw counts follow
- * the Beer-Lambert flat/dark correction A = -ln((I - D) / (F - D)) (e.g.
- * Meirer et al., J. Synchrotron Rad. 18, 773 (2011)); a flat per energy is
- * used as it is, a few flats (or darks) are averaged pixel by pixel.
- * Transmission becomes A = -ln(T); absorbance is copied.  Pixels that cannot
- * give a finite absorbance (NaN/Inf in a file, I or F at the integer type's
- * maximum, i.e. saturated, or a non-positive ratio, which includes the zeros
- * FXI writes for invalid pixels) become NaN and are counted per frame, never
- * -inf.  The counts are integer reductions, so they do not depend on the
- * number of threads, and each pixel's value is computed by one thread alone.
+ * raw uint16 counts under averaged references with whole frames stored
+ * plainly, goes block of pixels by block instead: each thread reads its
+ * block of every frame straight from the file (pread, bypassing HDF5's
+ * serial read) and corrects it with the block's references still in cache,
+ * through stack_correct.c's vectorised kernel, which gives the same floats
+ * as the plain expression.  Raw counts follow the Beer-Lambert flat/dark
+ * correction A = -ln((I - D) / (F - D)) (e.g. Meirer et al., J. Synchrotron
+ * Rad. 18, 773 (2011)); a flat per energy is used as it is, a few flats (or
+ * darks) are averaged pixel by pixel.  Transmission becomes A = -ln(T);
+ * absorbance is copied.  Pixels that cannot give a finite absorbance
+ * (NaN/Inf in a file, I or F at the integer type's maximum, i.e. saturated,
+ * or a non-positive ratio, which includes the zeros FXI writes for invalid
+ * pixels) become NaN and are counted per frame, never -inf.  The counts are
+ * integer reductions, so they do not depend on the number of threads, and
+ * each pixel's value is computed by one thread alone.
  */
 #define _POSIX_C_SOURCE 200809L /* pread */
 #include "xanes/stack.h"

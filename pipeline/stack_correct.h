@@ -28,7 +28,7 @@ typedef struct {
 /* Counts of one call (added to by the call). */
 typedef struct {
     size_t nonfinite, saturated, nonpositive;
-    size_t fallbacks; /* voxels whose rounding the fast log left open */
+    size_t fallbacks; /* blocks recomputed with log(): the fast log left a rounding open */
     unsigned lo, hi;  /* smallest and largest count seen (lo starts at UINT16_MAX+1) */
 } stack_correct_counts;
 
@@ -37,7 +37,8 @@ typedef struct {
  * series of ln m in s = (m-1)/(m+1) to s^19, whose truncation error is below
  * 2^-50 relative.  Branch-free, so loops over it vectorise.  Its absolute
  * error is below STACK_NEGLOG_ERR(result) (tests/test_stack_correct.c checks
- * the bound against log() over [2^-126, 2^127] and near 1). */
+ * the bound against log() over [2^-149, 2^128), near 1 and at the seams of
+ * the split). */
 #define STACK_NEGLOG_ERR(r) (fabs(r) * 0x1p-46 + 0x1p-48)
 static inline double stack_neglog(double x)
 {

@@ -109,8 +109,8 @@ typedef struct {
  * written for every pixel whose spectrum is finite (the jump map also feeds
  * segmentation), NaN otherwise.  *counts is overwritten with this run's counts
  * (counts may be NULL).  One pass over the rows (each row of every frame is
- * read once, transposed into a per-thread pixel-major buffer), OpenMP over
- * rows, no allocation; results do not depend on the thread count.  Returns
+ * read once, 64 pixels at a time in vector lanes), OpenMP over rows, no
+ * allocation; results do not depend on the thread count.  Returns
  * XANES_EINVAL (NULL, nx or n_energy differ from alloc, bad row range).
  * Not thread-safe on one object (it uses the object's scratch). */
 xanes_status xanes_edgemap_run(xanes_edgemap *m, const float *stack, size_t n_energy, size_t ny,
