@@ -43,6 +43,67 @@ void xanes_edgemap_default_params(xanes_edgemap_params *p)
     p->min_jump_over_noise = 8.0;
 }
 
+/* Row y of the mean spectrum: acc[e] = sum of frame e's row over the
+ * pixels finite at every energy, acc[n_energy] = their number.  The sum is
+ * in float, 16 interleaved partial sums combined in a fixed order, so it is
+ * the same on every instruction set and thread count (1e-6 relative is
+ * ample for e0 and the fit ranges); the row's frames (n_energy x nx floats)
+ * are still in L2 from the validity pass.  Invalid pixels (after
+ * alignment: every row has some, at the shifted borders) are masked by an
+ * integer select (a float ?: is not if-converted).  Defined per x86-64
+ * level by a macro: `omp simd` loops take the target of their function. */
+typedef void (*row_fn)(const float *stack, size_t n_energy, size_t ny, size_t nx, size_t y,
+                       unsigned char *restrict ok, double *restrict acc);
+
+#define ROW_PARTS 16
+#define DEFINE_ROW_SUMS(NAME, ATTR)                                                              \
+    ATTR static void NAME(const float *stack, size_t n_energy, size_t ny, size_t nx, size_t y,   \
+                          unsigned char *restrict ok, double *restrict acc)                      \
+    {                                                                                            \
+        memset(ok, 1, nx);                                                                       \
+        /* v - v is 0 for finite v, NaN for NaN and Inf: vectorises. */                          \
+        for (size_t e = 0; e < n_energy; e++) {                                                  \
+            const float *restrict r = stack + (e * ny + y) * nx;                                 \
+            _Pragma("omp simd") for (size_t x = 0; x < nx; x++) ok[x] &=                         \
+                (unsigned char)((r[x] - r[x]) == 0.0f);                                          \
+        }                                                                                        \
+        size_t cnt = 0;                                                                          \
+        for (size_t x = 0; x < nx; x++)                                                          \
+            cnt += ok[x];                                                                        \
+        acc[n_energy] = (double)cnt;                                                             \
+        for (size_t e = 0; e < n_energy; e++) {                                                  \
+            const float *restrict r = stack + (e * ny + y) * nx;                                 \
+            float part[ROW_PARTS] = {0};                                                         \
+            size_t x = 0;                                                                        \
+            for (; x + ROW_PARTS <= nx; x += ROW_PARTS)                                          \
+                for (size_t j = 0; j < ROW_PARTS; j++)                                           \
+                    part[j] += masked(r[x + j], ok[x + j]);                                      \
+            float f = 0.0f;                                                                      \
+            for (size_t j = 0; j < ROW_PARTS; j++)                                               \
+                f += part[j];                                                                    \
+            for (; x < nx; x++)                                                                  \
+                f += masked(r[x], ok[x]);                                                        \
+            acc[e] = f;                                                                          \
+        }                                                                                        \
+    }
+
+/* v where ok, +0 elsewhere, by an integer select. */
+static inline float masked(float v, unsigned char ok)
+{
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    b &= 0u - (uint32_t)ok;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+DEFINE_ROW_SUMS(row_sums_base, )
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ROW_DISPATCH 1
+DEFINE_ROW_SUMS(row_sums_v3, __attribute__((target("arch=x86-64-v3"))))
+DEFINE_ROW_SUMS(row_sums_v4, __attribute__((target("arch=x86-64-v4"))))
+#endif
+
 xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, size_t ny, size_t nx,
                                          size_t y0, size_t y1, double *sum_mu, size_t *n_valid,
                                          xanes_error *err)
@@ -64,54 +125,20 @@ xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, si
         st = XANES_RAISE(err, XANES_ENOMEM, "edgemap: cannot allocate %zu row sums", nrow);
         goto done;
     }
-#pragma omp parallel num_threads(nthr) default(none) shared(stack, rows, valid)                    \
+    row_fn row = row_sums_base;
+#ifdef ROW_DISPATCH
+    if (__builtin_cpu_supports("x86-64-v4"))
+        row = row_sums_v4;
+    else if (__builtin_cpu_supports("x86-64-v3"))
+        row = row_sums_v3;
+#endif
+#pragma omp parallel num_threads(nthr) default(none) shared(stack, rows, valid, row)               \
     firstprivate(n_energy, ny, nx, y0, nrow)
     {
         unsigned char *ok = valid + (size_t)omp_get_thread_num() * nx;
 #pragma omp for schedule(static)
-        for (size_t j = 0; j < nrow; j++) {
-            size_t y = y0 + j;
-            double *acc = rows + j * (n_energy + 1);
-            memset(ok, 1, nx);
-            /* v - v is 0 for finite v, NaN for NaN and Inf: vectorises,
-             * unlike isfinite(). */
-            for (size_t e = 0; e < n_energy; e++) {
-                const float *r = stack + (e * ny + y) * nx;
-#pragma omp simd
-                for (size_t x = 0; x < nx; x++)
-                    ok[x] &= (unsigned char)((r[x] - r[x]) == 0.0f);
-            }
-            size_t cnt = 0;
-            for (size_t x = 0; x < nx; x++)
-                cnt += ok[x];
-            acc[n_energy] = (double)cnt;
-            /* A vectorised float sum per row, in a fixed order (1e-6
-             * relative is ample for e0 and the fit ranges).  The row's
-             * frames (n_energy x nx floats) are still in L2 from the
-             * validity pass.  Rows with invalid pixels (after alignment:
-             * every row, at the shifted borders) mask them by a select. */
-            for (size_t e = 0; e < n_energy; e++) {
-                const float *r = stack + (e * ny + y) * nx;
-                float f = 0.0f;
-                if (cnt == nx) {
-#pragma omp simd reduction(+ : f)
-                    for (size_t x = 0; x < nx; x++)
-                        f += r[x];
-                } else {
-#pragma omp simd reduction(+ : f)
-                    for (size_t x = 0; x < nx; x++) {
-                        /* An integer select: a float ?: is not if-converted. */
-                        uint32_t b;
-                        memcpy(&b, &r[x], sizeof b);
-                        b &= 0u - (uint32_t)ok[x];
-                        float v;
-                        memcpy(&v, &b, sizeof v);
-                        f += v;
-                    }
-                }
-                acc[e] = f;
-            }
-        }
+        for (size_t j = 0; j < nrow; j++)
+            row(stack, n_energy, ny, nx, y0 + j, ok, rows + j * (n_energy + 1));
     }
     for (size_t j = 0; j < nrow; j++) {
         const double *acc = rows + j * (n_energy + 1);
