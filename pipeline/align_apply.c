@@ -13,6 +13,7 @@
 #include <omp.h>
 
 #include "align_private.h"
+#include "isa.h"
 
 /* Keys cubic convolution weights (a = -1/2) of the taps at -1, 0, 1, 2 for
  * a sample at fractional position t in [0, 1). */
@@ -133,7 +134,7 @@ static void shift_base(float *restrict f, float *restrict ring, size_t ny, size_
     shift_frame(f, ring, ny, nx, dy, dx);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#ifdef XANES_ISA_DISPATCH
 #define SHIFT_DISPATCH 1
 __attribute__((target("arch=x86-64-v3"))) static void
 shift_v3(float *restrict f, float *restrict ring, size_t ny, size_t nx, double dy, double dx)
@@ -166,10 +167,8 @@ xanes_status xanes_align_apply(xanes_align *a, float *stack, size_t n_energy,
     size_t ny = a->ny, nx = a->nx;
     shift_fn shift = shift_base;
 #ifdef SHIFT_DISPATCH
-    if (__builtin_cpu_supports("x86-64-v4"))
-        shift = shift_v4;
-    else if (__builtin_cpu_supports("x86-64-v3"))
-        shift = shift_v3;
+    const int level = xanes_isa_best();
+    shift = level >= 4 ? shift_v4 : level >= 3 ? shift_v3 : shift;
 #endif
 #pragma omp parallel num_threads(a->nthr) default(none) shared(ac, stack, shift_px, shift)         \
     firstprivate(n_energy, ny, nx)

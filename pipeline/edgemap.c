@@ -27,6 +27,8 @@
 
 #include <omp.h>
 
+#include "isa.h"
+
 struct xanes_edgemap {
     size_t n_energy, nx;
     xanes_edgemap_params p;
@@ -98,7 +100,7 @@ static inline float masked(float v, unsigned char ok)
 }
 
 DEFINE_ROW_SUMS(row_sums_base, )
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#ifdef XANES_ISA_DISPATCH
 #define ROW_DISPATCH 1
 DEFINE_ROW_SUMS(row_sums_v3, __attribute__((target("arch=x86-64-v3"))))
 DEFINE_ROW_SUMS(row_sums_v4, __attribute__((target("arch=x86-64-v4"))))
@@ -127,10 +129,8 @@ xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, si
     }
     row_fn row = row_sums_base;
 #ifdef ROW_DISPATCH
-    if (__builtin_cpu_supports("x86-64-v4"))
-        row = row_sums_v4;
-    else if (__builtin_cpu_supports("x86-64-v3"))
-        row = row_sums_v3;
+    const int level = xanes_isa_best();
+    row = level >= 4 ? row_sums_v4 : level >= 3 ? row_sums_v3 : row;
 #endif
 #pragma omp parallel num_threads(nthr) default(none) shared(stack, rows, valid, row)               \
     firstprivate(n_energy, ny, nx, y0, nrow)

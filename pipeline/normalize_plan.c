@@ -30,6 +30,8 @@
 #include <gsl/gsl_matrix.h>
 #include <gsl/gsl_vector.h>
 
+#include "isa.h"
+#include "normalize_block.h"
 #include "normalize_private.h"
 #include "xanes/edge.h"
 
@@ -477,7 +479,7 @@ block_body(const xanes_normalize_plan *plan, const float *mu, size_t stride, siz
  * or 8 doubles a vector).  Every level does the same IEEE operations in the
  * same order (ISO C: no contraction into FMA), so the results do not depend
  * on the machine. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#ifdef XANES_ISA_DISPATCH
 #define BLOCK_DISPATCH 1
 __attribute__((target("arch=x86-64-v4"))) static void
 block_v4(const xanes_normalize_plan *plan, const float *mu, size_t stride, size_t w,
@@ -498,18 +500,28 @@ xanes_status xanes_normalize_plan_apply_block(const xanes_normalize_plan *plan, 
                                               size_t stride, size_t w, double *scratch,
                                               xanes_normalize_block *out, xanes_error *err)
 {
+    return normalize_plan_apply_block_at(xanes_isa_best(), plan, mu, stride, w, scratch, out, err);
+}
+
+xanes_status normalize_plan_apply_block_at(int level, const xanes_normalize_plan *plan,
+                                           const float *mu, size_t stride, size_t w,
+                                           double *scratch, xanes_normalize_block *out,
+                                           xanes_error *err)
+{
     if (plan == NULL || mu == NULL || scratch == NULL || out == NULL || w == 0 || w > BW)
         return XANES_RAISE(err, XANES_EINVAL,
                            "normalize plan block: NULL argument or %zu spectra (1..%d)", w, BW);
 #ifdef BLOCK_DISPATCH
-    if (__builtin_cpu_supports("x86-64-v4")) {
+    if (level >= 4) {
         block_v4(plan, mu, stride, w, scratch, out);
         return XANES_OK;
     }
-    if (__builtin_cpu_supports("x86-64-v3")) {
+    if (level >= 3) {
         block_v3(plan, mu, stride, w, scratch, out);
         return XANES_OK;
     }
+#else
+    (void)level;
 #endif
     block_body(plan, mu, stride, w, scratch, out);
     return XANES_OK;

@@ -24,6 +24,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "isa.h"
+
 /* Voxels per block: the fallback recomputes a block, so small enough that
  * a rare rounding case costs little, large enough for a long vector loop. */
 #define CHUNK 256
@@ -147,7 +149,7 @@ DEFINE_CHUNK(chunk_base, )
  * or 8 doubles a vector.  Every level does the same IEEE operations in the
  * same order (ISO C: no contraction into FMA), so the output does not
  * depend on the machine. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#ifdef XANES_ISA_DISPATCH
 #define CORRECT_DISPATCH 1
 DEFINE_CHUNK(chunk_v3, __attribute__((target("arch=x86-64-v3"))))
 DEFINE_CHUNK(chunk_v4, __attribute__((target("arch=x86-64-v4"))))
@@ -156,12 +158,21 @@ DEFINE_CHUNK(chunk_v4, __attribute__((target("arch=x86-64-v4"))))
 void stack_correct_u16_fixed(size_t n, const uint16_t *restrict img16, const stack_fixed_refs *refs,
                              float *restrict out, stack_correct_counts *c)
 {
+    stack_correct_u16_fixed_at(xanes_isa_best(), n, img16, refs, out, c);
+}
+
+void stack_correct_u16_fixed_at(int level, size_t n, const uint16_t *restrict img16,
+                                const stack_fixed_refs *refs, float *restrict out,
+                                stack_correct_counts *c)
+{
     chunk_fn chunk = chunk_base;
 #ifdef CORRECT_DISPATCH
-    if (__builtin_cpu_supports("x86-64-v4"))
+    if (level >= 4)
         chunk = chunk_v4;
-    else if (__builtin_cpu_supports("x86-64-v3"))
+    else if (level >= 3)
         chunk = chunk_v3;
+#else
+    (void)level;
 #endif
     size_t cnt[3] = {0, 0, 0}, fallbacks = 0;
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {

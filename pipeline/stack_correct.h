@@ -86,4 +86,10 @@ static inline double stack_neglog(double x)
 void stack_correct_u16_fixed(size_t n, const uint16_t *restrict img16, const stack_fixed_refs *refs,
                              float *restrict out, stack_correct_counts *c);
 
+/* The same at x86-64 level `level` (isa.h: 0, 3, 4; the caller makes sure
+ * the CPU has it), for the tests that compare the levels. */
+void stack_correct_u16_fixed_at(int level, size_t n, const uint16_t *restrict img16,
+                                const stack_fixed_refs *refs, float *restrict out,
+                                stack_correct_counts *c);
+
 #endif

@@ -6,7 +6,8 @@
  * absorbance is small) and at powers of two (the bit split's seams); the
  * kernel's output must equal, bit for bit, the plain expression
  * (float)(-log((v - d) / (f - d))) on random counts with every invalid class
- * planted, with and without a dark, and on ratios built to fall within
+ * planted, with and without a dark, at every x86-64 level the machine has
+ * (isa.h), and on ratios built to fall within
  * 1e-16 of a float rounding boundary, which must take the libm fallback.
  */
 #include <math.h>
@@ -20,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "isa.h"
 #include "stack_correct.h"
 #include "testutil.h"
 
@@ -121,6 +123,17 @@ static size_t run_and_compare(size_t n, const uint16_t *v16, const double *f, co
     stack_fixed_refs refs = {d, den, inv, cls, sat_img};
     stack_correct_counts c = {0, 0, 0, 0, 65536, 0};
     stack_correct_u16_fixed(n, v16, &refs, out, &c);
+    /* Every x86-64 level this machine has gives the same floats and counts
+     * as the one picked. */
+    float *lvl = malloc(n * sizeof *lvl);
+    assert_non_null(lvl);
+    for (int level = 0; level <= xanes_isa_best(); level += level == 0 ? 3 : 1) {
+        stack_correct_counts cl = {0, 0, 0, 0, 65536, 0};
+        stack_correct_u16_fixed_at(level, n, v16, &refs, lvl, &cl);
+        assert_memory_equal(lvl, out, n * sizeof *out);
+        assert_memory_equal(&cl, &c, sizeof cl);
+    }
+    free(lvl);
     plain_counts pc = {0, 0, 0};
     unsigned lo = 65536, hi = 0;
     for (size_t i = 0; i < n; i++) {
