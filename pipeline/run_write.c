@@ -311,16 +311,19 @@ static xanes_status write_files(const xanes_run_result *r, const xanes_run_param
      * the four figures (figure.h: thread-safe for distinct paths) are
      * independent, so they are written side by side; errors are collected
      * per job and raised after the parallel region, the tables' first.
-     * Jobs in decreasing cost, dealt round-robin (static, 1), balance two
-     * threads: particle figure, edge map, SoC map, histogram, tables. */
+     * The jobs differ in cost (on a megapixel map: particle figure 0.04 s,
+     * edge and SoC maps 0.02 s each, tables 0.015 s, histogram 0.012 s), so
+     * they are handed out in that order to whichever thread is free
+     * (dynamic): each job writes its own file, so the outputs do not depend
+     * on the schedule. */
     size_t n_finite = 0;
     for (size_t i = 0; i < n; i++)
         n_finite += isfinite(r->edge_ev[i]) != 0;
-    enum { N_JOBS = 5, JOB_TABLES = 4 };
-    static const int figure_of_job[N_JOBS] = {1, 0, 2, 3, -1};
+    enum { N_JOBS = 5, JOB_TABLES = 3 };
+    static const int figure_of_job[N_JOBS] = {1, 0, 2, -1, 3};
     xanes_status fst[N_JOBS];
     xanes_error ferr[N_JOBS];
-#pragma omp parallel for schedule(static, 1) default(none)                                         \
+#pragma omp parallel for schedule(dynamic, 1) default(none)                                        \
     shared(fst, ferr, r, dir, lab, pmeans, n_finite, res, rows, figure_of_job, output_names)  \
     firstprivate(np)
     for (int i = 0; i < N_JOBS; i++) {
