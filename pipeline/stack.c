@@ -22,7 +22,7 @@
  * integer reductions, so they do not depend on the number of threads, and
  * each pixel's value is computed by one thread alone.
  */
-#define _POSIX_C_SOURCE 200809L /* pread */
+#define _DEFAULT_SOURCE /* pread, madvise */
 #include "xanes/stack.h"
 
 #include <errno.h>
@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <omp.h>
@@ -499,10 +500,31 @@ static size_t sum_counts(const xanes_stack_frame_counts *c, size_t n)
     return s;
 }
 
+/* Hands the pages of a large block back to the kernel from every thread at
+ * once, before free() unmaps the emptied range: unmapping 320 MB is 0.02 s
+ * of one thread's kernel time, in pieces two threads take two thirds of it. */
+static void release_pages(void *p, size_t bytes)
+{
+    const uintptr_t page = 4096, a = ((uintptr_t)p + page - 1) & ~(page - 1);
+    const uintptr_t e = ((uintptr_t)p + bytes) & ~(page - 1);
+    if (bytes < ((size_t)64 << 20) || e <= a)
+        return;
+    const size_t n_pieces = (size_t)omp_get_max_threads();
+    const size_t piece = ((e - a) / n_pieces + page - 1) & ~(page - 1);
+#pragma omp parallel for schedule(static) default(none) firstprivate(a, e, piece, n_pieces)
+    for (size_t j = 0; j < n_pieces; j++) {
+        const uintptr_t from = a + j * piece, to = from + piece < e ? from + piece : e;
+        if (to > from)
+            madvise((void *)from, to - from, MADV_DONTNEED); /* advice: failure is harmless */
+    }
+}
+
 void xanes_stack_free(xanes_stack *s)
 {
     if (s == NULL)
         return;
+    if (s->absorbance != NULL)
+        release_pages(s->absorbance, s->n_energy * s->ny * s->nx * sizeof *s->absorbance);
     free(s->absorbance);
     free(s->energy_ev);
     free(s->energy_file);
