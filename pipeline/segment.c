@@ -12,7 +12,8 @@
  * pixel is farther than r, and joins a dilation when its nearest foreground
  * pixel is within r); then background holes of at most max_hole_px that do
  * not touch the border are filled; (3) connected-component labelling by
- * breadth-first flooding, components under min_area_px dropped; (4)
+ * union-find (bands of rows in parallel, numbered in raster order of each
+ * component's first pixel), components under min_area_px dropped; (4)
  * optionally, touching particles are split by a marker-controlled watershed
  * on the distance map (watershed.c): h-maxima markers, an optional minimum
  * marker distance, flooding restricted to each component; watershed
@@ -26,6 +27,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <omp.h>
 
 #include <gsl/gsl_histogram.h>
 #include <gsl/gsl_math.h>
@@ -290,29 +293,92 @@ static void morph_disc(uint8_t *mask, size_t ny, size_t nx, double r, int erode,
         mask[p] = erode ? (mask[p] && w->d2[p] > r2) : (w->d2[p] <= r2);
 }
 
-/* Labels the connected components of {p : sel[p] == want} under conn into
- * lab (0 elsewhere), numbered 1.. in raster order; returns the count. */
-static size_t label_components(const uint8_t *sel, uint8_t want, size_t ny, size_t nx, int conn,
-                               int32_t *lab, size_t *queue)
+/* Root of p in a union-find forest whose links always point to a smaller
+ * index (so a root is its component's first pixel in raster order); path
+ * halving. */
+static size_t uf_root(size_t *parent, size_t p)
 {
-    size_t n = ny * nx;
-    int32_t nl = 0;
-    memset(lab, 0, n * sizeof *lab);
-    for (size_t s = 0; s < n; s++) {
-        if (sel[s] != want || lab[s] != 0)
+    while (parent[p] != p) {
+        parent[p] = parent[parent[p]];
+        p = parent[p];
+    }
+    return p;
+}
+
+static void uf_join(size_t *parent, size_t a, size_t b)
+{
+    a = uf_root(parent, a);
+    b = uf_root(parent, b);
+    if (a < b)
+        parent[b] = a;
+    else if (b < a)
+        parent[a] = b;
+}
+
+/* Joins pixel p = (y, x) to its selected neighbours in the row above
+ * (y - 1 >= top) and on its left. */
+static void join_back(const uint8_t *sel, uint8_t want, size_t nx, int conn, size_t y, size_t x,
+                      size_t top, size_t *parent)
+{
+    const size_t p = y * nx + x;
+    if (x > 0 && sel[p - 1] == want)
+        uf_join(parent, p, p - 1);
+    if (y == top)
+        return;
+    if (sel[p - nx] == want)
+        uf_join(parent, p, p - nx);
+    if (conn == 8) {
+        if (x > 0 && sel[p - nx - 1] == want)
+            uf_join(parent, p, p - nx - 1);
+        if (x + 1 < nx && sel[p - nx + 1] == want)
+            uf_join(parent, p, p - nx + 1);
+    }
+}
+
+/* Labels the connected components of {p : sel[p] == want} under conn into
+ * lab (0 elsewhere), numbered 1.. in raster order of their first pixel;
+ * returns the count.  Union-find: each thread joins the pixels of its own
+ * band of rows, the bands are then stitched along their borders, and one
+ * raster pass numbers the roots (each component's first pixel) and labels
+ * every pixel by its root, so the labels are those of a raster-order flood
+ * fill whatever the number of threads.  parent holds ny * nx indices. */
+static size_t label_components(const uint8_t *sel, uint8_t want, size_t ny, size_t nx, int conn,
+                               int32_t *lab, size_t *parent)
+{
+    const size_t n = ny * nx;
+    const int nthr = omp_get_max_threads();
+#pragma omp parallel num_threads(nthr) default(none) shared(sel, parent)                           \
+    firstprivate(want, ny, nx, conn, nthr)
+    {
+        const size_t t = (size_t)omp_get_thread_num();
+        const size_t y0 = ny * t / (size_t)nthr, y1 = ny * (t + 1) / (size_t)nthr;
+        for (size_t y = y0; y < y1; y++)
+            for (size_t x = 0; x < nx; x++) {
+                const size_t p = y * nx + x;
+                parent[p] = p;
+                if (sel[p] == want)
+                    join_back(sel, want, nx, conn, y, x, y0, parent);
+            }
+    }
+    /* Stitch each band to the one above it. */
+    for (int t = 1; t < nthr; t++) {
+        const size_t y = ny * (size_t)t / (size_t)nthr;
+        if (y == 0 || y >= ny)
             continue;
-        lab[s] = ++nl;
-        size_t head = 0, tail = 0;
-        queue[tail++] = s;
-        while (head < tail) {
-            size_t nb[8];
-            size_t k = seg_neighbours(queue[head++], ny, nx, conn, nb);
-            for (size_t i = 0; i < k; i++)
-                if (sel[nb[i]] == want && lab[nb[i]] == 0) {
-                    lab[nb[i]] = nl;
-                    queue[tail++] = nb[i];
-                }
+        for (size_t x = 0; x < nx; x++)
+            if (sel[y * nx + x] == want)
+                join_back(sel, want, nx, conn, y, x, 0, parent);
+    }
+    /* In raster order every earlier pixel already points at its root, and
+     * a pixel's parent is earlier (or itself): one step reaches the root. */
+    int32_t nl = 0;
+    for (size_t p = 0; p < n; p++) {
+        if (sel[p] != want) {
+            lab[p] = 0;
+            continue;
         }
+        parent[p] = parent[parent[p]];
+        lab[p] = parent[p] == p ? ++nl : lab[parent[p]];
     }
     return (size_t)nl;
 }
@@ -451,8 +517,12 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
     memset(labels, 0, n * sizeof *labels);
     if ((st = check_params(params, err)) != XANES_OK)
         goto done;
+    size_t n_finite = 0;
+#pragma omp parallel for schedule(static) default(none) shared(jump) firstprivate(n)              \
+    reduction(+ : n_finite)
     for (size_t p = 0; p < n; p++)
-        inf.n_finite_px += isfinite(jump[p]) ? 1 : 0;
+        n_finite += isfinite(jump[p]) ? 1 : 0;
+    inf.n_finite_px = n_finite;
     if (inf.n_finite_px == 0) {
         st = XANES_RAISE(err, XANES_EDATA,
                          "segment: the edge-jump map (%zu x %zu) has no finite "
@@ -527,8 +597,10 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
     }
 
     uint8_t *mask = w.mask;
+    const double thr = inf.threshold;
+#pragma omp parallel for schedule(static) default(none) shared(mask, map) firstprivate(n, thr)
     for (size_t p = 0; p < n; p++)
-        mask[p] = isfinite(map[p]) && (double)map[p] > inf.threshold;
+        mask[p] = isfinite(map[p]) && (double)map[p] > thr;
     if (params->opening_radius_px > 0.0) {
         morph_disc(mask, ny, nx, params->opening_radius_px, 1, &w);
         morph_disc(mask, ny, nx, params->opening_radius_px, 0, &w);
@@ -549,20 +621,26 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
     size_t *area = (size_t *)w.heap; /* heap is idle here and holds >= n size_t */
     size_t n_kept =
         relabel_raster(w.comp, n, params->min_area_px, w.comp, w.reg, area, &inf.n_removed_small);
-    for (size_t p = 0; p < n; p++)
-        mask[p] = w.comp[p] != 0;
+    const int32_t *comp = w.comp;
+    uint8_t *aux = w.aux;
+#pragma omp parallel for schedule(static) default(none) shared(mask, comp, aux) firstprivate(n)
+    for (size_t p = 0; p < n; p++) {
+        mask[p] = comp[p] != 0;
+        aux[p] = !mask[p];
+    }
 
     if (params->split_touching && n_kept > 0) {
         /* Distance of each particle pixel to the nearest background pixel. */
-        for (size_t p = 0; p < n; p++)
-            w.aux[p] = !mask[p];
+        double *dist = w.dist, *d2 = w.d2;
         xanes_segment_edt_sq(w.aux, ny, nx, w.d2, w.dscratch, w.iscratch);
+#pragma omp parallel for schedule(static) default(none) shared(mask, dist, d2) firstprivate(n)
         for (size_t p = 0; p < n; p++)
-            w.dist[p] = mask[p] ? sqrt(w.d2[p]) : 0.0;
+            dist[p] = mask[p] ? sqrt(d2[p]) : 0.0;
         seg_gaussian_smooth(w.dist, ny, nx, params->distance_smooth_px, w.tmp);
+#pragma omp parallel for schedule(static) default(none) shared(mask, dist) firstprivate(n)
         for (size_t p = 0; p < n; p++)
             if (!mask[p])
-                w.dist[p] = 0.0;
+                dist[p] = 0.0;
         /* The kept components (labels 1..n_kept), their pixels grouped, so
          * that markers and flooding run one component per thread.  The
          * marker sweep joins 8-neighbours, so it takes them only when the
@@ -626,8 +704,12 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
         memcpy(labels, w.comp, n * sizeof *labels);
         inf.n_labels = n_kept;
     }
+    size_t n_mask = 0;
+#pragma omp parallel for schedule(static) default(none) shared(labels) firstprivate(n)            \
+    reduction(+ : n_mask)
     for (size_t p = 0; p < n; p++)
-        inf.n_mask_px += labels[p] != 0;
+        n_mask += labels[p] != 0;
+    inf.n_mask_px = n_mask;
 done:
     if (st != XANES_OK && labels != NULL && ny > 0 && nx > 0)
         memset(labels, 0, ny * nx * sizeof *labels);
