@@ -417,14 +417,14 @@ done:
     return st;
 }
 
-/* Renumbers the regions in reg (any ids, 0 background) to 1..N in raster order
- * of their first pixel, dropping regions under min_px; writes labels and
- * returns N.  map holds n int32 (ids are < n + 1). */
-static size_t relabel_raster(const int32_t *reg, size_t n, size_t min_px, int32_t *labels,
-                             int32_t *map, size_t *area, size_t *n_dropped)
+/* Renumbers the regions in reg (ids 1..n_ids, 0 background) to 1..N in
+ * raster order of their first pixel, dropping regions under min_px; writes
+ * labels and returns N.  map and area hold n_ids entries. */
+static size_t relabel_raster(const int32_t *reg, size_t n, size_t n_ids, size_t min_px,
+                             int32_t *labels, int32_t *map, size_t *area, size_t *n_dropped)
 {
-    memset(map, 0, n * sizeof *map);
-    memset(area, 0, n * sizeof *area);
+    memset(map, 0, n_ids * sizeof *map);
+    memset(area, 0, n_ids * sizeof *area);
     for (size_t p = 0; p < n; p++)
         if (reg[p] != 0)
             area[reg[p] - 1]++;
@@ -440,6 +440,7 @@ static size_t relabel_raster(const int32_t *reg, size_t n, size_t min_px, int32_
             map[r - 1] = ++nl;
         }
     }
+#pragma omp parallel for schedule(static) default(none) shared(reg, labels, map) firstprivate(n)
     for (size_t p = 0; p < n; p++)
         labels[p] = reg[p] == 0 || map[reg[p] - 1] < 0 ? 0 : map[reg[p] - 1];
     return (size_t)nl;
@@ -620,7 +621,8 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
      * renumbering map and area table (both n long). */
     size_t *area = (size_t *)w.heap; /* heap is idle here and holds >= n size_t */
     size_t n_kept =
-        relabel_raster(w.comp, n, params->min_area_px, w.comp, w.reg, area, &inf.n_removed_small);
+        relabel_raster(w.comp, n, inf.n_components, params->min_area_px, w.comp, w.reg, area,
+                       &inf.n_removed_small);
     const int32_t *comp = w.comp;
     uint8_t *aux = w.aux;
 #pragma omp parallel for schedule(static) default(none) shared(mask, comp, aux) firstprivate(n)
@@ -698,7 +700,8 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
         inf.n_removed_small += n_merged;
         size_t dropped = 0;
         inf.n_labels =
-            relabel_raster(w.reg, n, params->min_area_px, labels, w.comp, area, &dropped);
+            relabel_raster(w.reg, n, (size_t)next, params->min_area_px, labels, w.comp, area,
+                           &dropped);
         inf.n_split = inf.n_labels > n_kept ? inf.n_labels - n_kept : 0;
     } else {
         memcpy(labels, w.comp, n * sizeof *labels);
