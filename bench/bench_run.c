@@ -14,7 +14,7 @@
  * edge map, segmentation, particles, outputs) runs in a forked child per
  * thread count (1 and 2), so each child's peak resident memory (getrusage)
  * is the pipeline's own; it is compared with the float32 size of the stack.
- * Each stage's time is the best of 3 runs (the sums are sums of bests).
+ * Each stage's time is the best of 5 runs (the sums are sums of bests).
  * Targets: read+correction+edge map within 5x the memory pass; 2 threads
  * >= 1.8x faster than 1; peak RSS <= 1.5x float32 stack; the whole run well
  * under 1 s on 2 cores.
@@ -194,7 +194,7 @@ static int write_stack(const char *path, size_t nx, size_t ny, size_t ne)
 }
 
 /* One pass over the stack in memory: uint16 -> float32, `threads` threads;
- * the best of 3. */
+ * the best of 5. */
 static double memory_pass_s(size_t n, int threads)
 {
     uint16_t *in = malloc(n * sizeof *in);
@@ -208,7 +208,7 @@ static double memory_pass_s(size_t n, int threads)
     memset(out, 0, n * sizeof *out);
     double best = INFINITY;
     omp_set_num_threads(threads);
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < 5; rep++) {
         const double t0 = now_s();
 #pragma omp parallel for schedule(static) default(none) shared(in, out, n)
         for (size_t i = 0; i < n; i++)
@@ -337,7 +337,7 @@ int main(int argc, char **argv)
     /* A warm-up run fills the page cache; then REPS runs per thread count,
      * alternating, each stage's best time kept (the machine may be shared),
      * the largest peak RSS kept. */
-    enum { REPS = 3 };
+    enum { REPS = 5 };
     if (!run_child(path, out, 2).ok) {
         fprintf(stderr, "bench_run: the pipeline failed\n");
         return 1;

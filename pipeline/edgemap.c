@@ -11,23 +11,23 @@
  * edge with edge.c, exactly as for a 1-D spectrum.
  *
  * Memory access.  A pixel's spectrum is strided by ny*nx in the [E][y][x]
- * stack.  Each thread takes whole rows (static schedule) and transposes a
- * tile of TILE pixels x n_energy into a pixel-major buffer before the
- * per-pixel work, so every frame row is read once, sequentially, and each
- * spectrum is contiguous for the plan.  Sizes: 10^5..4x10^6 pixels, 20..200
- * energies; scratch per thread: TILE*n_energy floats + 4*n_energy doubles.
+ * stack, which is just the layout xanes_normalize_plan_apply_block wants:
+ * 64 neighbouring pixels of a row, one vector lane each, every frame row
+ * read once, sequentially, with no transposition.  The block form gives the
+ * same values as plan_apply bit for bit.  Each thread takes whole rows
+ * (static schedule).  Sizes: 10^5..4x10^6 pixels, 20..200 energies;
+ * scratch per thread: about 2 * 64 * n_energy doubles.
  */
 #include "xanes/edgemap.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <omp.h>
 
-/* Pixels per transposed tile: 64 pixels x 100 energies is 25 KiB, an L1-
- * to L2-sized block. */
-#define TILE 64
+#include "isa.h"
 
 struct xanes_edgemap {
     size_t n_energy, nx;
@@ -35,8 +35,7 @@ struct xanes_edgemap {
     xanes_normalize_plan *plan;
     double jump_gain; /* ||g||: sd of the edge jump per unit sample noise */
     int nthr;
-    float **tile;     /* [nthr][TILE * n_energy] */
-    double **scratch; /* [nthr][plan scratch] */
+    double **scratch; /* [nthr][plan block scratch] */
 };
 
 void xanes_edgemap_default_params(xanes_edgemap_params *p)
@@ -45,6 +44,67 @@ void xanes_edgemap_default_params(xanes_edgemap_params *p)
     xanes_normalize_default_params(&p->norm);
     p->min_jump_over_noise = 8.0;
 }
+
+/* Row y of the mean spectrum: acc[e] = sum of frame e's row over the
+ * pixels finite at every energy, acc[n_energy] = their number.  The sum is
+ * in float, 16 interleaved partial sums combined in a fixed order, so it is
+ * the same on every instruction set and thread count (1e-6 relative is
+ * ample for e0 and the fit ranges); the row's frames (n_energy x nx floats)
+ * are still in L2 from the validity pass.  Invalid pixels (after
+ * alignment: every row has some, at the shifted borders) are masked by an
+ * integer select (a float ?: is not if-converted).  Defined per x86-64
+ * level by a macro: `omp simd` loops take the target of their function. */
+typedef void (*row_fn)(const float *stack, size_t n_energy, size_t ny, size_t nx, size_t y,
+                       unsigned char *restrict ok, double *restrict acc);
+
+#define ROW_PARTS 16
+#define DEFINE_ROW_SUMS(NAME, ATTR)                                                              \
+    ATTR static void NAME(const float *stack, size_t n_energy, size_t ny, size_t nx, size_t y,   \
+                          unsigned char *restrict ok, double *restrict acc)                      \
+    {                                                                                            \
+        memset(ok, 1, nx);                                                                       \
+        /* v - v is 0 for finite v, NaN for NaN and Inf: vectorises. */                          \
+        for (size_t e = 0; e < n_energy; e++) {                                                  \
+            const float *restrict r = stack + (e * ny + y) * nx;                                 \
+            _Pragma("omp simd") for (size_t x = 0; x < nx; x++) ok[x] &=                         \
+                (unsigned char)((r[x] - r[x]) == 0.0f);                                          \
+        }                                                                                        \
+        size_t cnt = 0;                                                                          \
+        for (size_t x = 0; x < nx; x++)                                                          \
+            cnt += ok[x];                                                                        \
+        acc[n_energy] = (double)cnt;                                                             \
+        for (size_t e = 0; e < n_energy; e++) {                                                  \
+            const float *restrict r = stack + (e * ny + y) * nx;                                 \
+            float part[ROW_PARTS] = {0};                                                         \
+            size_t x = 0;                                                                        \
+            for (; x + ROW_PARTS <= nx; x += ROW_PARTS)                                          \
+                for (size_t j = 0; j < ROW_PARTS; j++)                                           \
+                    part[j] += masked(r[x + j], ok[x + j]);                                      \
+            float f = 0.0f;                                                                      \
+            for (size_t j = 0; j < ROW_PARTS; j++)                                               \
+                f += part[j];                                                                    \
+            for (; x < nx; x++)                                                                  \
+                f += masked(r[x], ok[x]);                                                        \
+            acc[e] = f;                                                                          \
+        }                                                                                        \
+    }
+
+/* v where ok, +0 elsewhere, by an integer select. */
+static inline float masked(float v, unsigned char ok)
+{
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    b &= 0u - (uint32_t)ok;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+DEFINE_ROW_SUMS(row_sums_base, )
+#ifdef XANES_ISA_DISPATCH
+#define ROW_DISPATCH 1
+DEFINE_ROW_SUMS(row_sums_v3, __attribute__((target("arch=x86-64-v3"))))
+DEFINE_ROW_SUMS(row_sums_v4, __attribute__((target("arch=x86-64-v4"))))
+#endif
 
 xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, size_t ny, size_t nx,
                                          size_t y0, size_t y1, double *sum_mu, size_t *n_valid,
@@ -67,47 +127,18 @@ xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, si
         st = XANES_RAISE(err, XANES_ENOMEM, "edgemap: cannot allocate %zu row sums", nrow);
         goto done;
     }
-#pragma omp parallel num_threads(nthr) default(none) shared(stack, rows, valid)                    \
+    row_fn row = row_sums_base;
+#ifdef ROW_DISPATCH
+    const int level = xanes_isa_best();
+    row = level >= 4 ? row_sums_v4 : level >= 3 ? row_sums_v3 : row;
+#endif
+#pragma omp parallel num_threads(nthr) default(none) shared(stack, rows, valid, row)               \
     firstprivate(n_energy, ny, nx, y0, nrow)
     {
         unsigned char *ok = valid + (size_t)omp_get_thread_num() * nx;
 #pragma omp for schedule(static)
-        for (size_t j = 0; j < nrow; j++) {
-            size_t y = y0 + j;
-            double *acc = rows + j * (n_energy + 1);
-            memset(ok, 1, nx);
-            /* v - v is 0 for finite v, NaN for NaN and Inf: vectorises,
-             * unlike isfinite(). */
-            for (size_t e = 0; e < n_energy; e++) {
-                const float *r = stack + (e * ny + y) * nx;
-#pragma omp simd
-                for (size_t x = 0; x < nx; x++)
-                    ok[x] &= (unsigned char)((r[x] - r[x]) == 0.0f);
-            }
-            size_t cnt = 0;
-            for (size_t x = 0; x < nx; x++)
-                cnt += ok[x];
-            acc[n_energy] = (double)cnt;
-            for (size_t e = 0; e < n_energy; e++) {
-                const float *r = stack + (e * ny + y) * nx;
-                /* Rows without invalid pixels (the usual case) take a
-                 * vectorised float sum: 1e-6 relative is ample for e0 and
-                 * the fit ranges, and the order is fixed. */
-                if (cnt == nx) {
-                    float f = 0.0f;
-#pragma omp simd reduction(+ : f)
-                    for (size_t x = 0; x < nx; x++)
-                        f += r[x];
-                    acc[e] = f;
-                } else {
-                    double s = 0.0;
-                    for (size_t x = 0; x < nx; x++)
-                        if (ok[x])
-                            s += r[x];
-                    acc[e] = s;
-                }
-            }
-        }
+        for (size_t j = 0; j < nrow; j++)
+            row(stack, n_energy, ny, nx, y0 + j, ok, rows + j * (n_energy + 1));
     }
     for (size_t j = 0; j < nrow; j++) {
         const double *acc = rows + j * (n_energy + 1);
@@ -125,11 +156,8 @@ void xanes_edgemap_free(xanes_edgemap *m)
 {
     if (m == NULL)
         return;
-    for (int t = 0; m->tile != NULL && t < m->nthr; t++)
-        free(m->tile[t]);
     for (int t = 0; m->scratch != NULL && t < m->nthr; t++)
         free(m->scratch[t]);
-    free(m->tile);
     free(m->scratch);
     xanes_normalize_plan_free(m->plan);
     free(m);
@@ -235,15 +263,13 @@ xanes_edgemap *xanes_edgemap_alloc(const double *energy_ev, size_t n_energy, siz
     if (jump_gain(m, mean_mu, err) != XANES_OK)
         goto fail;
     m->nthr = omp_get_max_threads();
-    m->tile = calloc((size_t)m->nthr, sizeof *m->tile);
     m->scratch = calloc((size_t)m->nthr, sizeof *m->scratch);
-    if (m->tile == NULL || m->scratch == NULL)
+    if (m->scratch == NULL)
         goto nomem;
-    size_t ns = xanes_normalize_plan_scratch_size(m->plan);
+    size_t ns = xanes_normalize_plan_block_scratch_size(m->plan);
     for (int t = 0; t < m->nthr; t++) {
-        m->tile[t] = malloc(TILE * n_energy * sizeof *m->tile[t]);
         m->scratch[t] = malloc(ns * sizeof *m->scratch[t]);
-        if (m->tile[t] == NULL || m->scratch[t] == NULL)
+        if (m->scratch[t] == NULL)
             goto nomem;
     }
     xanes_normalize_workspace_free(ws);
@@ -268,28 +294,24 @@ double xanes_edgemap_jump_gain(const xanes_edgemap *m)
 
 enum { PIX_EDGE, PIX_INVALID, PIX_LOW_JUMP, PIX_NO_EDGE };
 
-/* One pixel: spectrum mu [n] contiguous.  Returns its class. */
-static int pixel(const xanes_edgemap *m, const float *mu, double *scratch, float *edge, float *jump,
-                 float *noise)
+/* One pixel from its block result j.  Returns its class. */
+static int pixel(const xanes_edgemap *m, const xanes_normalize_block *b, size_t j, float *edge,
+                 float *jump, float *noise)
 {
-    size_t n = m->n_energy;
     *edge = *jump = *noise = NAN;
-    xanes_normalize_result r;
-    if (xanes_normalize_plan_apply(m->plan, mu, 1, scratch, &r, NULL, NULL, NULL) != XANES_OK) {
-        /* plan_apply refuses non-finite data (checked first) and a zero
-         * edge step; only the failure path pays for telling them apart. */
-        for (size_t i = 0; i < n; i++)
-            if (!isfinite(mu[i]))
-                return PIX_INVALID;
+    if (b->status[j] == XANES_NORMALIZE_BLOCK_NONFINITE)
+        return PIX_INVALID;
+    if (b->status[j] == XANES_NORMALIZE_BLOCK_NO_STEP) {
         *jump = 0.0f;
         return PIX_NO_EDGE;
     }
-    double sigma = r.pre_rms * (m->jump_gain > 1.0 ? m->jump_gain : 1.0);
-    *jump = (float)r.edge_step_signed;
+    const double step = b->edge_step_signed[j];
+    double sigma = b->pre_rms[j] * (m->jump_gain > 1.0 ? m->jump_gain : 1.0);
+    *jump = (float)step;
     *noise = (float)sigma;
-    if (!(r.edge_step_signed > 0.0) || r.edge_step_signed < m->p.min_jump_over_noise * sigma)
+    if (!(step > 0.0) || step < m->p.min_jump_over_noise * sigma)
         return PIX_LOW_JUMP;
-    double e = m->p.method == XANES_EDGEMAP_HALF ? r.half_edge_ev : r.deriv_edge_ev;
+    double e = m->p.method == XANES_EDGEMAP_HALF ? b->half_edge_ev[j] : b->deriv_edge_ev[j];
     if (!isfinite(e))
         return PIX_NO_EDGE;
     *edge = (float)e;
@@ -314,22 +336,24 @@ xanes_status xanes_edgemap_run(xanes_edgemap *m, const float *stack, size_t n_en
     reduction(+ : n_edge, n_invalid, n_low, n_none)
     {
         int t = omp_get_thread_num();
-        float *tile = mc->tile[t];
         double *scratch = mc->scratch[t];
+        enum { BW = XANES_NORMALIZE_BLOCK };
+        unsigned char status[BW];
+        double step[BW], rms[BW], half[BW], deriv[BW];
+        xanes_normalize_block b = {status, step, rms, half, deriv};
 #pragma omp for schedule(static)
         for (size_t j = 0; j < nrow; j++) {
             size_t y = y0 + j;
-            for (size_t x0 = 0; x0 < nx; x0 += TILE) {
-                size_t w = nx - x0 < TILE ? nx - x0 : TILE;
-                for (size_t e = 0; e < n_energy; e++) {
-                    const float *r = stack + (e * ny + y) * nx + x0;
-                    for (size_t i = 0; i < w; i++)
-                        tile[i * n_energy + e] = r[i];
-                }
+            for (size_t x0 = 0; x0 < nx; x0 += BW) {
+                size_t w = nx - x0 < BW ? nx - x0 : BW;
+                /* The stack's own layout: pixel x0 + i of every frame is
+                 * mu[e * ny * nx + i], no transposition. */
+                xanes_normalize_plan_apply_block(mc->plan, stack + y * nx + x0, ny * nx, w, scratch,
+                                                 &b, NULL);
                 for (size_t i = 0; i < w; i++) {
                     size_t o = j * nx + x0 + i;
                     float ee, jj, nn;
-                    int cls = pixel(mc, tile + i * n_energy, scratch, &ee, &jj, &nn);
+                    int cls = pixel(mc, &b, i, &ee, &jj, &nn);
                     edge_ev[o] = ee;
                     if (jump != NULL)
                         jump[o] = jj;

@@ -203,8 +203,12 @@ static int png_stream(FILE *fp, const uint8_t *rgb, size_t w, size_t h, png_text
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_text(png, info, text, n_text);
     /* zlib level 3: on a megapixel map 60 % of the CPU time of the default
-     * level 6 for a file of the same size (measured: 0.09 s vs 0.15 s). */
+     * level 6 for a file of the same size (measured: 0.09 s vs 0.15 s).  No
+     * row filter: libpng's default tries all five on every row; on colour-
+     * mapped maps with a flat background, unfiltered rows compress better
+     * (edge map 358 KB instead of 520 KB) in 0.021 s instead of 0.037 s. */
     png_set_compression_level(png, 3);
+    png_set_filter(png, 0, PNG_FILTER_NONE);
     png_write_info(png, info);
     for (size_t y = 0; y < h; y++)
         png_write_row(png, rgb + y * w * 3);

@@ -11,10 +11,17 @@
  * style).  Results equal xanes_normalize_run with the same explicit e0 and
  * ranges up to rounding (tested to 1e-9).  Sizes: grids of 20-5000 samples;
  * the plan holds about (2 + nnorm + 1 + 3) * n doubles.
+ *
+ * The block form (xanes_normalize_plan_apply_block) applies the plan to 64
+ * spectra stored as a stack row stores them, each spectrum in a vector
+ * lane: the same operations in the same order per spectrum, so the same
+ * values bit for bit, for what the edge map needs (edge step, pre-edge RMS,
+ * half edge; the derivative edge goes through plan_apply per spectrum).
  */
 #include "xanes/normalize.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +30,8 @@
 #include <gsl/gsl_matrix.h>
 #include <gsl/gsl_vector.h>
 
+#include "isa.h"
+#include "normalize_block.h"
 #include "normalize_private.h"
 #include "xanes/edge.h"
 
@@ -292,5 +301,231 @@ xanes_status xanes_normalize_plan_apply(const xanes_normalize_plan *plan, const 
                 flat[i] = z[i] - (poly(f, plan->dflat, plan->post_u[i]) - f[0]);
         }
     }
+    return XANES_OK;
+}
+
+/* ---- the block form: XANES_NORMALIZE_BLOCK spectra at once ------------- */
+
+#define BW XANES_NORMALIZE_BLOCK
+
+size_t xanes_normalize_plan_block_scratch_size(const xanes_normalize_plan *plan)
+{
+    /* y and z [n][BW], the per-lane state, and one contiguous spectrum and
+     * plan_apply scratch for the scalar route (derivative edge). */
+    return 2 * plan->n * BW + 8 * BW + plan->n + xanes_normalize_plan_scratch_size(plan);
+}
+
+/* Bitwise select (mask all ones or zero): a ?: on doubles is not
+ * if-converted under -ftrapping-math, an integer select is, so the lane
+ * loops below stay branch-free and vectorise. */
+static inline double sel(uint64_t mask, double a, double b)
+{
+    uint64_t ia, ib;
+    memcpy(&ia, &a, sizeof ia);
+    memcpy(&ib, &b, sizeof ib);
+    ia = (ia & mask) | (ib & ~mask);
+    memcpy(&a, &ia, sizeof a);
+    return a;
+}
+
+/* The lane loops run over the constant BW, so the compiler vectorises them
+ * without an epilogue; the body is compiled once per x86-64 level below. */
+static inline __attribute__((always_inline)) void
+block_body(const xanes_normalize_plan *plan, const float *mu, size_t stride, size_t w,
+           double *scratch, xanes_normalize_block *out)
+{
+    const size_t n = plan->n;
+    const xanes_normalize_result *d = &plan->desc;
+    const double *e = plan->energy_ev;
+    double *restrict y = scratch, *restrict z = scratch + n * BW;
+    double *restrict a0 = z + n * BW, *restrict a1 = a0 + BW, *restrict ss = a1 + BW;
+    double *restrict step = ss + BW, *restrict prev = step + BW, *restrict y1 = prev + BW;
+    double *restrict y2 = y1 + BW, *restrict hit_i = y2 + BW;
+    double *spec = hit_i + BW, *one = spec + n;
+    uint64_t bad[BW], alive[BW];
+
+    /* Load and widen; lanes past w repeat lane 0 (their results are
+     * dropped).  v - v is 0 for finite v, NaN for NaN and Inf. */
+#pragma omp simd
+    for (size_t j = 0; j < BW; j++)
+        bad[j] = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float *restrict row = mu + i * stride;
+        double *restrict yi = y + i * BW;
+        if (w == BW) {
+#pragma omp simd
+            for (size_t j = 0; j < BW; j++)
+                yi[j] = (double)row[j];
+        } else {
+#pragma omp simd
+            for (size_t j = 0; j < BW; j++)
+                yi[j] = (double)row[j < w ? j : 0];
+        }
+#pragma omp simd
+        for (size_t j = 0; j < BW; j++)
+            bad[j] |= (uint64_t)0 - (uint64_t)!((yi[j] - yi[j]) == 0.0);
+    }
+    /* Pre-edge line: a = P_pre (y / pre_w) over the window, the same sums
+     * in the same order as plan_apply's project(). */
+    const size_t mpre = d->pre_hi - d->pre_lo, mpost = d->post_hi - d->post_lo;
+#pragma omp simd
+    for (size_t j = 0; j < BW; j++)
+        a0[j] = a1[j] = 0.0;
+    for (size_t q = 0; q < mpre; q++) {
+        const size_t i = d->pre_lo + q;
+        const double p0 = plan->p_pre[q], p1 = plan->p_pre[mpre + q], wi = plan->pre_w[i];
+        const double *restrict yi = y + i * BW;
+#pragma omp simd
+        for (size_t j = 0; j < BW; j++) {
+            const double zz = yi[j] / wi;
+            a0[j] += p0 * zz;
+            a1[j] += p1 * zz;
+        }
+    }
+    /* z = y - pre everywhere; residual sum of squares over the window. */
+    for (size_t i = 0; i < n; i++) {
+        const double ti = plan->pre_t[i], wi = plan->pre_w[i];
+        const double *restrict yi = y + i * BW;
+        double *restrict zi = z + i * BW;
+#pragma omp simd
+        for (size_t j = 0; j < BW; j++)
+            zi[j] = yi[j] - (a0[j] + a1[j] * ti) * wi;
+    }
+#pragma omp simd
+    for (size_t j = 0; j < BW; j++)
+        ss[j] = 0.0;
+    for (size_t i = d->pre_lo; i < d->pre_hi; i++) {
+        const double *restrict zi = z + i * BW;
+#pragma omp simd
+        for (size_t j = 0; j < BW; j++)
+            ss[j] += zi[j] * zi[j];
+    }
+    /* The edge step is post-edge coefficient 0: row 0 of P_post. */
+#pragma omp simd
+    for (size_t j = 0; j < BW; j++)
+        step[j] = 0.0;
+    for (size_t q = 0; q < mpost; q++) {
+        const double p0 = plan->p_post[q];
+        const double *restrict zi = z + (d->post_lo + q) * BW;
+#pragma omp simd
+        for (size_t j = 0; j < BW; j++)
+            step[j] += p0 * zi[j];
+    }
+    for (size_t j = 0; j < w; j++) {
+        out->half_edge_ev[j] = NAN;
+        out->deriv_edge_ev[j] = NAN;
+        const double s = fabs(step[j]);
+        out->status[j] = bad[j]                       ? XANES_NORMALIZE_BLOCK_NONFINITE
+                         : !(s > 0.0) || !isfinite(s) ? XANES_NORMALIZE_BLOCK_NO_STEP
+                                                      : XANES_NORMALIZE_BLOCK_OK;
+        const int ok = out->status[j] == XANES_NORMALIZE_BLOCK_OK;
+        out->edge_step_signed[j] = ok ? step[j] : NAN;
+        out->pre_rms[j] = ok ? sqrt(ss[j] / (double)mpre) : NAN;
+    }
+    /* Half edge (xanes_edge_half on norm = z / |step|): the first upward
+     * crossing after `start`, all lanes stepping together until every lane
+     * has crossed or given up. */
+    const size_t start = d->pre_hi > 0 ? d->pre_hi - 1 : 0;
+    if ((plan->edges & XANES_NORMALIZE_EDGE_HALF) && start < n) {
+        const double level = plan->half_level;
+        uint64_t any = 0;
+        for (size_t j = 0; j < BW; j++) {
+            step[j] = fabs(step[j]);
+            prev[j] = z[start * BW + j] / step[j];
+            const int ok = j < w && out->status[j] == XANES_NORMALIZE_BLOCK_OK && prev[j] < level;
+            alive[j] = (uint64_t)0 - (uint64_t)ok;
+            any |= alive[j];
+            hit_i[j] = 0.0;
+        }
+        for (size_t i = start + 1; i < n && any; i++) {
+            const double *restrict zi = z + i * BW;
+            const double di = (double)i;
+#pragma omp simd
+            for (size_t j = 0; j < BW; j++) {
+                const double cur = zi[j] / step[j];
+                const uint64_t hit = alive[j] & ((uint64_t)0 - (uint64_t)(cur >= level));
+                y1[j] = sel(hit, prev[j], y1[j]);
+                y2[j] = sel(hit, cur, y2[j]);
+                hit_i[j] = sel(hit, di, hit_i[j]);
+                alive[j] &= ~hit;
+                prev[j] = cur;
+            }
+            any = 0;
+            for (size_t j = 0; j < BW; j++)
+                any |= alive[j];
+        }
+        for (size_t j = 0; j < w; j++) {
+            if (hit_i[j] == 0.0)
+                continue;
+            const size_t i = (size_t)hit_i[j];
+            const double e1 = e[i - 1], e2 = e[i];
+            out->half_edge_ev[j] = e1 + (level - y1[j]) * (e2 - e1) / (y2[j] - y1[j]);
+        }
+    }
+    /* The derivative edge is rare on this path (--edge deriv): each lane
+     * through the scalar code. */
+    if (plan->edges & XANES_NORMALIZE_EDGE_DERIV) {
+        float *f = (float *)spec;
+        for (size_t j = 0; j < w; j++) {
+            if (out->status[j] != XANES_NORMALIZE_BLOCK_OK)
+                continue;
+            for (size_t i = 0; i < n; i++)
+                f[i] = mu[i * stride + j];
+            xanes_normalize_result r;
+            if (xanes_normalize_plan_apply(plan, f, 1, one, &r, NULL, NULL, NULL) == XANES_OK)
+                out->deriv_edge_ev[j] = r.deriv_edge_ev;
+        }
+    }
+}
+
+/* The body for two more x86-64 levels, the best picked at run time (2, 4
+ * or 8 doubles a vector).  Every level does the same IEEE operations in the
+ * same order (ISO C: no contraction into FMA), so the results do not depend
+ * on the machine. */
+#ifdef XANES_ISA_DISPATCH
+#define BLOCK_DISPATCH 1
+__attribute__((target("arch=x86-64-v4"))) static void
+block_v4(const xanes_normalize_plan *plan, const float *mu, size_t stride, size_t w,
+         double *scratch, xanes_normalize_block *out)
+{
+    block_body(plan, mu, stride, w, scratch, out);
+}
+
+__attribute__((target("arch=x86-64-v3"))) static void
+block_v3(const xanes_normalize_plan *plan, const float *mu, size_t stride, size_t w,
+         double *scratch, xanes_normalize_block *out)
+{
+    block_body(plan, mu, stride, w, scratch, out);
+}
+#endif
+
+xanes_status xanes_normalize_plan_apply_block(const xanes_normalize_plan *plan, const float *mu,
+                                              size_t stride, size_t w, double *scratch,
+                                              xanes_normalize_block *out, xanes_error *err)
+{
+    return normalize_plan_apply_block_at(xanes_isa_best(), plan, mu, stride, w, scratch, out, err);
+}
+
+xanes_status normalize_plan_apply_block_at(int level, const xanes_normalize_plan *plan,
+                                           const float *mu, size_t stride, size_t w,
+                                           double *scratch, xanes_normalize_block *out,
+                                           xanes_error *err)
+{
+    if (plan == NULL || mu == NULL || scratch == NULL || out == NULL || w == 0 || w > BW)
+        return XANES_RAISE(err, XANES_EINVAL,
+                           "normalize plan block: NULL argument or %zu spectra (1..%d)", w, BW);
+#ifdef BLOCK_DISPATCH
+    if (level >= 4) {
+        block_v4(plan, mu, stride, w, scratch, out);
+        return XANES_OK;
+    }
+    if (level >= 3) {
+        block_v3(plan, mu, stride, w, scratch, out);
+        return XANES_OK;
+    }
+#else
+    (void)level;
+#endif
+    block_body(plan, mu, stride, w, scratch, out);
     return XANES_OK;
 }

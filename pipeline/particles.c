@@ -89,18 +89,26 @@ static void mean_spectra(const xanes_particles_input *in, double *mean, size_t *
     const int32_t *labels = in->spectrum_labels != NULL ? in->spectrum_labels : in->labels;
     const float *stack = in->stack;
     long lny = (long)ny;
-    /* A pixel counts only if its spectrum is finite at every energy. */
-#pragma omp parallel for default(none) shared(labels, stack, valid) firstprivate(lny, nx, n, ne)   \
-    schedule(static)
+    /* A pixel counts only if its spectrum is finite at every energy: from
+     * the caller's hint when there is one, else from a pass over the stack
+     * (v - v is 0 for finite v, NaN for NaN and Inf: vectorises). */
+    const float *hint = in->finite_hint;
+#pragma omp parallel for default(none) shared(labels, stack, valid, hint)                          \
+    firstprivate(lny, nx, n, ne) schedule(static)
     for (long y = 0; y < lny; y++) {
         size_t row = (size_t)y * nx;
+        if (hint != NULL) {
+            for (size_t x = 0; x < nx; x++)
+                valid[row + x] = labels[row + x] > 0 && !isnan(hint[row + x]);
+            continue;
+        }
         for (size_t x = 0; x < nx; x++)
             valid[row + x] = labels[row + x] > 0;
         for (size_t k = 0; k < ne; k++) {
             const float *f = stack + k * n + row;
+#pragma omp simd
             for (size_t x = 0; x < nx; x++)
-                if (!isfinite(f[x]))
-                    valid[row + x] = 0;
+                valid[row + x] &= (uint8_t)((f[x] - f[x]) == 0.0f);
         }
     }
     /* Runs of one label turn the per-frame pass into contiguous sums. */

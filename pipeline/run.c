@@ -392,6 +392,8 @@ static xanes_status particles_stage(const xanes_run_params *p, const xanes_stack
         .standards = std,
         .subspace = sub,
         .spectrum_labels = r->footprints,
+        /* NaN exactly where a spectrum is not finite (edgemap.h). */
+        .finite_hint = r->edge_jump,
     };
     return xanes_particles_compute(&in, &r->particles, &r->n_particles, err);
 }
@@ -401,12 +403,16 @@ static xanes_status particles_stage(const xanes_run_params *p, const xanes_stack
 static xanes_status finish_maps(const xanes_standards *std, xanes_run_result *r, xanes_error *err)
 {
     const size_t n = r->ny * r->nx;
+    float *edge = r->edge_ev, *soc = r->soc, *valence = r->valence;
+    const int32_t *labels = r->labels;
+#pragma omp parallel for schedule(static) default(none) shared(edge, soc, valence, labels, std)   \
+    firstprivate(n)
     for (size_t i = 0; i < n; i++) {
-        if (r->labels[i] == 0)
-            r->edge_ev[i] = NAN;
-        const double e = r->edge_ev[i];
-        r->soc[i] = isfinite(e) ? (float)xanes_standards_soc(std, e) : NAN;
-        r->valence[i] = isfinite(e) ? (float)xanes_standards_valence(std, e) : NAN;
+        if (labels[i] == 0)
+            edge[i] = NAN;
+        const double e = edge[i];
+        soc[i] = isfinite(e) ? (float)xanes_standards_soc(std, e) : NAN;
+        valence[i] = isfinite(e) ? (float)xanes_standards_valence(std, e) : NAN;
     }
     double *means = malloc((r->n_particles + 1) * sizeof *means);
     if (means == NULL)

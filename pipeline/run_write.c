@@ -282,7 +282,6 @@ static xanes_status write_files(const xanes_run_result *r, const xanes_run_param
                                 const char *dir, xanes_error *err)
 {
     xanes_status st = XANES_OK;
-    char path[4200];
     const size_t n = r->ny * r->nx, np = r->n_particles;
     xanes_results_particle *rows = calloc(np + 1, sizeof *rows);
     xanes_figure_particle_label *lab = calloc(np + 1, sizeof *lab);
@@ -327,30 +326,44 @@ static xanes_status write_files(const xanes_run_result *r, const xanes_run_param
         .number_params = pl->num,
         .n_number_params = pl->n_num,
     };
-    snprintf(path, sizeof path, "%s/%s", dir, output_names[0]);
-    st = xanes_results_write(path, &res, err);
-    if (st != XANES_OK)
-        goto done;
-    snprintf(path, sizeof path, "%s/%s", dir, output_names[1]);
-    st = xanes_results_write_particles_csv(path, np > 0 ? rows : NULL, np, err);
-    if (st != XANES_OK)
-        goto done;
-
-    /* The four figures are independent (figure.h: thread-safe for distinct
-     * paths), so they are drawn two at a time; errors are collected per
-     * figure and raised after the parallel region. */
+    /* The tables (HDF5 and CSV, one thread: HDF5 is not thread-safe) and
+     * the four figures (figure.h: thread-safe for distinct paths) are
+     * independent, so they are written side by side; errors are collected
+     * per job and raised after the parallel region, the tables' first.
+     * The jobs differ in cost (on a megapixel map: particle figure 0.04 s,
+     * edge and SoC maps 0.02 s each, tables 0.015 s, histogram 0.012 s), so
+     * they are handed out in that order to whichever thread is free
+     * (dynamic): each job writes its own file, so the outputs do not depend
+     * on the schedule. */
     size_t n_finite = 0;
     for (size_t i = 0; i < n; i++)
         n_finite += isfinite(r->edge_ev[i]) != 0;
-    xanes_status fst[4];
-    xanes_error ferr[4];
-#pragma omp parallel for schedule(static) default(none)                                            \
-    shared(fst, ferr, r, dir, lab, pmeans, n_finite)
-    for (int i = 0; i < 4; i++) {
+    enum { N_JOBS = 5, JOB_TABLES = 3 };
+    static const int figure_of_job[N_JOBS] = {1, 0, 2, -1, 3};
+    xanes_status fst[N_JOBS];
+    xanes_error ferr[N_JOBS];
+#pragma omp parallel for schedule(dynamic, 1) default(none)                                        \
+    shared(fst, ferr, r, dir, lab, pmeans, n_finite, res, rows, figure_of_job, output_names)  \
+    firstprivate(np)
+    for (int i = 0; i < N_JOBS; i++) {
         xanes_error_clear(&ferr[i]);
-        fst[i] = write_figure(i, r, dir, lab, pmeans, n_finite, &ferr[i]);
+        if (i != JOB_TABLES) {
+            fst[i] = write_figure(figure_of_job[i], r, dir, lab, pmeans, n_finite, &ferr[i]);
+            continue;
+        }
+        char tpath[4200];
+        snprintf(tpath, sizeof tpath, "%s/%s", dir, output_names[0]);
+        fst[i] = xanes_results_write(tpath, &res, &ferr[i]);
+        if (fst[i] == XANES_OK) {
+            snprintf(tpath, sizeof tpath, "%s/%s", dir, output_names[1]);
+            fst[i] = xanes_results_write_particles_csv(tpath, np > 0 ? rows : NULL, np, &ferr[i]);
+        }
     }
-    for (int i = 0; i < 4 && st == XANES_OK; i++)
+    if (fst[JOB_TABLES] != XANES_OK) {
+        st = XANES_RAISE(err, fst[JOB_TABLES], "%s", ferr[JOB_TABLES].message);
+        goto done;
+    }
+    for (int i = 0; i < N_JOBS && st == XANES_OK; i++)
         if (fst[i] != XANES_OK)
             st = XANES_RAISE(err, fst[i], "%s", ferr[i].message);
 done:

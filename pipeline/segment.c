@@ -12,7 +12,8 @@
  * pixel is farther than r, and joins a dilation when its nearest foreground
  * pixel is within r); then background holes of at most max_hole_px that do
  * not touch the border are filled; (3) connected-component labelling by
- * breadth-first flooding, components under min_area_px dropped; (4)
+ * union-find (bands of rows in parallel, numbered in raster order of each
+ * component's first pixel), components under min_area_px dropped; (4)
  * optionally, touching particles are split by a marker-controlled watershed
  * on the distance map (watershed.c): h-maxima markers, an optional minimum
  * marker distance, flooding restricted to each component; watershed
@@ -26,6 +27,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <omp.h>
 
 #include <gsl/gsl_histogram.h>
 #include <gsl/gsl_math.h>
@@ -165,6 +168,8 @@ static void smooth_map(const float *map, size_t ny, size_t nx, double sigma_px, 
                        double *v, double *wt, double *tmp)
 {
     size_t n = ny * nx, n_nan = 0;
+#pragma omp parallel for schedule(static) default(none) shared(map, v, wt) firstprivate(n)         \
+    reduction(+ : n_nan)
     for (size_t p = 0; p < n; p++) {
         int ok = isfinite(map[p]);
         v[p] = ok ? (double)map[p] : 0.0;
@@ -176,6 +181,7 @@ static void smooth_map(const float *map, size_t ny, size_t nx, double sigma_px, 
      * replicated edges): skip that pass. */
     if (n_nan > 0)
         seg_gaussian_smooth(wt, ny, nx, sigma_px, tmp);
+#pragma omp parallel for schedule(static) default(none) shared(map, v, wt, out) firstprivate(n)
     for (size_t p = 0; p < n; p++)
         out[p] = isfinite(map[p]) && wt[p] > 0.0 ? (float)(v[p] / wt[p]) : NAN;
 }
@@ -186,7 +192,7 @@ typedef struct {
     uint8_t *mask, *aux;
     double *d2, *dist, *tmp;
     double *dscratch;
-    size_t *iscratch, *queue, *peak;
+    size_t *iscratch, *queue, *peak, *pix, *cstart;
     int32_t *comp, *reg;
     seg_heap_item *heap;
 } seg_work;
@@ -203,6 +209,8 @@ static void work_free(seg_work *w)
     free(w->iscratch);
     free(w->queue);
     free(w->peak);
+    free(w->pix);
+    free(w->cstart);
     free(w->comp);
     free(w->reg);
     free(w->heap);
@@ -222,11 +230,12 @@ static int work_alloc(seg_work *w, size_t ny, size_t nx)
     w->iscratch = malloc(m * sizeof *w->iscratch);
     w->queue = malloc(n * sizeof *w->queue);
     w->peak = malloc(n * sizeof *w->peak);
+    w->pix = malloc(n * sizeof *w->pix);
     w->comp = malloc(n * sizeof *w->comp);
     w->reg = malloc(n * sizeof *w->reg);
     w->heap = malloc(n * sizeof *w->heap);
     return w->smooth && w->mask && w->aux && w->d2 && w->dist && w->tmp && w->dscratch &&
-           w->iscratch && w->queue && w->peak && w->comp && w->reg && w->heap;
+           w->iscratch && w->queue && w->peak && w->pix && w->comp && w->reg && w->heap;
 }
 
 /* Discs up to this radius are applied by scanning their offsets (at most 29
@@ -284,29 +293,92 @@ static void morph_disc(uint8_t *mask, size_t ny, size_t nx, double r, int erode,
         mask[p] = erode ? (mask[p] && w->d2[p] > r2) : (w->d2[p] <= r2);
 }
 
-/* Labels the connected components of {p : sel[p] == want} under conn into
- * lab (0 elsewhere), numbered 1.. in raster order; returns the count. */
-static size_t label_components(const uint8_t *sel, uint8_t want, size_t ny, size_t nx, int conn,
-                               int32_t *lab, size_t *queue)
+/* Root of p in a union-find forest whose links always point to a smaller
+ * index (so a root is its component's first pixel in raster order); path
+ * halving. */
+static size_t uf_root(size_t *parent, size_t p)
 {
-    size_t n = ny * nx;
-    int32_t nl = 0;
-    memset(lab, 0, n * sizeof *lab);
-    for (size_t s = 0; s < n; s++) {
-        if (sel[s] != want || lab[s] != 0)
+    while (parent[p] != p) {
+        parent[p] = parent[parent[p]];
+        p = parent[p];
+    }
+    return p;
+}
+
+static void uf_join(size_t *parent, size_t a, size_t b)
+{
+    a = uf_root(parent, a);
+    b = uf_root(parent, b);
+    if (a < b)
+        parent[b] = a;
+    else if (b < a)
+        parent[a] = b;
+}
+
+/* Joins pixel p = (y, x) to its selected neighbours in the row above
+ * (y - 1 >= top) and on its left. */
+static void join_back(const uint8_t *sel, uint8_t want, size_t nx, int conn, size_t y, size_t x,
+                      size_t top, size_t *parent)
+{
+    const size_t p = y * nx + x;
+    if (x > 0 && sel[p - 1] == want)
+        uf_join(parent, p, p - 1);
+    if (y == top)
+        return;
+    if (sel[p - nx] == want)
+        uf_join(parent, p, p - nx);
+    if (conn == 8) {
+        if (x > 0 && sel[p - nx - 1] == want)
+            uf_join(parent, p, p - nx - 1);
+        if (x + 1 < nx && sel[p - nx + 1] == want)
+            uf_join(parent, p, p - nx + 1);
+    }
+}
+
+/* Labels the connected components of {p : sel[p] == want} under conn into
+ * lab (0 elsewhere), numbered 1.. in raster order of their first pixel;
+ * returns the count.  Union-find: each thread joins the pixels of its own
+ * band of rows, the bands are then stitched along their borders, and one
+ * raster pass numbers the roots (each component's first pixel) and labels
+ * every pixel by its root, so the labels are those of a raster-order flood
+ * fill whatever the number of threads.  parent holds ny * nx indices. */
+static size_t label_components(const uint8_t *sel, uint8_t want, size_t ny, size_t nx, int conn,
+                               int32_t *lab, size_t *parent)
+{
+    const size_t n = ny * nx;
+    const int nthr = omp_get_max_threads();
+#pragma omp parallel num_threads(nthr) default(none) shared(sel, parent)                           \
+    firstprivate(want, ny, nx, conn, nthr)
+    {
+        const size_t t = (size_t)omp_get_thread_num();
+        const size_t y0 = ny * t / (size_t)nthr, y1 = ny * (t + 1) / (size_t)nthr;
+        for (size_t y = y0; y < y1; y++)
+            for (size_t x = 0; x < nx; x++) {
+                const size_t p = y * nx + x;
+                parent[p] = p;
+                if (sel[p] == want)
+                    join_back(sel, want, nx, conn, y, x, y0, parent);
+            }
+    }
+    /* Stitch each band to the one above it. */
+    for (int t = 1; t < nthr; t++) {
+        const size_t y = ny * (size_t)t / (size_t)nthr;
+        if (y == 0 || y >= ny)
             continue;
-        lab[s] = ++nl;
-        size_t head = 0, tail = 0;
-        queue[tail++] = s;
-        while (head < tail) {
-            size_t nb[8];
-            size_t k = seg_neighbours(queue[head++], ny, nx, conn, nb);
-            for (size_t i = 0; i < k; i++)
-                if (sel[nb[i]] == want && lab[nb[i]] == 0) {
-                    lab[nb[i]] = nl;
-                    queue[tail++] = nb[i];
-                }
+        for (size_t x = 0; x < nx; x++)
+            if (sel[y * nx + x] == want)
+                join_back(sel, want, nx, conn, y, x, 0, parent);
+    }
+    /* In raster order every earlier pixel already points at its root, and
+     * a pixel's parent is earlier (or itself): one step reaches the root. */
+    int32_t nl = 0;
+    for (size_t p = 0; p < n; p++) {
+        if (sel[p] != want) {
+            lab[p] = 0;
+            continue;
         }
+        parent[p] = parent[parent[p]];
+        lab[p] = parent[p] == p ? ++nl : lab[parent[p]];
     }
     return (size_t)nl;
 }
@@ -345,14 +417,14 @@ done:
     return st;
 }
 
-/* Renumbers the regions in reg (any ids, 0 background) to 1..N in raster order
- * of their first pixel, dropping regions under min_px; writes labels and
- * returns N.  map holds n int32 (ids are < n + 1). */
-static size_t relabel_raster(const int32_t *reg, size_t n, size_t min_px, int32_t *labels,
-                             int32_t *map, size_t *area, size_t *n_dropped)
+/* Renumbers the regions in reg (ids 1..n_ids, 0 background) to 1..N in
+ * raster order of their first pixel, dropping regions under min_px; writes
+ * labels and returns N.  map and area hold n_ids entries. */
+static size_t relabel_raster(const int32_t *reg, size_t n, size_t n_ids, size_t min_px,
+                             int32_t *labels, int32_t *map, size_t *area, size_t *n_dropped)
 {
-    memset(map, 0, n * sizeof *map);
-    memset(area, 0, n * sizeof *area);
+    memset(map, 0, n_ids * sizeof *map);
+    memset(area, 0, n_ids * sizeof *area);
     for (size_t p = 0; p < n; p++)
         if (reg[p] != 0)
             area[reg[p] - 1]++;
@@ -368,6 +440,7 @@ static size_t relabel_raster(const int32_t *reg, size_t n, size_t min_px, int32_
             map[r - 1] = ++nl;
         }
     }
+#pragma omp parallel for schedule(static) default(none) shared(reg, labels, map) firstprivate(n)
     for (size_t p = 0; p < n; p++)
         labels[p] = reg[p] == 0 || map[reg[p] - 1] < 0 ? 0 : map[reg[p] - 1];
     return (size_t)nl;
@@ -445,8 +518,12 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
     memset(labels, 0, n * sizeof *labels);
     if ((st = check_params(params, err)) != XANES_OK)
         goto done;
+    size_t n_finite = 0;
+#pragma omp parallel for schedule(static) default(none) shared(jump) firstprivate(n)              \
+    reduction(+ : n_finite)
     for (size_t p = 0; p < n; p++)
-        inf.n_finite_px += isfinite(jump[p]) ? 1 : 0;
+        n_finite += isfinite(jump[p]) ? 1 : 0;
+    inf.n_finite_px = n_finite;
     if (inf.n_finite_px == 0) {
         st = XANES_RAISE(err, XANES_EDATA,
                          "segment: the edge-jump map (%zu x %zu) has no finite "
@@ -472,8 +549,20 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
     if (params->threshold_method == XANES_THRESHOLD_OTSU) {
         xanes_error local;
         xanes_error_clear(&local);
-        double cm[2];
-        st = xanes_segment_otsu(map, n, params->otsu_bins, &inf.threshold, cm, &local);
+        double cm[2], sigma = NAN, thr = NAN;
+        /* Otsu's threshold and the noise estimate (a median over the raw
+         * map) are independent: computed side by side. */
+        const size_t bins = params->otsu_bins;
+        double *d2 = w.d2;
+#pragma omp parallel for schedule(static, 1) default(none)                                         \
+    shared(st, sigma, thr, cm, local, map, jump, d2) firstprivate(n, ny, nx, bins)
+        for (int job = 0; job < 2; job++) {
+            if (job == 0)
+                st = xanes_segment_otsu(map, n, bins, &thr, cm, &local);
+            else
+                sigma = noise_sigma(jump, ny, nx, d2);
+        }
+        inf.threshold = thr;
         if (st == XANES_EDATA) {
             /* Finite but constant: no contrast, zero particles (segment.h). */
             inf.no_contrast = 1;
@@ -484,7 +573,7 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
             st = XANES_RAISE(err, st, "%s", local.message);
             goto done;
         }
-        inf.noise_sigma = noise_sigma(jump, ny, nx, w.d2);
+        inf.noise_sigma = sigma;
         /* The classes are those of the smoothed map, so the noise they are
          * compared with is the raw noise times the smoothing's noise gain:
          * pure white noise then scores 1.6 whatever the smoothing. */
@@ -509,8 +598,10 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
     }
 
     uint8_t *mask = w.mask;
+    const double thr = inf.threshold;
+#pragma omp parallel for schedule(static) default(none) shared(mask, map) firstprivate(n, thr)
     for (size_t p = 0; p < n; p++)
-        mask[p] = isfinite(map[p]) && (double)map[p] > inf.threshold;
+        mask[p] = isfinite(map[p]) && (double)map[p] > thr;
     if (params->opening_radius_px > 0.0) {
         morph_disc(mask, ny, nx, params->opening_radius_px, 1, &w);
         morph_disc(mask, ny, nx, params->opening_radius_px, 0, &w);
@@ -530,28 +621,57 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
      * renumbering map and area table (both n long). */
     size_t *area = (size_t *)w.heap; /* heap is idle here and holds >= n size_t */
     size_t n_kept =
-        relabel_raster(w.comp, n, params->min_area_px, w.comp, w.reg, area, &inf.n_removed_small);
-    for (size_t p = 0; p < n; p++)
-        mask[p] = w.comp[p] != 0;
+        relabel_raster(w.comp, n, inf.n_components, params->min_area_px, w.comp, w.reg, area,
+                       &inf.n_removed_small);
+    const int32_t *comp = w.comp;
+    uint8_t *aux = w.aux;
+#pragma omp parallel for schedule(static) default(none) shared(mask, comp, aux) firstprivate(n)
+    for (size_t p = 0; p < n; p++) {
+        mask[p] = comp[p] != 0;
+        aux[p] = !mask[p];
+    }
 
     if (params->split_touching && n_kept > 0) {
         /* Distance of each particle pixel to the nearest background pixel. */
-        for (size_t p = 0; p < n; p++)
-            w.aux[p] = !mask[p];
+        double *dist = w.dist, *d2 = w.d2;
         xanes_segment_edt_sq(w.aux, ny, nx, w.d2, w.dscratch, w.iscratch);
+#pragma omp parallel for schedule(static) default(none) shared(mask, dist, d2) firstprivate(n)
         for (size_t p = 0; p < n; p++)
-            w.dist[p] = mask[p] ? sqrt(w.d2[p]) : 0.0;
+            dist[p] = mask[p] ? sqrt(d2[p]) : 0.0;
         seg_gaussian_smooth(w.dist, ny, nx, params->distance_smooth_px, w.tmp);
+#pragma omp parallel for schedule(static) default(none) shared(mask, dist) firstprivate(n)
         for (size_t p = 0; p < n; p++)
             if (!mask[p])
-                w.dist[p] = 0.0;
+                dist[p] = 0.0;
+        /* The kept components (labels 1..n_kept), their pixels grouped, so
+         * that markers and flooding run one component per thread.  The
+         * marker sweep joins 8-neighbours, so it takes them only when the
+         * components are 8-connected. */
+        seg_components cc = {n_kept, NULL, w.pix};
+        if ((w.cstart = calloc(n_kept + 2, sizeof *w.cstart)) == NULL) {
+            st = XANES_RAISE(err, XANES_ENOMEM, "segment: cannot allocate %zu component starts",
+                             n_kept);
+            goto done;
+        }
+        for (size_t p = 0; p < n; p++)
+            w.cstart[w.comp[p] + 1] += w.comp[p] != 0;
+        for (size_t c = 1; c <= n_kept + 1; c++)
+            w.cstart[c] += w.cstart[c - 1];
+        for (size_t p = 0; p < n; p++)
+            if (w.comp[p] != 0)
+                w.pix[w.cstart[w.comp[p]]++] = p;
+        for (size_t c = n_kept + 1; c > 0; c--)
+            w.cstart[c] = w.cstart[c - 1];
+        w.cstart[0] = 0;
+        cc.start = w.cstart;
         size_t nm = seg_dynamic_markers(w.dist, mask, ny, nx, params->h_maxima_px,
-                                        params->h_relative, w.heap, w.queue, w.peak, w.aux, w.reg);
+                                        params->h_relative, conn == 8 ? &cc : NULL, w.heap,
+                                        w.queue, w.peak, w.aux, w.reg);
         if (params->min_marker_distance_px > 0.0 &&
             (st = seg_merge_close_markers(w.reg, nm, w.comp, ny, nx, params->min_marker_distance_px,
                                           err)) != XANES_OK)
             goto done;
-        seg_watershed(w.dist, mask, ny, nx, conn, w.reg, w.heap);
+        seg_watershed(w.dist, mask, ny, nx, conn, &cc, w.reg, w.heap);
         /* A component without a marker (impossible for h >= 0: its highest
          * plateau is a regional maximum; kept as a guard) stays whole under a
          * fresh id.  Unflooded mask pixels form whole components, so a flood
@@ -580,14 +700,19 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
         inf.n_removed_small += n_merged;
         size_t dropped = 0;
         inf.n_labels =
-            relabel_raster(w.reg, n, params->min_area_px, labels, w.comp, area, &dropped);
+            relabel_raster(w.reg, n, (size_t)next, params->min_area_px, labels, w.comp, area,
+                           &dropped);
         inf.n_split = inf.n_labels > n_kept ? inf.n_labels - n_kept : 0;
     } else {
         memcpy(labels, w.comp, n * sizeof *labels);
         inf.n_labels = n_kept;
     }
+    size_t n_mask = 0;
+#pragma omp parallel for schedule(static) default(none) shared(labels) firstprivate(n)            \
+    reduction(+ : n_mask)
     for (size_t p = 0; p < n; p++)
-        inf.n_mask_px += labels[p] != 0;
+        n_mask += labels[p] != 0;
+    inf.n_mask_px = n_mask;
 done:
     if (st != XANES_OK && labels != NULL && ny > 0 && nx > 0)
         memset(labels, 0, ny * nx * sizeof *labels);

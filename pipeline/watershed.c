@@ -257,19 +257,13 @@ static size_t root_of(size_t *parent, size_t a)
     return a;
 }
 
-size_t seg_dynamic_markers(const double *f, const uint8_t *mask, size_t ny, size_t nx, double h,
-                           double h_rel, seg_heap_item *order, size_t *parent, size_t *peak,
-                           uint8_t *keep, int32_t *markers)
+/* The top-down sweep over items[0..m) (sorted), growing one region per
+ * maximum with a union-find; see seg_dynamic_markers.  Touches only the
+ * pixels of the items and their 8-neighbours inside the mask. */
+static void sweep(const double *f, size_t ny, size_t nx, double h, double h_rel,
+                  const seg_heap_item *items, size_t m, size_t *parent, size_t *peak, uint8_t *keep)
 {
-    const size_t n = ny * nx, unseen = (size_t)-1;
-    size_t m = 0;
-    for (size_t p = 0; p < n; p++) {
-        parent[p] = unseen;
-        keep[p] = 0;
-        if (mask[p])
-            order[m++] = (seg_heap_item){f[p], 0, p};
-    }
-    sort_items(order, m);
+    const size_t unseen = (size_t)-1;
     /* Sweep the pixels from the top down, growing one region per maximum
      * with a union-find.  When two regions meet at pixel p, the one with the
      * lower peak ends there: its dynamic is peak - f[p], the depth one must
@@ -278,7 +272,7 @@ size_t seg_dynamic_markers(const double *f, const uint8_t *mask, size_t ny, size
      * own height, so a bump on a large particle (a few px on a radius of 50)
      * is not a particle, while a small particle on a large one is. */
     for (size_t i = 0; i < m; i++) {
-        size_t p = order[i].index;
+        size_t p = items[i].index;
         parent[p] = p;
         peak[p] = p;
         size_t nb[8];
@@ -302,9 +296,47 @@ size_t seg_dynamic_markers(const double *f, const uint8_t *mask, size_t ny, size
     }
     /* The highest maximum of every component never ends: always a marker. */
     for (size_t i = 0; i < m; i++) {
-        size_t p = order[i].index;
+        size_t p = items[i].index;
         if (root_of(parent, p) == p)
             keep[peak[p]] = 1;
+    }
+}
+
+size_t seg_dynamic_markers(const double *f, const uint8_t *mask, size_t ny, size_t nx, double h,
+                           double h_rel, const seg_components *cc, seg_heap_item *order,
+                           size_t *parent, size_t *peak, uint8_t *keep, int32_t *markers)
+{
+    const size_t n = ny * nx, unseen = (size_t)-1;
+    for (size_t p = 0; p < n; p++) {
+        parent[p] = unseen;
+        keep[p] = 0;
+    }
+    if (cc == NULL) {
+        size_t m = 0;
+        for (size_t p = 0; p < n; p++)
+            if (mask[p])
+                order[m++] = (seg_heap_item){f[p], 0, p};
+        sort_items(order, m);
+        sweep(f, ny, nx, h, h_rel, order, m, parent, peak, keep);
+    } else {
+        /* Components never meet in the sweep (a union needs 8-adjacent mask
+         * pixels), and each one's items keep their relative order, so the
+         * sweeps of different components are independent: one per thread,
+         * the same marks as the single sweep.  Their items lie at the
+         * component's slice of order, in raster order before the sort, as
+         * the single sweep collects them. */
+        const size_t nc = cc->n;
+        const size_t *start = cc->start, *pix = cc->pix;
+#pragma omp parallel for schedule(static, 1) default(none)                                         \
+    shared(f, order, parent, peak, keep, start, pix) firstprivate(nc, ny, nx, h, h_rel)
+        for (size_t c = 1; c <= nc; c++) {
+            seg_heap_item *it = order + start[c];
+            const size_t m = start[c + 1] - start[c];
+            for (size_t i = 0; i < m; i++)
+                it[i] = (seg_heap_item){f[pix[start[c] + i]], 0, pix[start[c] + i]};
+            sort_items(it, m);
+            sweep(f, ny, nx, h, h_rel, it, m, parent, peak, keep);
+        }
     }
     memset(markers, 0, n * sizeof *markers);
     int32_t nm = 0;
@@ -355,15 +387,20 @@ static seg_heap_item heap_pop(seg_heap_item *heap, size_t *len)
     return top;
 }
 
-void seg_watershed(const double *f, const uint8_t *mask, size_t ny, size_t nx, int conn,
-                   int32_t *labels, seg_heap_item *heap)
+/* Meyer flooding from the marked pixels among seeds[0..m) (raster order;
+ * seeds NULL: pixels 0..m-1) inside the mask; heap holds as many items as
+ * the pixels it can reach. */
+static void flood(const double *f, const uint8_t *mask, size_t ny, size_t nx, int conn,
+                  int32_t *labels, seg_heap_item *heap, const size_t *seeds, size_t m)
 {
-    size_t n = ny * nx, len = 0, seq = 0;
-    /* Seed with the marker pixels; a pixel is labelled when it is pushed, so
-     * it enters the queue once and keeps the label of its first claimant. */
-    for (size_t p = 0; p < n; p++)
+    size_t len = 0, seq = 0;
+    /* A pixel is labelled when it is pushed, so it enters the queue once and
+     * keeps the label of its first claimant. */
+    for (size_t i = 0; i < m; i++) {
+        const size_t p = seeds != NULL ? seeds[i] : i;
         if (mask[p] && labels[p] > 0)
             heap_push(heap, &len, (seg_heap_item){f[p], seq++, p});
+    }
     while (len > 0) {
         seg_heap_item it = heap_pop(heap, &len);
         size_t nb[8];
@@ -376,6 +413,26 @@ void seg_watershed(const double *f, const uint8_t *mask, size_t ny, size_t nx, i
             heap_push(heap, &len, (seg_heap_item){f[q], seq++, q});
         }
     }
+}
+
+void seg_watershed(const double *f, const uint8_t *mask, size_t ny, size_t nx, int conn,
+                   const seg_components *cc, int32_t *labels, seg_heap_item *heap)
+{
+    if (cc == NULL) {
+        flood(f, mask, ny, nx, conn, labels, heap, NULL, ny * nx);
+        return;
+    }
+    /* The flood never leaves a component (conn-connected), and within one
+     * the order of its queue items is that of the single flood (their
+     * sequence numbers keep their relative order), so each component is
+     * flooded on its own, one per thread, with the same labels. */
+    const size_t nc = cc->n;
+    const size_t *start = cc->start, *pix = cc->pix;
+#pragma omp parallel for schedule(static, 1) default(none)                                         \
+    shared(f, mask, labels, heap, start, pix) firstprivate(nc, ny, nx, conn)
+    for (size_t c = 1; c <= nc; c++)
+        flood(f, mask, ny, nx, conn, labels, heap + start[c], pix + start[c],
+              start[c + 1] - start[c]);
 }
 
 static int32_t uf_find(int32_t *parent, int32_t a)

@@ -48,6 +48,16 @@ typedef struct {
     size_t index;
 } seg_heap_item;
 
+/* The pixels of a labelling's components 1..n, grouped: component c owns
+ * pix[start[c] .. start[c+1]) in raster order (start[0] = start[1] = 0,
+ * start has n + 2 entries).  Lets the sweeps below run one component per
+ * thread. */
+typedef struct {
+    size_t n;
+    const size_t *start;
+    const size_t *pix;
+} seg_components;
+
 /* In-place separable Gaussian smoothing of img[ny * nx] with standard
  * deviation sigma_px (kernel cut at 3 sigma, edges replicated); tmp holds
  * ny * nx doubles.  sigma_px <= 0 leaves img unchanged. */
@@ -62,21 +72,25 @@ double seg_gaussian_noise_gain(double sigma_px);
  * 8-connected) is > 0, >= h and >= h_rel * its value, plus the highest
  * maximum of every connected part of the mask.  markers[ny * nx] receives 0
  * or ids 1..M at the single peak pixel of each (raster order); returns M.
- * Scratch: order (ny * nx items), parent and peak (ny * nx size_t each),
- * keep (ny * nx bytes).  Ties in f are broken by pixel index, so the result
- * is deterministic. */
+ * cc, when not NULL, are the 8-connected components of the mask: then each
+ * is swept on its own, in parallel, with the same result.  Scratch: order
+ * (ny * nx items), parent and peak (ny * nx size_t each), keep (ny * nx
+ * bytes).  Ties in f are broken by pixel index, so the result is
+ * deterministic and does not depend on the thread count. */
 size_t seg_dynamic_markers(const double *f, const uint8_t *mask, size_t ny, size_t nx, double h,
-                           double h_rel, seg_heap_item *order, size_t *parent, size_t *peak,
-                           uint8_t *keep, int32_t *markers);
+                           double h_rel, const seg_components *cc, seg_heap_item *order,
+                           size_t *parent, size_t *peak, uint8_t *keep, int32_t *markers);
 
 /* Marker-controlled watershed (Meyer flooding, Beucher & Meyer 1993): every
  * unlabelled mask pixel reachable from a marker through the mask takes the
  * label of the neighbour that reached it first, flooding from the highest f
  * downwards (so basins of -f are filled from their minima).  labels[ny * nx]
  * holds the markers on entry and the regions on exit; pixels outside the mask
- * or not connected to any marker keep their value.  heap holds ny * nx items. */
+ * or not connected to any marker keep their value.  cc, when not NULL, are
+ * the conn-connected components of the mask: then each is flooded on its
+ * own, in parallel, with the same labels.  heap holds ny * nx items. */
 void seg_watershed(const double *f, const uint8_t *mask, size_t ny, size_t nx, int conn,
-                   int32_t *labels, seg_heap_item *heap);
+                   const seg_components *cc, int32_t *labels, seg_heap_item *heap);
 
 /* Merges markers (ids 1..nm) of the same component comp[] whose centroids
  * are closer than dmin_px: a merged group takes its smallest id.  Allocates

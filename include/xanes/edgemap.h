@@ -58,9 +58,10 @@ void xanes_edgemap_default_params(xanes_edgemap_params *p);
 /* Adds to sum_mu [n_energy] the spectra of the valid pixels of rows
  * [y0, y1) of stack [n_energy][ny][nx] (valid: finite at every energy) and
  * their number to *n_valid.  The caller zeroes sum_mu and *n_valid once and
- * may call this for several row blocks; mean = sum_mu / n_valid.  Sums are
- * in double, per row, then added in row order, so they do not depend on the
- * thread count.  Returns XANES_EINVAL (NULL, empty or bad row range),
+ * may call this for several row blocks; mean = sum_mu / n_valid.  Each
+ * row's sum is a vectorised float sum in a fixed order (about 1e-6 relative),
+ * the rows are then added in double in row order, so the sums do not depend
+ * on the thread count.  Returns XANES_EINVAL (NULL, empty or bad row range),
  * XANES_ENOMEM.  Allocates (per-row partial sums); thread-safe. */
 xanes_status xanes_edgemap_mean_spectrum(const float *stack, size_t n_energy, size_t ny, size_t nx,
                                          size_t y0, size_t y1, double *sum_mu, size_t *n_valid,
@@ -108,8 +109,8 @@ typedef struct {
  * written for every pixel whose spectrum is finite (the jump map also feeds
  * segmentation), NaN otherwise.  *counts is overwritten with this run's counts
  * (counts may be NULL).  One pass over the rows (each row of every frame is
- * read once, transposed into a per-thread pixel-major buffer), OpenMP over
- * rows, no allocation; results do not depend on the thread count.  Returns
+ * read once, 64 pixels at a time in vector lanes), OpenMP over rows, no
+ * allocation; results do not depend on the thread count.  Returns
  * XANES_EINVAL (NULL, nx or n_energy differ from alloc, bad row range).
  * Not thread-safe on one object (it uses the object's scratch). */
 xanes_status xanes_edgemap_run(xanes_edgemap *m, const float *stack, size_t n_energy, size_t ny,

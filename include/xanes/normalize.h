@@ -160,4 +160,42 @@ xanes_status xanes_normalize_plan_apply(const xanes_normalize_plan *plan, const 
                                         size_t stride, double *scratch, xanes_normalize_result *r,
                                         double *norm, double *flat, xanes_error *err);
 
+/* ---- block form ---------------------------------------------------------- */
+
+/* Spectra one block call handles: a row segment of a stack. */
+#define XANES_NORMALIZE_BLOCK 64
+
+/* What became of one spectrum of a block. */
+enum {
+    XANES_NORMALIZE_BLOCK_OK = 0,
+    XANES_NORMALIZE_BLOCK_NONFINITE = 1, /* a non-finite mu (plan_apply: XANES_EDATA) */
+    XANES_NORMALIZE_BLOCK_NO_STEP = 2    /* zero or non-finite edge step (XANES_EDATA) */
+};
+
+/* Caller-owned outputs of a block call, each [w]. */
+typedef struct {
+    unsigned char *status;    /* XANES_NORMALIZE_BLOCK_*                      */
+    double *edge_step_signed; /* as plan_apply's r.edge_step_signed; NaN unless OK */
+    double *pre_rms;          /* r.pre_rms; NaN unless OK                     */
+    double *half_edge_ev;     /* r.half_edge_ev (NaN: none, not asked, not OK) */
+    double *deriv_edge_ev;    /* r.deriv_edge_ev (likewise)                   */
+} xanes_normalize_block;
+
+/* Doubles of scratch one apply_block call needs (one per thread). */
+size_t xanes_normalize_plan_block_scratch_size(const xanes_normalize_plan *plan);
+
+/* plan_apply for w <= XANES_NORMALIZE_BLOCK spectra at once, stored
+ * energy-major: spectrum j is mu[i * stride + j], i = 0..n-1 (w adjacent
+ * pixels of one row of a float32 [E][y][x] stack, stride = ny*nx).  Writes
+ * the listed fields of each spectrum into *out.  Every value equals, bit
+ * for bit, the one plan_apply gives for that spectrum: the arithmetic is
+ * the same, in the same order, with the spectra in the vector lanes
+ * (tests/test_normalize_plan.c compares them).  Returns XANES_EINVAL for
+ * NULL arguments or w outside 1..XANES_NORMALIZE_BLOCK; per-spectrum
+ * failures are in out->status.  No allocation; thread-safe with one scratch
+ * per thread. */
+xanes_status xanes_normalize_plan_apply_block(const xanes_normalize_plan *plan, const float *mu,
+                                              size_t stride, size_t w, double *scratch,
+                                              xanes_normalize_block *out, xanes_error *err);
+
 #endif

@@ -83,6 +83,11 @@ typedef struct {
     /* Valence / SoC scales and overcharge threshold; NULL leaves soc_mean,
      * valence_mean and overcharged_fraction NaN. */
     const xanes_standards *standards;
+    /* Optional [ny * nx]: NaN exactly where a pixel's spectrum holds a
+     * non-finite value (the jump map of xanes_edgemap_run is such a map).
+     * When given, the averaged spectra take their valid pixels from it
+     * instead of a pass over the whole stack; NULL: that pass. */
+    const float *finite_hint;
 } xanes_particles_input;
 
 /* Computes one xanes_particle per label 1..in->n_labels (a label without

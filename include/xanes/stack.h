@@ -109,7 +109,9 @@ typedef struct xanes_stack {
     char path[512];
 } xanes_stack;
 
-/* Frees a stack and its arrays.  NULL is a no-op. */
+/* Frees a stack and its arrays.  NULL is a no-op.  A large absorbance
+ * block (64 MB and more) is handed back by all threads (OpenMP) first, its
+ * size taken from n_energy, ny and nx, which must still describe it. */
 void xanes_stack_free(xanes_stack *s);
 
 /* Reads path as a TXM stack with the given options (NULL = defaults) and
