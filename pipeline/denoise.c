@@ -6,11 +6,13 @@
  * linear function of the spectrum, so a unit step per sample gives g
  * exactly up to rounding, as edgemap.c does for ||g||); P g follows from
  * the basis.  Rows are shared among threads with a static schedule; each
- * thread transposes TILE pixels x n_energy of a row into a pixel-major
- * buffer (every frame row read once, sequentially), projects the labelled
- * pixels in double and normalizes them with the plan (no allocation per
- * pixel).  Work: about 4 k n_energy flops per labelled pixel for the
- * projection (k <= 6) on top of the plan's O(n_energy).
+ * row is taken XANES_NORMALIZE_BLOCK pixels at a time (segments without a
+ * labelled pixel are skipped): the segment's spectra are projected in
+ * double with the pixels in the vector lanes, reading every frame row
+ * once, and normalized together by the plan's block form, which equals
+ * plan_apply spectrum by spectrum.  No allocation per pixel.  Work: about
+ * 4 k n_energy flops per pixel for the projection (k <= 6) on top of the
+ * plan's O(n_energy).
  */
 #include "xanes/denoise.h"
 
@@ -20,7 +22,6 @@
 
 #include <omp.h>
 
-#define TILE 64
 
 /* g[k] = d jump / d mu[k] at the subspace mean, and the raw and projected
  * gains. */
@@ -70,35 +71,44 @@ static xanes_status jump_functional(const xanes_normalize_plan *plan, const xane
     return XANES_OK;
 }
 
-typedef enum { PX_EDGE, PX_LOW, PX_NONE, PX_INVALID } px_outcome;
-
-static px_outcome one_pixel(const xanes_subspace *sub, const xanes_normalize_plan *plan,
-                            xanes_edgemap_method method, double min_snr, double gain_raw,
-                            double gain_proj, float noise, const float *tile_px, size_t ne,
-                            double *y, float *fy, double *scratch, float *edge)
+/* Projects the w spectra of row y, columns x0..x0+w-1, onto the subspace:
+ * fb[e * XANES_NORMALIZE_BLOCK + j] = m_e + sum_k c_kj v_ke with
+ * c_kj = sum_e v_ke (y_ej - m_e), in double, sums in the order of
+ * xanes_subspace_project (so each spectrum is what that function gives),
+ * the pixels in the vector lanes.  A non-finite sample makes the whole
+ * projected spectrum NaN, which the plan reports as non-finite. */
+static void project_row(const xanes_subspace *sub, const float *stack, size_t ne, size_t ny,
+                        size_t nx, size_t y, size_t x0, size_t w, double *c, float *fb)
 {
-    *edge = NAN;
-    for (size_t i = 0; i < ne; i++) {
-        if (!isfinite(tile_px[i]))
-            return PX_INVALID;
-        y[i] = (double)tile_px[i];
+    enum { B = XANES_NORMALIZE_BLOCK };
+    const double *m = xanes_subspace_mean_view(sub), *v = xanes_subspace_basis_view(sub);
+    const size_t k = xanes_subspace_rank(sub);
+    for (size_t j = 0; j < k * B; j++)
+        c[j] = 0.0;
+    for (size_t e = 0; e < ne; e++) {
+        const float *row = stack + (e * ny + y) * nx + x0;
+        for (size_t q = 0; q < k; q++) {
+            const double vq = v[q * ne + e], me = m[e];
+            double *cq = c + q * B;
+#pragma omp simd
+            for (size_t j = 0; j < w; j++)
+                cq[j] += vq * ((double)row[j] - me);
+        }
     }
-    xanes_subspace_project(sub, y, y);
-    for (size_t i = 0; i < ne; i++)
-        fy[i] = (float)y[i];
-    xanes_normalize_result r;
-    if (xanes_normalize_plan_apply(plan, fy, 1, scratch, &r, NULL, NULL, NULL) != XANES_OK)
-        return PX_NONE;
-    /* Per-sample noise of the raw spectrum from edgemap's noise map. */
-    double sigma = (double)noise / (gain_raw > 1.0 ? gain_raw : 1.0);
-    double jn = sigma * gain_proj;
-    if (!(r.edge_step_signed > 0.0) || !isfinite(jn) || r.edge_step_signed < min_snr * jn)
-        return PX_LOW;
-    double e = method == XANES_EDGEMAP_HALF ? r.half_edge_ev : r.deriv_edge_ev;
-    if (!isfinite(e))
-        return PX_NONE;
-    *edge = (float)e;
-    return PX_EDGE;
+    for (size_t e = 0; e < ne; e++) {
+        double acc[B];
+        for (size_t j = 0; j < w; j++)
+            acc[j] = m[e];
+        for (size_t q = 0; q < k; q++) {
+            const double vq = v[q * ne + e];
+            const double *cq = c + q * B;
+#pragma omp simd
+            for (size_t j = 0; j < w; j++)
+                acc[j] += cq[j] * vq;
+        }
+        for (size_t j = 0; j < w; j++)
+            fb[e * B + j] = (float)acc[j];
+    }
 }
 
 xanes_status xanes_denoise_edgemap(const xanes_subspace *sub, const double *energy_ev,
@@ -110,8 +120,9 @@ xanes_status xanes_denoise_edgemap(const xanes_subspace *sub, const double *ener
 {
     xanes_status st = XANES_OK;
     xanes_normalize_plan *plan = NULL;
-    float *tiles = NULL, *fys = NULL;
-    double *ys = NULL, *scratch = NULL, *g = NULL;
+    float *proj = NULL;
+    unsigned char *stat = NULL;
+    double *one = NULL, *scratch = NULL, *g = NULL;
     if (sub == NULL || energy_ev == NULL || norm == NULL || stack == NULL || labels == NULL ||
         noise == NULL || edge_ev == NULL || info == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "denoise: NULL argument");
@@ -129,65 +140,80 @@ xanes_status xanes_denoise_edgemap(const xanes_subspace *sub, const double *ener
     if (plan == NULL)
         return err != NULL ? err->status : XANES_EDATA;
     const int nthr = omp_get_max_threads();
-    const size_t ns = xanes_normalize_plan_scratch_size(plan);
-    tiles = malloc((size_t)nthr * TILE * ne * sizeof *tiles);
-    fys = malloc((size_t)nthr * ne * sizeof *fys);
-    ys = malloc((size_t)nthr * ne * sizeof *ys);
-    scratch = malloc((size_t)nthr * ns * sizeof *scratch);
+    enum { B = XANES_NORMALIZE_BLOCK };
+    const size_t nbs = xanes_normalize_plan_block_scratch_size(plan);
+    const size_t k = xanes_subspace_rank(sub);
+    /* Per thread: projected block [ne][B] floats, coefficients [k][B],
+     * the plan's block scratch, and the block outputs (4 x B doubles). */
+    const size_t per_thread = k * B + nbs + 4 * B;
+    proj = malloc((size_t)nthr * ne * B * sizeof *proj);
+    scratch = malloc((size_t)nthr * per_thread * sizeof *scratch);
+    stat = malloc((size_t)nthr * B);
+    one = malloc(xanes_normalize_plan_scratch_size(plan) * sizeof *one);
     g = malloc(ne * sizeof *g);
-    if (tiles == NULL || fys == NULL || ys == NULL || scratch == NULL || g == NULL) {
+    if (proj == NULL || scratch == NULL || stat == NULL || one == NULL || g == NULL) {
         st = XANES_RAISE(err, XANES_ENOMEM, "denoise: out of memory for %d threads", nthr);
         goto done;
     }
-    st = jump_functional(plan, sub, ne, scratch, fys, g, info, err);
+    st = jump_functional(plan, sub, ne, one, proj, g, info, err);
     if (st != XANES_OK)
         goto done;
     const double gain_raw = info->jump_gain_raw, gain_proj = info->jump_gain_projected;
     size_t n_pix = 0, n_edge = 0, n_low = 0, n_none = 0, n_inv = 0;
     const long lny = (long)ny;
 #pragma omp parallel num_threads(nthr) default(none)                                           \
-    shared(sub, plan, stack, labels, noise, edge_ev, tiles, fys, ys, scratch)                  \
-    firstprivate(lny, ny, nx, ne, ns, method, min_jump_over_noise, gain_raw, gain_proj)        \
-    reduction(+ : n_pix, n_edge, n_low, n_none, n_inv)
+    shared(sub, plan, stack, labels, noise, edge_ev, proj, stat, scratch)                      \
+    firstprivate(lny, ny, nx, ne, k, nbs, per_thread, method, min_jump_over_noise, gain_raw,   \
+                     gain_proj) reduction(+ : n_pix, n_edge, n_low, n_none, n_inv)
     {
         const size_t t = (size_t)omp_get_thread_num();
-        float *tile = tiles + t * TILE * ne, *fy = fys + t * ne;
-        double *y = ys + t * ne, *sc = scratch + t * ns;
+        float *fb = proj + t * ne * B;
+        double *c = scratch + t * per_thread;
+        double *bs = c + k * B;
+        double *step = bs + nbs, *rms = step + B, *half = rms + B, *deriv = half + B;
+        double *edge = method == XANES_EDGEMAP_HALF ? half : deriv;
+        unsigned char *status = stat + t * B;
+        xanes_normalize_block out = {status, step, rms, half, deriv};
 #pragma omp for schedule(static)
         for (long ly = 0; ly < lny; ly++) {
             const size_t yrow = (size_t)ly;
-            for (size_t x0 = 0; x0 < nx; x0 += TILE) {
-                const size_t w = nx - x0 < TILE ? nx - x0 : TILE;
+            for (size_t x0 = 0; x0 < nx; x0 += B) {
+                const size_t w = nx - x0 < B ? nx - x0 : B;
                 int any = 0;
                 for (size_t i = 0; i < w; i++)
                     any |= labels[yrow * nx + x0 + i] > 0;
                 if (!any)
                     continue;
-                for (size_t e = 0; e < ne; e++) {
-                    const float *row = stack + (e * ny + yrow) * nx + x0;
-                    for (size_t i = 0; i < w; i++)
-                        tile[i * ne + e] = row[i];
-                }
+                project_row(sub, stack, ne, ny, nx, yrow, x0, w, c, fb);
+                xanes_normalize_plan_apply_block(plan, fb, B, w, bs, &out, NULL);
                 for (size_t i = 0; i < w; i++) {
                     const size_t o = yrow * nx + x0 + i;
                     if (labels[o] <= 0)
                         continue;
                     n_pix++;
-                    switch (one_pixel(sub, plan, method, min_jump_over_noise, gain_raw, gain_proj,
-                                      noise[o], tile + i * ne, ne, y, fy, sc, &edge_ev[o])) {
-                    case PX_EDGE:
-                        n_edge++;
-                        break;
-                    case PX_LOW:
-                        n_low++;
-                        break;
-                    case PX_NONE:
-                        n_none++;
-                        break;
-                    case PX_INVALID:
+                    edge_ev[o] = NAN;
+                    if (status[i] == XANES_NORMALIZE_BLOCK_NONFINITE) {
                         n_inv++;
-                        break;
+                        continue;
                     }
+                    if (status[i] != XANES_NORMALIZE_BLOCK_OK) {
+                        n_none++;
+                        continue;
+                    }
+                    /* Per-sample noise of the raw spectrum from edgemap's
+                     * noise map, times the projected jump's gain. */
+                    double sigma = (double)noise[o] / (gain_raw > 1.0 ? gain_raw : 1.0);
+                    double jn = sigma * gain_proj;
+                    if (!(step[i] > 0.0) || !isfinite(jn) || step[i] < min_jump_over_noise * jn) {
+                        n_low++;
+                        continue;
+                    }
+                    if (!isfinite(edge[i])) {
+                        n_none++;
+                        continue;
+                    }
+                    edge_ev[o] = (float)edge[i];
+                    n_edge++;
                 }
             }
         }
@@ -199,10 +225,10 @@ xanes_status xanes_denoise_edgemap(const xanes_subspace *sub, const double *ener
     info->counts.n_invalid = n_inv;
 done:
     free(g);
+    free(one);
+    free(stat);
     free(scratch);
-    free(ys);
-    free(fys);
-    free(tiles);
+    free(proj);
     xanes_normalize_plan_free(plan);
     return st;
 }

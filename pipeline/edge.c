@@ -135,6 +135,16 @@ static double steffen_cross(const double *x, const double *y, size_t n, size_t i
     return x[i] + t;
 }
 
+double xanes_edge_cross_bracket(const double *energy_ev, const double *norm, size_t n, size_t i,
+                                double level, xanes_edge_crossing how)
+{
+    if (how == XANES_EDGE_CROSS_STEFFEN)
+        return steffen_cross(energy_ev, norm, n, i, level);
+    double e1 = energy_ev[i], e2 = energy_ev[i + 1];
+    double y1 = norm[i], y2 = norm[i + 1];
+    return e1 + (level - y1) * (e2 - e1) / (y2 - y1);
+}
+
 xanes_status xanes_edge_half_interp(const double *energy_ev, const double *norm, size_t n,
                                     size_t start, double level, xanes_edge_crossing how,
                                     double *edge_ev, xanes_error *err)
@@ -152,13 +162,7 @@ xanes_status xanes_edge_half_interp(const double *energy_ev, const double *norm,
                            norm[start], level, energy_ev[start]);
     for (size_t i = start + 1; i < n; i++) {
         if (norm[i] >= level) {
-            if (how == XANES_EDGE_CROSS_STEFFEN) {
-                *edge_ev = steffen_cross(energy_ev, norm, n, i - 1, level);
-                return XANES_OK;
-            }
-            double e1 = energy_ev[i - 1], e2 = energy_ev[i];
-            double y1 = norm[i - 1], y2 = norm[i];
-            *edge_ev = e1 + (level - y1) * (e2 - e1) / (y2 - y1);
+            *edge_ev = xanes_edge_cross_bracket(energy_ev, norm, n, i - 1, level, how);
             return XANES_OK;
         }
     }

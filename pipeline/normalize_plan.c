@@ -458,8 +458,20 @@ block_body(const xanes_normalize_plan *plan, const float *mu, size_t stride, siz
             if (hit_i[j] == 0.0)
                 continue;
             const size_t i = (size_t)hit_i[j];
-            const double e1 = e[i - 1], e2 = e[i];
-            out->half_edge_ev[j] = e1 + (level - y1[j]) * (e2 - e1) / (y2[j] - y1[j]);
+            if (plan->crossing == XANES_EDGE_CROSS_LINEAR) {
+                const double e1 = e[i - 1], e2 = e[i];
+                out->half_edge_ev[j] = e1 + (level - y1[j]) * (e2 - e1) / (y2[j] - y1[j]);
+                continue;
+            }
+            /* The cubic's slopes need the samples around the bracket: the
+             * window i-2..i+1 (clipped to the spectrum, whose ends stay
+             * ends), normalized as plan_apply does (z / |step|). */
+            const size_t lo = i >= 2 ? i - 2 : 0, hi = i + 1 < n ? i + 1 : n - 1;
+            double wn[4];
+            for (size_t q = lo; q <= hi; q++)
+                wn[q - lo] = z[q * BW + j] / step[j];
+            out->half_edge_ev[j] =
+                xanes_edge_cross_bracket(e + lo, wn, hi - lo + 1, i - 1 - lo, level, plan->crossing);
         }
     }
     /* The derivative edge is rare on this path (--edge deriv): each lane

@@ -161,7 +161,7 @@ static void test_block_equals_scalar(void **state)
     float *stack = malloc((size_t)NE * NPIX * sizeof *stack);
     assert_non_null(stack);
     make_stack(e, stack);
-    for (int c = 0; c < 4; c++) {
+    for (int c = 0; c < 5; c++) {
         xanes_normalize_params p;
         xanes_normalize_default_params(&p);
         p.e0_ev = 8355.1;
@@ -178,6 +178,8 @@ static void test_block_equals_scalar(void **state)
             p.edges = c == 2 ? XANES_NORMALIZE_EDGE_HALF
                              : XANES_NORMALIZE_EDGE_HALF | XANES_NORMALIZE_EDGE_DERIV;
         }
+        if (c == 4) /* ... with its Steffen crossing (the window around the bracket) */
+            p.crossing = XANES_EDGE_CROSS_STEFFEN;
         size_t n_half = 0, n_status[3] = {0, 0, 0};
         check_plan(e, stack, &p, &n_half, n_status);
         print_message("plan %d: %zu ok (%zu with a half edge), %zu non-finite, %zu no step\n", c,

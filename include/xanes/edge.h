@@ -63,6 +63,14 @@ xanes_status xanes_edge_half_interp(const double *energy_ev, const double *norm,
                                     size_t start, double level, xanes_edge_crossing how,
                                     double *edge_ev, xanes_error *err);
 
+/* The crossing of level inside the bracket [energy_ev[i], energy_ev[i+1]]
+ * (norm[i] < level <= norm[i+1], i + 1 < n), interpolated as `how` says;
+ * the Steffen slopes read norm[i-1] and norm[i+2] where they exist, so a
+ * caller may pass any window of the spectrum that holds them (the ends of
+ * the whole spectrum must stay ends).  Pure. */
+double xanes_edge_cross_bracket(const double *energy_ev, const double *norm, size_t n, size_t i,
+                                double level, xanes_edge_crossing how);
+
 /* Steffen's cubic through (x[j], y[j]), j = 0..n-1 (n >= 2, x increasing),
  * evaluated at e in [x[i], x[i+1]], i + 1 < n: equal to GSL's
  * gsl_interp_steffen (tests/test_edge.c) without its allocation.  Pure. */
