@@ -81,6 +81,15 @@ xanes_status xanes_edge_find_e0(const double *energy_ev, const double *mu, size_
     return XANES_OK;
 }
 
+/* Steffen's limited slope from the secants s0 (left, width h0) and s1
+ * (right, width h1) at an interior sample; see steffen_slope. */
+static inline double steffen_mid(double s0, double h0, double s1, double h1)
+{
+    double p = (s0 * h1 + s1 * h0) / (h0 + h1);
+    double m = fmin(fabs(s0), fmin(fabs(s1), 0.5 * fabs(p)));
+    return (copysign(1.0, s0) + copysign(1.0, s1)) * m;
+}
+
 /* Steffen's slope at sample i (GSL steffen_init): the one-sided secant at
  * both ends, else (sign s_{i-1} + sign s_i) min(|s_{i-1}|, |s_i|, |p_i|/2)
  * with p_i the slope of the parabola through i-1, i, i+1 (copysign, as GSL:
@@ -92,10 +101,7 @@ static double steffen_slope(const double *x, const double *y, size_t n, size_t i
     if (i + 1 >= n)
         return (y[n - 1] - y[n - 2]) / (x[n - 1] - x[n - 2]);
     double h0 = x[i] - x[i - 1], h1 = x[i + 1] - x[i];
-    double s0 = (y[i] - y[i - 1]) / h0, s1 = (y[i + 1] - y[i]) / h1;
-    double p = (s0 * h1 + s1 * h0) / (h0 + h1);
-    double m = fmin(fabs(s0), fmin(fabs(s1), 0.5 * fabs(p)));
-    return (copysign(1.0, s0) + copysign(1.0, s1)) * m;
+    return steffen_mid((y[i] - y[i - 1]) / h0, h0, (y[i + 1] - y[i]) / h1, h1);
 }
 
 double xanes_edge_steffen_eval(const double *x, const double *y, size_t n, size_t i, double e)
@@ -109,15 +115,29 @@ double xanes_edge_steffen_eval(const double *x, const double *y, size_t n, size_
 
 /* Crossing of level inside [x[i], x[i+1]] with y[i] < level <= y[i+1] on
  * Steffen's cubic: monotone there, so a safeguarded Newton iteration from
- * the linear crossing, kept inside a shrinking bracket, converges (a few
- * steps to 1e-10 eV). */
+ * the linear crossing, kept inside a shrinking bracket, converges (about
+ * three steps to 1e-10 of the sample spacing; this runs for every pixel, so
+ * the three secants are computed once for both slopes). */
 static double steffen_cross(const double *x, const double *y, size_t n, size_t i, double level)
 {
     double h = x[i + 1] - x[i], s = (y[i + 1] - y[i]) / h;
-    double d0 = steffen_slope(x, y, n, i), d1 = steffen_slope(x, y, n, i + 1);
+    double d0, d1;
+    if (i == 0)
+        d0 = s;
+    else {
+        double hl = x[i] - x[i - 1];
+        d0 = steffen_mid((y[i] - y[i - 1]) / hl, hl, s, h);
+    }
+    if (i + 2 >= n)
+        d1 = s;
+    else {
+        double hr = x[i + 2] - x[i + 1];
+        d1 = steffen_mid(s, h, (y[i + 2] - y[i + 1]) / hr, hr);
+    }
     double a = (d0 + d1 - 2.0 * s) / (h * h), b = (3.0 * s - 2.0 * d0 - d1) / h;
     double c0 = y[i] - level;
     double lo = 0.0, hi = h, t = (level - y[i]) / s;
+    const double tol = 1e-10 * h;
     for (int it = 0; it < 60; it++) {
         double f = ((a * t + b) * t + d0) * t + c0;
         if (f < 0.0)
@@ -128,7 +148,7 @@ static double steffen_cross(const double *x, const double *y, size_t n, size_t i
         double tn = df > 0.0 ? t - f / df : 0.5 * (lo + hi);
         if (!(tn > lo && tn < hi))
             tn = 0.5 * (lo + hi);
-        if (fabs(tn - t) < 1e-12 * h || hi - lo < 1e-12 * h)
+        if (fabs(tn - t) < tol || hi - lo < tol)
             return x[i] + tn;
         t = tn;
     }

@@ -58,7 +58,7 @@ typedef enum {
 
 /* xanes_edge_half with a choice of interpolation (same bracket, statuses and
  * thread-safety); the Steffen crossing is the root of the cubic on the
- * bracket to 1e-12 of its width. */
+ * bracket to 1e-10 of its width (2e-10 eV on 1.75 eV steps). */
 xanes_status xanes_edge_half_interp(const double *energy_ev, const double *norm, size_t n,
                                     size_t start, double level, xanes_edge_crossing how,
                                     double *edge_ev, xanes_error *err);
