@@ -58,7 +58,9 @@ void xanes_run_default_params(xanes_run_params *p)
     xanes_segment_default_params(&p->segment);
     p->denoise = 1;
     p->footprint_px = NAN;
-    p->footprint_auto_contrast = 20.0;
+    p->noise_limited_contrast = 20.0;
+    p->segment_smooth_auto = 1;
+    p->segment_smooth_noisy_px = 2.0;
     xanes_subspace_default_params(&p->subspace);
     p->overcharge_ev = NAN;
     p->standards_path = NULL;
@@ -309,6 +311,30 @@ done:
     return st;
 }
 
+/* Mask and labels from the edge-jump map.  When the map is noise-limited
+ * (Otsu contrast below p->noise_limited_contrast) and p->segment_smooth_auto
+ * is set, the segmentation runs again with the jump map smoothed at
+ * segment_smooth_noisy_px: at 300 counts the sigma-1 masks are ragged, a
+ * ragged particle can split in two, and the rim pixels that noise let
+ * through bias the averaged spectra (simulated 128^2 NCM stacks, 9 at 300
+ * counts: F1 0.941 in one, averaged-spectrum edges 0.21 eV rms on average
+ * with sigma 1 against F1 1.000 and 0.15 eV with sigma 2). */
+static xanes_status segment_stage(const xanes_run_params *p, xanes_run_result *r,
+                                  xanes_error *err)
+{
+    r->segment_smooth_px = p->segment.smooth_px;
+    xanes_status st = xanes_segment_run(r->edge_jump, r->ny, r->nx, &p->segment, r->labels,
+                                        &r->segment_info, err);
+    if (st != XANES_OK || !p->segment_smooth_auto ||
+        !(r->segment_info.otsu_contrast < p->noise_limited_contrast) ||
+        !(p->segment.smooth_px < p->segment_smooth_noisy_px))
+        return st;
+    xanes_segment_params sp = p->segment;
+    sp.smooth_px = p->segment_smooth_noisy_px;
+    r->segment_smooth_px = sp.smooth_px;
+    return xanes_segment_run(r->edge_jump, r->ny, r->nx, &sp, r->labels, &r->segment_info, err);
+}
+
 /* The normalization of the edge map as resolved (e0, windows, degree), for
  * everything normalized after it. */
 static void resolved_norm_params(const xanes_run_params *p, const xanes_standards *std,
@@ -341,7 +367,7 @@ static xanes_status denoise_stage(const xanes_run_params *p, const xanes_stack *
     r->footprint_px = p->footprint_px;
     if (isnan(r->footprint_px))
         r->footprint_px =
-            r->segment_info.otsu_contrast < p->footprint_auto_contrast ? 1.0 : 0.0;
+            r->segment_info.otsu_contrast < p->noise_limited_contrast ? 1.0 : 0.0;
     xanes_status st =
         xanes_footprint_grow(r->labels, s->ny, s->nx, r->footprint_px, r->footprints, err);
     if (st != XANES_OK)
@@ -577,8 +603,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     stage_end(r, XANES_RUN_STAGE_EDGEMAP, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_SEGMENT);
-    st = xanes_segment_run(r->edge_jump, r->ny, r->nx, &p->segment, r->labels, &r->segment_info,
-                           err);
+    st = segment_stage(p, r, err);
     if (st != XANES_OK) {
         st = with_context(err, st, "edge-jump map segmentation of stack", stack_path);
         goto done;

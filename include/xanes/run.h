@@ -86,12 +86,20 @@ typedef struct {
      * found; zero: raw spectra. */
     int denoise;
     xanes_subspace_params subspace;
+    /* A jump map is noise-limited when the segmentation's Otsu contrast
+     * (class separation in smoothed-noise sigmas, segment.h) is below this
+     * (20: simulated stacks give 6-8 at 300 counts, 39-44 at 10^4).  Then,
+     * with segment_smooth_auto (default on), the segmentation is redone with
+     * the map smoothed at segment_smooth_noisy_px (2 px) instead of
+     * segment.smooth_px. */
+    double noise_limited_contrast;
+    int segment_smooth_auto;
+    double segment_smooth_noisy_px;
     /* Each particle's averaged spectrum (and the subspace) is taken over its
      * label grown by this radius into the background (footprint.h), so that
      * it does not depend on which rim pixels noise let through the
      * threshold; 0 = the label itself.  NaN (default) = automatic: 1 px when
-     * the segmentation's Otsu contrast (class separation in smoothed-noise
-     * sigmas, segment.h) is below footprint_auto_contrast, else 0.  Measured
+     * the jump map is noise-limited (above), else 0.  Measured
      * on simulated 128^2 NCM stacks (3 configurations x 3 seeds, drift 2 px):
      * at 300 counts (contrast 6-8) the averaged-spectrum edges were 0.25 eV
      * rms off with the bare masks and 0.14 eV grown by 1 px; at 10^4 counts
@@ -99,7 +107,6 @@ typedef struct {
      * carries the resampling error of the drift correction where the
      * thickness changes fastest. */
     double footprint_px;
-    double footprint_auto_contrast; /* 20 */
     /* Overcharge threshold; NaN = the standards file's overcharge_threshold_ev. */
     double overcharge_ev;
     const char *standards_path; /* NULL = calibration/standards.json    */
@@ -149,6 +156,7 @@ typedef struct {
     xanes_denoise_info denoise_info; /* gate counts of the projected pixels   */
     int32_t *footprints; /* [ny * nx] labels grown by footprint_px (footprint.h) */
     double footprint_px; /* radius used                                             */
+    double segment_smooth_px; /* smoothing of the jump map used for the labels, px  */
     xanes_particle *particles; /* [n_particles]                                 */
     size_t n_particles;
     /* Summary over particles with a finite mean edge. */
