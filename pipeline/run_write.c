@@ -77,25 +77,32 @@ static const char *or_empty(const char *s)
     return s != NULL ? s : "";
 }
 
-enum { MAX_PARAMS = 64 };
+enum { MAX_PARAMS = 128 };
 
+/* A parameter that does not fit sets `full`, and the write fails with a
+ * message instead of dropping it from results.h5 without a word. */
 typedef struct {
     xanes_results_text text[MAX_PARAMS];
     size_t n_text;
     xanes_results_number num[MAX_PARAMS];
     size_t n_num;
+    int full;
 } param_list;
 
 static void add_text(param_list *l, const char *key, const char *value)
 {
     if (l->n_text < MAX_PARAMS)
         l->text[l->n_text++] = (xanes_results_text){key, or_empty(value)};
+    else
+        l->full = 1;
 }
 
 static void add_num(param_list *l, const char *key, double value)
 {
     if (l->n_num < MAX_PARAMS)
         l->num[l->n_num++] = (xanes_results_number){key, value};
+    else
+        l->full = 1;
 }
 
 /* Every parameter of every stage, with the values the stages resolved. */
@@ -303,6 +310,13 @@ static xanes_status write_files(const xanes_run_result *r, const xanes_run_param
         pmeans[i] = q->edge_mean_ev;
     }
     collect_params(r, p, pl);
+    if (pl->full) {
+        st = XANES_RAISE(err, XANES_EINVAL,
+                         "run: more than %d parameters to record in results.h5 (raise MAX_PARAMS "
+                         "in pipeline/run_write.c)",
+                         (int)MAX_PARAMS);
+        goto done;
+    }
     xanes_results res = {
         .ny = r->ny,
         .nx = r->nx,
