@@ -620,9 +620,8 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
      * split fragments.  w.reg and w.iscratch-sized buffers are reused as the
      * renumbering map and area table (both n long). */
     size_t *area = (size_t *)w.heap; /* heap is idle here and holds >= n size_t */
-    size_t n_kept =
-        relabel_raster(w.comp, n, inf.n_components, params->min_area_px, w.comp, w.reg, area,
-                       &inf.n_removed_small);
+    size_t n_kept = relabel_raster(w.comp, n, inf.n_components, params->min_area_px, w.comp, w.reg,
+                                   area, &inf.n_removed_small);
     const int32_t *comp = w.comp;
     uint8_t *aux = w.aux;
 #pragma omp parallel for schedule(static) default(none) shared(mask, comp, aux) firstprivate(n)
@@ -664,9 +663,9 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
             w.cstart[c] = w.cstart[c - 1];
         w.cstart[0] = 0;
         cc.start = w.cstart;
-        size_t nm = seg_dynamic_markers(w.dist, mask, ny, nx, params->h_maxima_px,
-                                        params->h_relative, conn == 8 ? &cc : NULL, w.heap,
-                                        w.queue, w.peak, w.aux, w.reg);
+        size_t nm =
+            seg_dynamic_markers(w.dist, mask, ny, nx, params->h_maxima_px, params->h_relative,
+                                conn == 8 ? &cc : NULL, w.heap, w.queue, w.peak, w.aux, w.reg);
         if (params->min_marker_distance_px > 0.0 &&
             (st = seg_merge_close_markers(w.reg, nm, w.comp, ny, nx, params->min_marker_distance_px,
                                           err)) != XANES_OK)
@@ -699,9 +698,8 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
             goto done;
         inf.n_removed_small += n_merged;
         size_t dropped = 0;
-        inf.n_labels =
-            relabel_raster(w.reg, n, (size_t)next, params->min_area_px, labels, w.comp, area,
-                           &dropped);
+        inf.n_labels = relabel_raster(w.reg, n, (size_t)next, params->min_area_px, labels, w.comp,
+                                      area, &dropped);
         inf.n_split = inf.n_labels > n_kept ? inf.n_labels - n_kept : 0;
     } else {
         memcpy(labels, w.comp, n * sizeof *labels);

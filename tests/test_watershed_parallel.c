@@ -37,8 +37,8 @@ static double uniform(void)
 
 /* Components of mask under conn, labelled 1..n in raster order of their
  * first pixel; fills cc's start and pix. */
-static size_t components(const uint8_t *mask, int conn, int32_t *comp, size_t *start,
-                         size_t *pix, size_t *queue)
+static size_t components(const uint8_t *mask, int conn, int32_t *comp, size_t *start, size_t *pix,
+                         size_t *queue)
 {
     memset(comp, 0, N * sizeof *comp);
     size_t nc = 0, at = 0;
