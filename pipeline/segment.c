@@ -195,6 +195,7 @@ typedef struct {
     size_t *iscratch, *queue, *peak, *pix, *cstart;
     int32_t *comp, *reg;
     seg_heap_item *heap;
+    int nthr; /* threads the distance transform's scratch is for */
 } seg_work;
 
 static void work_free(seg_work *w)
@@ -226,8 +227,9 @@ static int work_alloc(seg_work *w, size_t ny, size_t nx)
     w->d2 = malloc(n * sizeof *w->d2);
     w->dist = malloc(n * sizeof *w->dist);
     w->tmp = malloc(n * sizeof *w->tmp);
-    w->dscratch = malloc((3 * m + 1) * sizeof *w->dscratch);
-    w->iscratch = malloc(m * sizeof *w->iscratch);
+    w->nthr = omp_get_max_threads();
+    w->dscratch = malloc((size_t)w->nthr * (3 * m + 1) * sizeof *w->dscratch);
+    w->iscratch = malloc((size_t)w->nthr * m * sizeof *w->iscratch);
     w->queue = malloc(n * sizeof *w->queue);
     w->peak = malloc(n * sizeof *w->peak);
     w->pix = malloc(n * sizeof *w->pix);
@@ -288,7 +290,7 @@ static void morph_disc(uint8_t *mask, size_t ny, size_t nx, double r, int erode,
     }
     for (size_t p = 0; p < n; p++)
         w->aux[p] = erode ? !mask[p] : mask[p];
-    xanes_segment_edt_sq(w->aux, ny, nx, w->d2, w->dscratch, w->iscratch);
+    seg_edt_sq(w->aux, ny, nx, w->d2, w->dscratch, w->iscratch, w->nthr);
     for (size_t p = 0; p < n; p++)
         mask[p] = erode ? (mask[p] && w->d2[p] > r2) : (w->d2[p] <= r2);
 }
@@ -346,12 +348,14 @@ static size_t label_components(const uint8_t *sel, uint8_t want, size_t ny, size
                                int32_t *lab, size_t *parent)
 {
     const size_t n = ny * nx;
-    const int nthr = omp_get_max_threads();
-#pragma omp parallel num_threads(nthr) default(none) shared(sel, parent)                           \
-    firstprivate(want, ny, nx, conn, nthr)
+    size_t team = 1;
+#pragma omp parallel default(none) shared(sel, parent, team) firstprivate(want, ny, nx, conn)
     {
-        const size_t t = (size_t)omp_get_thread_num();
-        const size_t y0 = ny * t / (size_t)nthr, y1 = ny * (t + 1) / (size_t)nthr;
+        /* Bands by the team's real size, which the stitching below needs. */
+        const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+        if (t == 0)
+            team = nt;
+        const size_t y0 = ny * t / nt, y1 = ny * (t + 1) / nt;
         for (size_t y = y0; y < y1; y++)
             for (size_t x = 0; x < nx; x++) {
                 const size_t p = y * nx + x;
@@ -361,8 +365,8 @@ static size_t label_components(const uint8_t *sel, uint8_t want, size_t ny, size
             }
     }
     /* Stitch each band to the one above it. */
-    for (int t = 1; t < nthr; t++) {
-        const size_t y = ny * (size_t)t / (size_t)nthr;
+    for (size_t t = 1; t < team; t++) {
+        const size_t y = ny * t / team;
         if (y == 0 || y >= ny)
             continue;
         for (size_t x = 0; x < nx; x++)
@@ -633,7 +637,7 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
     if (params->split_touching && n_kept > 0) {
         /* Distance of each particle pixel to the nearest background pixel. */
         double *dist = w.dist, *d2 = w.d2;
-        xanes_segment_edt_sq(w.aux, ny, nx, w.d2, w.dscratch, w.iscratch);
+        seg_edt_sq(w.aux, ny, nx, w.d2, w.dscratch, w.iscratch, w.nthr);
 #pragma omp parallel for schedule(static) default(none) shared(mask, dist, d2) firstprivate(n)
         for (size_t p = 0; p < n; p++)
             dist[p] = mask[p] ? sqrt(d2[p]) : 0.0;
