@@ -401,17 +401,21 @@ static xanes_status fill_holes(uint8_t *mask, size_t ny, size_t nx, int conn, si
         st = XANES_RAISE(err, XANES_ENOMEM, "segment: cannot allocate %zu hole records", nh);
         goto done;
     }
-    for (size_t p = 0; p < n; p++) {
-        int32_t c = w->comp[p];
-        if (c == 0)
-            continue;
-        area[c]++;
-        size_t y = p / nx, x = p % nx;
-        if (y == 0 || x == 0 || y + 1 == ny || x + 1 == nx)
-            border[c] = 1;
+    /* Rows and columns by loops, not by dividing every index. */
+    const int32_t *comp = w->comp;
+    for (size_t y = 0; y < ny; y++) {
+        const int32_t *row = comp + y * nx;
+        for (size_t x = 0; x < nx; x++)
+            area[row[x]]++;
+        border[row[0]] = border[row[nx - 1]] = 1;
+        if (y == 0 || y + 1 == ny)
+            for (size_t x = 0; x < nx; x++)
+                border[row[x]] = 1;
     }
+#pragma omp parallel for schedule(static) default(none) shared(mask, comp, area, border)           \
+    firstprivate(n, max_px)
     for (size_t p = 0; p < n; p++) {
-        int32_t c = w->comp[p];
+        int32_t c = comp[p];
         if (c != 0 && !border[c] && area[c] <= max_px)
             mask[p] = 1;
     }

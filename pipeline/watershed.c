@@ -330,6 +330,7 @@ size_t seg_dynamic_markers(const double *f, const uint8_t *mask, size_t ny, size
                            size_t *parent, size_t *peak, uint8_t *keep, int32_t *markers)
 {
     const size_t n = ny * nx, unseen = (size_t)-1;
+#pragma omp parallel for schedule(static) default(none) shared(parent, keep) firstprivate(n, unseen)
     for (size_t p = 0; p < n; p++) {
         parent[p] = unseen;
         keep[p] = 0;
