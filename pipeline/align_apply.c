@@ -34,8 +34,9 @@ static long clampl(long i, long n)
 /* dst[x] = src(x - d) for one row of n pixels: 4 taps around the source
  * position, edge pixels repeated beyond the row; a zero fraction copies
  * (so that NaN neighbours with zero weight do not leak in). */
-static inline __attribute__((always_inline)) void shift_row(const float *restrict src, float *restrict dst, long n, long off, double frac,
-                      const float w[4])
+static inline __attribute__((always_inline)) void shift_row(const float *restrict src,
+                                                            float *restrict dst, long n, long off,
+                                                            double frac, const float w[4])
 {
     if (frac == 0.0) {
         for (long x = 0; x < n; x++)

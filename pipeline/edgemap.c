@@ -58,35 +58,35 @@ typedef void (*row_fn)(const float *stack, size_t n_energy, size_t ny, size_t nx
                        unsigned char *restrict ok, double *restrict acc);
 
 #define ROW_PARTS 16
-#define DEFINE_ROW_SUMS(NAME, ATTR)                                                              \
-    ATTR static void NAME(const float *stack, size_t n_energy, size_t ny, size_t nx, size_t y,   \
-                          unsigned char *restrict ok, double *restrict acc)                      \
-    {                                                                                            \
-        memset(ok, 1, nx);                                                                       \
-        /* v - v is 0 for finite v, NaN for NaN and Inf: vectorises. */                          \
-        for (size_t e = 0; e < n_energy; e++) {                                                  \
-            const float *restrict r = stack + (e * ny + y) * nx;                                 \
-            _Pragma("omp simd") for (size_t x = 0; x < nx; x++) ok[x] &=                         \
-                (unsigned char)((r[x] - r[x]) == 0.0f);                                          \
-        }                                                                                        \
-        size_t cnt = 0;                                                                          \
-        for (size_t x = 0; x < nx; x++)                                                          \
-            cnt += ok[x];                                                                        \
-        acc[n_energy] = (double)cnt;                                                             \
-        for (size_t e = 0; e < n_energy; e++) {                                                  \
-            const float *restrict r = stack + (e * ny + y) * nx;                                 \
-            float part[ROW_PARTS] = {0};                                                         \
-            size_t x = 0;                                                                        \
-            for (; x + ROW_PARTS <= nx; x += ROW_PARTS)                                          \
-                for (size_t j = 0; j < ROW_PARTS; j++)                                           \
-                    part[j] += masked(r[x + j], ok[x + j]);                                      \
-            float f = 0.0f;                                                                      \
-            for (size_t j = 0; j < ROW_PARTS; j++)                                               \
-                f += part[j];                                                                    \
-            for (; x < nx; x++)                                                                  \
-                f += masked(r[x], ok[x]);                                                        \
-            acc[e] = f;                                                                          \
-        }                                                                                        \
+#define DEFINE_ROW_SUMS(NAME, ATTR)                                                                \
+    ATTR static void NAME(const float *stack, size_t n_energy, size_t ny, size_t nx, size_t y,     \
+                          unsigned char *restrict ok, double *restrict acc)                        \
+    {                                                                                              \
+        memset(ok, 1, nx);                                                                         \
+        /* v - v is 0 for finite v, NaN for NaN and Inf: vectorises. */                            \
+        for (size_t e = 0; e < n_energy; e++) {                                                    \
+            const float *restrict r = stack + (e * ny + y) * nx;                                   \
+            _Pragma("omp simd") for (size_t x = 0; x < nx; x++) ok[x] &=                           \
+                (unsigned char)((r[x] - r[x]) == 0.0f);                                            \
+        }                                                                                          \
+        size_t cnt = 0;                                                                            \
+        for (size_t x = 0; x < nx; x++)                                                            \
+            cnt += ok[x];                                                                          \
+        acc[n_energy] = (double)cnt;                                                               \
+        for (size_t e = 0; e < n_energy; e++) {                                                    \
+            const float *restrict r = stack + (e * ny + y) * nx;                                   \
+            float part[ROW_PARTS] = {0};                                                           \
+            size_t x = 0;                                                                          \
+            for (; x + ROW_PARTS <= nx; x += ROW_PARTS)                                            \
+                for (size_t j = 0; j < ROW_PARTS; j++)                                             \
+                    part[j] += masked(r[x + j], ok[x + j]);                                        \
+            float f = 0.0f;                                                                        \
+            for (size_t j = 0; j < ROW_PARTS; j++)                                                 \
+                f += part[j];                                                                      \
+            for (; x < nx; x++)                                                                    \
+                f += masked(r[x], ok[x]);                                                          \
+            acc[e] = f;                                                                            \
+        }                                                                                          \
     }
 
 /* v where ok, +0 elsewhere, by an integer select. */
@@ -255,8 +255,8 @@ xanes_edgemap *xanes_edgemap_alloc(const double *energy_ev, size_t n_energy, siz
     fixed.norm1_ev = r.norm1_ev;
     fixed.norm2_ev = r.norm2_ev;
     fixed.nnorm = r.nnorm;
-    fixed.edges = m->p.method == XANES_EDGEMAP_HALF ? XANES_NORMALIZE_EDGE_HALF
-                                                    : XANES_NORMALIZE_EDGE_DERIV;
+    fixed.edges =
+        m->p.method == XANES_EDGEMAP_HALF ? XANES_NORMALIZE_EDGE_HALF : XANES_NORMALIZE_EDGE_DERIV;
     m->plan = xanes_normalize_plan_alloc(energy_ev, n_energy, &fixed, err);
     if (m->plan == NULL)
         goto fail;

@@ -330,9 +330,10 @@ static inline double sel(uint64_t mask, double a, double b)
 
 /* The lane loops run over the constant BW, so the compiler vectorises them
  * without an epilogue; the body is compiled once per x86-64 level below. */
-static inline __attribute__((always_inline)) void
-block_body(const xanes_normalize_plan *plan, const float *mu, size_t stride, size_t w,
-           double *scratch, xanes_normalize_block *out)
+static inline __attribute__((always_inline)) void block_body(const xanes_normalize_plan *plan,
+                                                             const float *mu, size_t stride,
+                                                             size_t w, double *scratch,
+                                                             xanes_normalize_block *out)
 {
     const size_t n = plan->n;
     const xanes_normalize_result *d = &plan->desc;
@@ -363,7 +364,7 @@ block_body(const xanes_normalize_plan *plan, const float *mu, size_t stride, siz
         }
 #pragma omp simd
         for (size_t j = 0; j < BW; j++)
-            bad[j] |= (uint64_t)0 - (uint64_t)!((yi[j] - yi[j]) == 0.0);
+            bad[j] |= (uint64_t)0 - (uint64_t) !((yi[j] - yi[j]) == 0.0);
     }
     /* Pre-edge line: a = P_pre (y / pre_w) over the window, the same sums
      * in the same order as plan_apply's project(). */
@@ -496,16 +497,18 @@ block_body(const xanes_normalize_plan *plan, const float *mu, size_t stride, siz
  * on the machine. */
 #ifdef XANES_ISA_DISPATCH
 #define BLOCK_DISPATCH 1
-__attribute__((target("arch=x86-64-v4"))) static void
-block_v4(const xanes_normalize_plan *plan, const float *mu, size_t stride, size_t w,
-         double *scratch, xanes_normalize_block *out)
+__attribute__((target("arch=x86-64-v4"))) static void block_v4(const xanes_normalize_plan *plan,
+                                                               const float *mu, size_t stride,
+                                                               size_t w, double *scratch,
+                                                               xanes_normalize_block *out)
 {
     block_body(plan, mu, stride, w, scratch, out);
 }
 
-__attribute__((target("arch=x86-64-v3"))) static void
-block_v3(const xanes_normalize_plan *plan, const float *mu, size_t stride, size_t w,
-         double *scratch, xanes_normalize_block *out)
+__attribute__((target("arch=x86-64-v3"))) static void block_v3(const xanes_normalize_plan *plan,
+                                                               const float *mu, size_t stride,
+                                                               size_t w, double *scratch,
+                                                               xanes_normalize_block *out)
 {
     block_body(plan, mu, stride, w, scratch, out);
 }

@@ -431,7 +431,7 @@ static xanes_status finish_maps(const xanes_standards *std, xanes_run_result *r,
     const size_t n = r->ny * r->nx;
     float *edge = r->edge_ev, *soc = r->soc, *valence = r->valence;
     const int32_t *labels = r->labels;
-#pragma omp parallel for schedule(static) default(none) shared(edge, soc, valence, labels, std)   \
+#pragma omp parallel for schedule(static) default(none) shared(edge, soc, valence, labels, std)    \
     firstprivate(n)
     for (size_t i = 0; i < n; i++) {
         if (labels[i] == 0)

@@ -358,8 +358,8 @@ static xanes_status write_files(const xanes_run_result *r, const xanes_run_param
     xanes_status fst[N_JOBS];
     xanes_error ferr[N_JOBS];
 #pragma omp parallel for schedule(dynamic, 1) default(none)                                        \
-    shared(fst, ferr, r, dir, lab, pmeans, n_finite, res, rows, figure_of_job, output_names)  \
-    firstprivate(np)
+    shared(fst, ferr, r, dir, lab, pmeans, n_finite, res, rows, figure_of_job, output_names)       \
+        firstprivate(np)
     for (int i = 0; i < N_JOBS; i++) {
         xanes_error_clear(&ferr[i]);
         if (i != JOB_TABLES) {

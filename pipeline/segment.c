@@ -195,6 +195,7 @@ typedef struct {
     size_t *iscratch, *queue, *peak, *pix, *cstart;
     int32_t *comp, *reg;
     seg_heap_item *heap;
+    int nthr; /* threads the distance transform's scratch is for */
 } seg_work;
 
 static void work_free(seg_work *w)
@@ -226,8 +227,9 @@ static int work_alloc(seg_work *w, size_t ny, size_t nx)
     w->d2 = malloc(n * sizeof *w->d2);
     w->dist = malloc(n * sizeof *w->dist);
     w->tmp = malloc(n * sizeof *w->tmp);
-    w->dscratch = malloc((3 * m + 1) * sizeof *w->dscratch);
-    w->iscratch = malloc(m * sizeof *w->iscratch);
+    w->nthr = omp_get_max_threads();
+    w->dscratch = malloc((size_t)w->nthr * (3 * m + 1) * sizeof *w->dscratch);
+    w->iscratch = malloc((size_t)w->nthr * m * sizeof *w->iscratch);
     w->queue = malloc(n * sizeof *w->queue);
     w->peak = malloc(n * sizeof *w->peak);
     w->pix = malloc(n * sizeof *w->pix);
@@ -288,7 +290,7 @@ static void morph_disc(uint8_t *mask, size_t ny, size_t nx, double r, int erode,
     }
     for (size_t p = 0; p < n; p++)
         w->aux[p] = erode ? !mask[p] : mask[p];
-    xanes_segment_edt_sq(w->aux, ny, nx, w->d2, w->dscratch, w->iscratch);
+    seg_edt_sq(w->aux, ny, nx, w->d2, w->dscratch, w->iscratch, w->nthr);
     for (size_t p = 0; p < n; p++)
         mask[p] = erode ? (mask[p] && w->d2[p] > r2) : (w->d2[p] <= r2);
 }
@@ -346,12 +348,14 @@ static size_t label_components(const uint8_t *sel, uint8_t want, size_t ny, size
                                int32_t *lab, size_t *parent)
 {
     const size_t n = ny * nx;
-    const int nthr = omp_get_max_threads();
-#pragma omp parallel num_threads(nthr) default(none) shared(sel, parent)                           \
-    firstprivate(want, ny, nx, conn, nthr)
+    size_t team = 1;
+#pragma omp parallel default(none) shared(sel, parent, team) firstprivate(want, ny, nx, conn)
     {
-        const size_t t = (size_t)omp_get_thread_num();
-        const size_t y0 = ny * t / (size_t)nthr, y1 = ny * (t + 1) / (size_t)nthr;
+        /* Bands by the team's real size, which the stitching below needs. */
+        const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+        if (t == 0)
+            team = nt;
+        const size_t y0 = ny * t / nt, y1 = ny * (t + 1) / nt;
         for (size_t y = y0; y < y1; y++)
             for (size_t x = 0; x < nx; x++) {
                 const size_t p = y * nx + x;
@@ -361,8 +365,8 @@ static size_t label_components(const uint8_t *sel, uint8_t want, size_t ny, size
             }
     }
     /* Stitch each band to the one above it. */
-    for (int t = 1; t < nthr; t++) {
-        const size_t y = ny * (size_t)t / (size_t)nthr;
+    for (size_t t = 1; t < team; t++) {
+        const size_t y = ny * t / team;
         if (y == 0 || y >= ny)
             continue;
         for (size_t x = 0; x < nx; x++)
@@ -397,17 +401,21 @@ static xanes_status fill_holes(uint8_t *mask, size_t ny, size_t nx, int conn, si
         st = XANES_RAISE(err, XANES_ENOMEM, "segment: cannot allocate %zu hole records", nh);
         goto done;
     }
-    for (size_t p = 0; p < n; p++) {
-        int32_t c = w->comp[p];
-        if (c == 0)
-            continue;
-        area[c]++;
-        size_t y = p / nx, x = p % nx;
-        if (y == 0 || x == 0 || y + 1 == ny || x + 1 == nx)
-            border[c] = 1;
+    /* Rows and columns by loops, not by dividing every index. */
+    const int32_t *comp = w->comp;
+    for (size_t y = 0; y < ny; y++) {
+        const int32_t *row = comp + y * nx;
+        for (size_t x = 0; x < nx; x++)
+            area[row[x]]++;
+        border[row[0]] = border[row[nx - 1]] = 1;
+        if (y == 0 || y + 1 == ny)
+            for (size_t x = 0; x < nx; x++)
+                border[row[x]] = 1;
     }
+#pragma omp parallel for schedule(static) default(none) shared(mask, comp, area, border)           \
+    firstprivate(n, max_px)
     for (size_t p = 0; p < n; p++) {
-        int32_t c = w->comp[p];
+        int32_t c = comp[p];
         if (c != 0 && !border[c] && area[c] <= max_px)
             mask[p] = 1;
     }
@@ -620,9 +628,8 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
      * split fragments.  w.reg and w.iscratch-sized buffers are reused as the
      * renumbering map and area table (both n long). */
     size_t *area = (size_t *)w.heap; /* heap is idle here and holds >= n size_t */
-    size_t n_kept =
-        relabel_raster(w.comp, n, inf.n_components, params->min_area_px, w.comp, w.reg, area,
-                       &inf.n_removed_small);
+    size_t n_kept = relabel_raster(w.comp, n, inf.n_components, params->min_area_px, w.comp, w.reg,
+                                   area, &inf.n_removed_small);
     const int32_t *comp = w.comp;
     uint8_t *aux = w.aux;
 #pragma omp parallel for schedule(static) default(none) shared(mask, comp, aux) firstprivate(n)
@@ -634,7 +641,7 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
     if (params->split_touching && n_kept > 0) {
         /* Distance of each particle pixel to the nearest background pixel. */
         double *dist = w.dist, *d2 = w.d2;
-        xanes_segment_edt_sq(w.aux, ny, nx, w.d2, w.dscratch, w.iscratch);
+        seg_edt_sq(w.aux, ny, nx, w.d2, w.dscratch, w.iscratch, w.nthr);
 #pragma omp parallel for schedule(static) default(none) shared(mask, dist, d2) firstprivate(n)
         for (size_t p = 0; p < n; p++)
             dist[p] = mask[p] ? sqrt(d2[p]) : 0.0;
@@ -664,9 +671,9 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
             w.cstart[c] = w.cstart[c - 1];
         w.cstart[0] = 0;
         cc.start = w.cstart;
-        size_t nm = seg_dynamic_markers(w.dist, mask, ny, nx, params->h_maxima_px,
-                                        params->h_relative, conn == 8 ? &cc : NULL, w.heap,
-                                        w.queue, w.peak, w.aux, w.reg);
+        size_t nm =
+            seg_dynamic_markers(w.dist, mask, ny, nx, params->h_maxima_px, params->h_relative,
+                                conn == 8 ? &cc : NULL, w.heap, w.queue, w.peak, w.aux, w.reg);
         if (params->min_marker_distance_px > 0.0 &&
             (st = seg_merge_close_markers(w.reg, nm, w.comp, ny, nx, params->min_marker_distance_px,
                                           err)) != XANES_OK)
@@ -699,9 +706,8 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
             goto done;
         inf.n_removed_small += n_merged;
         size_t dropped = 0;
-        inf.n_labels =
-            relabel_raster(w.reg, n, (size_t)next, params->min_area_px, labels, w.comp, area,
-                           &dropped);
+        inf.n_labels = relabel_raster(w.reg, n, (size_t)next, params->min_area_px, labels, w.comp,
+                                      area, &dropped);
         inf.n_split = inf.n_labels > n_kept ? inf.n_labels - n_kept : 0;
     } else {
         memcpy(labels, w.comp, n * sizeof *labels);

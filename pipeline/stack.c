@@ -137,190 +137,6 @@ static void correct_frame(xanes_stack_kind kind, size_t n, const double *restric
     *vmax = hi > *vmax ? hi : *vmax;
 }
 
-/* For references that are the same for every frame: classifies each pixel
- * once into cls (STACK_REF_*, stack_correct.h) and replaces flat by the
- * denominator f - d, computed as correct_frame computes it; inv gets 1/(f-d)
- * for stack_correct_u16_fixed's fast ratio (1 where the class is not OK). */
-static void prepare_fixed_refs(size_t n, double *restrict flat, const double *restrict dark,
-                               double sat_flat, unsigned char *restrict cls, double *restrict inv)
-{
-#pragma omp parallel for default(none) schedule(static) shared(n, flat, dark, sat_flat, cls, inv)
-    for (size_t i = 0; i < n; i++) {
-        const double f = flat[i], d = dark != NULL ? dark[i] : 0.0;
-        cls[i] = !isfinite(f) || !isfinite(d) ? STACK_REF_NONFINITE
-                 : f >= sat_flat              ? STACK_REF_SATURATED
-                 : f - d <= 0.0               ? STACK_REF_NONPOSITIVE
-                                              : STACK_REF_OK;
-        flat[i] = f - d;
-        inv[i] = cls[i] == STACK_REF_OK ? 1.0 / flat[i] : 1.0;
-    }
-}
-
-/* The pixel ranges of one thread's work: BLOCK pixels of every frame.
- * 16 Ki pixels keep the block's references (17 bytes a pixel) in L2 while
- * all frames pass, so each voxel costs its 2 bytes of counts and 4 of
- * output, as in a plain memory pass. */
-#define BLOCK ((size_t)16384)
-
-/* Raw uint16 counts under fixed references, the whole frame of every energy
- * (pixels [0, n)): the references of a block of pixels are applied to that
- * block of every frame in turn, each frame's block fetched straight from the
- * file with pread at off[k] when fd >= 0, else from frames[k] (a caller's
- * buffer of every frame, NULL with fd >= 0).  Per-frame counts add up per
- * thread (integers: independent of the thread count). */
-static xanes_status correct_fixed_blocks(const stack_source *src, int fd,
-                                         const unsigned long long *off, size_t n,
-                                         const stack_fixed_refs *refs, float *dest,
-                                         xanes_stack_frame_counts *counts, double *vmin,
-                                         double *vmax, xanes_error *err)
-{
-    const size_t ne = src->n_energy, n_blocks = (n + BLOCK - 1) / BLOCK;
-    const int nthr = omp_get_max_threads();
-    stack_correct_counts *tc = calloc((size_t)nthr * ne, sizeof *tc);
-    uint16_t *buf = malloc((size_t)nthr * BLOCK * sizeof *buf);
-    size_t failed_frame = SIZE_MAX;
-    if (tc == NULL || buf == NULL) {
-        free(tc);
-        free(buf);
-        return XANES_RAISE(err, XANES_ENOMEM, "%s: out of memory for read buffers", src->path);
-    }
-    for (size_t i = 0; i < (size_t)nthr * ne; i++)
-        tc[i].lo = 65536;
-#pragma omp parallel num_threads(nthr) default(none)                                          \
-    shared(fd, off, n, refs, dest, tc, buf, failed_frame) firstprivate(ne, n_blocks)
-    {
-        const int t = omp_get_thread_num();
-        uint16_t *b = buf + (size_t)t * BLOCK;
-        stack_correct_counts *c = tc + (size_t)t * ne;
-#pragma omp for schedule(static)
-        for (size_t j = 0; j < n_blocks; j++) {
-            const size_t p0 = j * BLOCK, m = n - p0 < BLOCK ? n - p0 : BLOCK;
-            stack_fixed_refs r = *refs;
-            r.dark = refs->dark != NULL ? refs->dark + p0 : NULL;
-            r.den = refs->den + p0;
-            r.inv_den = refs->inv_den + p0;
-            r.cls = refs->cls + p0;
-            for (size_t k = 0; k < ne; k++) {
-                const size_t bytes = m * sizeof *b;
-                const unsigned long long at = off[k] + p0 * sizeof *b;
-                size_t got = 0;
-                while (got < bytes) {
-                    ssize_t rd = pread(fd, (unsigned char *)b + got, bytes - got, (off_t)(at + got));
-                    if (rd < 0 && errno == EINTR)
-                        continue;
-                    if (rd <= 0)
-                        break;
-                    got += (size_t)rd;
-                }
-                if (got < bytes) {
-#pragma omp critical(xanes_stack_read_fail)
-                    failed_frame = k < failed_frame ? k : failed_frame;
-                    break;
-                }
-                stack_correct_u16_fixed(m, b, &r, dest + k * n + p0, &c[k]);
-            }
-        }
-    }
-    xanes_status st = XANES_OK;
-    if (failed_frame != SIZE_MAX) {
-        st = XANES_RAISE(err, XANES_EIO,
-                         "%s: cannot read frame %zu of %s (%zu bytes at offset %llu): truncated "
-                         "or unreadable file",
-                         src->path, failed_frame, src->stack.name, n * sizeof(uint16_t),
-                         off[failed_frame]);
-        goto done;
-    }
-    unsigned lo = 65536, hi = 0;
-    for (int t = 0; t < nthr; t++)
-        for (size_t k = 0; k < ne; k++) {
-            const stack_correct_counts *c = &tc[(size_t)t * ne + k];
-            counts[k].nonfinite += c->nonfinite;
-            counts[k].saturated += c->saturated;
-            counts[k].nonpositive += c->nonpositive;
-            lo = c->lo < lo ? c->lo : lo;
-            hi = c->hi > hi ? c->hi : hi;
-        }
-    if (n > 0) {
-        *vmin = (double)lo < *vmin ? (double)lo : *vmin;
-        *vmax = (double)hi > *vmax ? (double)hi : *vmax;
-    }
-done:
-    free(buf);
-    free(tc);
-    return st;
-}
-
-/* One frame of raw uint16 counts under fixed references (the frame already
- * read into img16), in parallel pieces. */
-static void correct_frame_u16_fixed(size_t n, const uint16_t *restrict img16,
-                                    const stack_fixed_refs *refs, float *restrict out,
-                                    xanes_stack_frame_counts *c, double *vmin, double *vmax)
-{
-    const size_t n_blocks = (n + BLOCK - 1) / BLOCK;
-    size_t nonfinite = 0, saturated = 0, nonpositive = 0;
-    unsigned lo = 65536, hi = 0;
-#pragma omp parallel for default(none) schedule(static) shared(n, img16, refs, out)           \
-    firstprivate(n_blocks) reduction(+ : nonfinite, saturated, nonpositive) reduction(min : lo)  \
-    reduction(max : hi)
-    for (size_t j = 0; j < n_blocks; j++) {
-        const size_t p0 = j * BLOCK, m = n - p0 < BLOCK ? n - p0 : BLOCK;
-        stack_fixed_refs r = *refs;
-        r.dark = refs->dark != NULL ? refs->dark + p0 : NULL;
-        r.den = refs->den + p0;
-        r.inv_den = refs->inv_den + p0;
-        r.cls = refs->cls + p0;
-        stack_correct_counts cc = {0, 0, 0, 0, 65536, 0};
-        stack_correct_u16_fixed(m, img16 + p0, &r, out + p0, &cc);
-        nonfinite += cc.nonfinite;
-        saturated += cc.saturated;
-        nonpositive += cc.nonpositive;
-        lo = cc.lo < lo ? cc.lo : lo;
-        hi = cc.hi > hi ? cc.hi : hi;
-    }
-    c->nonfinite += nonfinite;
-    c->saturated += saturated;
-    c->nonpositive += nonpositive;
-    if (n > 0) {
-        *vmin = (double)lo < *vmin ? (double)lo : *vmin;
-        *vmax = (double)hi > *vmax ? (double)hi : *vmax;
-    }
-}
-
-/* Pixel-wise mean of every frame of d over rows [y0, y0 + n_rows) into avg,
- * using tmp as the read buffer.  A pixel saturated in any frame stays at the
- * saturation value, so the correction counts it as saturated. */
-static xanes_status average_frames(const stack_source *src, const stack_dset *d, size_t y0,
-                                   size_t n_rows, double *restrict avg, double *restrict tmp,
-                                   xanes_error *err)
-{
-    size_t n = n_rows * src->nx;
-    const double sat = d->saturation;
-    xanes_status st = XANES_OK;
-    /* uint16 references (the detector's own) are read as stored and widened
-     * here in parallel: HDF5's serial uint16 -> double conversion of the few
-     * flat and dark frames took a fifth of the read.  (double)u is exact, so
-     * the sums are those of the double path. */
-    const int u16 = strcmp(d->dtype, "uint16") == 0;
-    uint16_t *t16 = (uint16_t *)tmp; /* tmp holds n doubles, ample for n uint16 */
-    memset(avg, 0, n * sizeof *avg);
-    for (size_t k = 0; k < d->n_frames; k++) {
-        st = u16 ? stack_dset_read_rows_as(src, d, k, y0, n_rows, H5T_NATIVE_UINT16, t16, err)
-                 : stack_dset_read_rows(src, d, k, y0, n_rows, tmp, err);
-        if (st != XANES_OK)
-            return st;
-#pragma omp parallel for default(none) schedule(static) shared(avg, tmp, t16, n, sat, u16)
-        for (size_t i = 0; i < n; i++) {
-            const double v = u16 ? (double)t16[i] : tmp[i];
-            avg[i] += v >= sat ? INFINITY : v;
-        }
-    }
-    const double inv = (double)d->n_frames;
-#pragma omp parallel for default(none) schedule(static) shared(avg, n, sat, inv)
-    for (size_t i = 0; i < n; i++)
-        avg[i] = avg[i] == INFINITY ? sat : avg[i] / inv;
-    return XANES_OK;
-}
-
 /* Bytes one pread asks for: a frame splits into several, so every thread
  * copies its share out of the page cache. */
 #define DIRECT_PIECE_BYTES ((size_t)1 << 18)
@@ -390,20 +206,21 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
     *vmin = INFINITY;
     *vmax = -INFINITY;
     if (img == NULL || (native16 && img16 == NULL) || (raw && flat == NULL) ||
-        (use_dark && dark == NULL) || (dest == NULL && scratch == NULL) || (fixed && (cls == NULL || inv == NULL))) {
+        (use_dark && dark == NULL) || (dest == NULL && scratch == NULL) ||
+        (fixed && (cls == NULL || inv == NULL))) {
         st = XANES_RAISE(err, XANES_ENOMEM, "%s: out of memory for frame buffers of %zu pixels",
                          src->path, n);
         goto done;
     }
     /* Averaged references are computed once, before the frame loop. */
     if (raw && !src->flat_per_energy &&
-        (st = average_frames(src, &src->flat, y0, n_rows, flat, img, err)) != XANES_OK)
+        (st = stack_average_frames(src, &src->flat, y0, n_rows, flat, img, err)) != XANES_OK)
         goto done;
     if (use_dark && !src->dark_per_energy &&
-        (st = average_frames(src, &src->dark, y0, n_rows, dark, img, err)) != XANES_OK)
+        (st = stack_average_frames(src, &src->dark, y0, n_rows, dark, img, err)) != XANES_OK)
         goto done;
     if (fixed)
-        prepare_fixed_refs(n, flat, dark, src->flat.saturation, cls, inv);
+        stack_prepare_fixed_refs(n, flat, dark, src->flat.saturation, cls, inv);
     const stack_fixed_refs refs = {dark, flat, inv, cls, src->stack.saturation};
     /* Whole uint16 frames stored plainly are read with pread, in parallel,
      * instead of through HDF5's serial read: on 2 threads that serial copy
@@ -416,7 +233,7 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
     /* The common case, whole frames of raw counts under fixed references
      * read straight from the file, goes block of pixels by block. */
     if (fixed && fd >= 0 && dest != NULL) {
-        st = correct_fixed_blocks(src, fd, off, n, &refs, dest, counts, vmin, vmax, err);
+        st = stack_correct_fixed_blocks(src, fd, off, n, &refs, dest, counts, vmin, vmax, err);
         goto done;
     }
     for (size_t k = 0; k < src->n_energy; k++) {
@@ -437,7 +254,7 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
             goto done;
         float *out = dest != NULL ? dest + k * n : scratch;
         if (fixed) {
-            correct_frame_u16_fixed(n, img16, &refs, out, &counts[k], vmin, vmax);
+            stack_correct_frame_u16_fixed(n, img16, &refs, out, &counts[k], vmin, vmax);
             continue;
         }
         correct_frame(src->kind, n, native16 ? NULL : img, img16, flat, dark, src->stack.saturation,

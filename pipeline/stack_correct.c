@@ -75,8 +75,7 @@ static inline float sel_f32(unsigned ok, float a, float b)
  * adds to the class counters and returns the absorbance (NaN if invalid),
  * setting *open when its float rounding is not decided. */
 static inline float voxel(double v, double num, unsigned k, double inv, double sat,
-                          size_t *nonfinite, size_t *saturated, size_t *nonpositive,
-                          unsigned *open)
+                          size_t *nonfinite, size_t *saturated, size_t *nonpositive, unsigned *open)
 {
     const unsigned is_nf = k == STACK_REF_NONFINITE;
     const unsigned is_sat = (is_nf ^ 1u) & ((v >= sat) | (k == STACK_REF_SATURATED));
@@ -103,44 +102,47 @@ typedef unsigned (*chunk_fn)(size_t m, const uint16_t *restrict vv, const double
                              double sat, float *restrict o, size_t *restrict cnt,
                              unsigned *restrict lo_io, unsigned *restrict hi_io);
 
-#define SIMD_REDUCTIONS                                                                          \
+/* _Pragma takes one unbroken string literal, which clang-format would split. */
+// clang-format off
+#define SIMD_REDUCTIONS                                                                            \
     _Pragma("omp simd reduction(+ : nonfinite, saturated, nonpositive) reduction(| : open) reduction(min : lo) reduction(max : hi)")
+// clang-format on
 
-#define DEFINE_CHUNK(NAME, ATTR)                                                                 \
-    ATTR static unsigned NAME(size_t m, const uint16_t *restrict vv, const double *restrict dd,   \
-                              const unsigned char *restrict cc, const double *restrict iv,        \
-                              double sat, float *restrict o, size_t *restrict cnt,               \
-                              unsigned *restrict lo_io, unsigned *restrict hi_io)                \
-    {                                                                                            \
-        size_t nonfinite = 0, saturated = 0, nonpositive = 0;                                    \
-        unsigned open = 0, lo = *lo_io, hi = *hi_io;                                             \
-        if (dd != NULL) {                                                                        \
-            SIMD_REDUCTIONS                                                                      \
-            for (size_t i = 0; i < m; i++) {                                                     \
-                const unsigned u = vv[i];                                                        \
-                lo = u < lo ? u : lo;                                                            \
-                hi = u > hi ? u : hi;                                                            \
-                const double v = (double)u;                                                      \
-                o[i] = voxel(v, v - dd[i], cc[i], iv[i], sat, &nonfinite, &saturated,            \
-                             &nonpositive, &open);                                               \
-            }                                                                                    \
-        } else {                                                                                 \
-            SIMD_REDUCTIONS                                                                      \
-            for (size_t i = 0; i < m; i++) {                                                     \
-                const unsigned u = vv[i];                                                        \
-                lo = u < lo ? u : lo;                                                            \
-                hi = u > hi ? u : hi;                                                            \
-                const double v = (double)u;                                                      \
-                o[i] = voxel(v, v, cc[i], iv[i], sat, &nonfinite, &saturated, &nonpositive,      \
-                             &open);                                                             \
-            }                                                                                    \
-        }                                                                                        \
-        cnt[0] += nonfinite;                                                                     \
-        cnt[1] += saturated;                                                                     \
-        cnt[2] += nonpositive;                                                                   \
-        *lo_io = lo;                                                                             \
-        *hi_io = hi;                                                                             \
-        return open;                                                                             \
+#define DEFINE_CHUNK(NAME, ATTR)                                                                   \
+    ATTR static unsigned NAME(size_t m, const uint16_t *restrict vv, const double *restrict dd,    \
+                              const unsigned char *restrict cc, const double *restrict iv,         \
+                              double sat, float *restrict o, size_t *restrict cnt,                 \
+                              unsigned *restrict lo_io, unsigned *restrict hi_io)                  \
+    {                                                                                              \
+        size_t nonfinite = 0, saturated = 0, nonpositive = 0;                                      \
+        unsigned open = 0, lo = *lo_io, hi = *hi_io;                                               \
+        if (dd != NULL) {                                                                          \
+            SIMD_REDUCTIONS                                                                        \
+            for (size_t i = 0; i < m; i++) {                                                       \
+                const unsigned u = vv[i];                                                          \
+                lo = u < lo ? u : lo;                                                              \
+                hi = u > hi ? u : hi;                                                              \
+                const double v = (double)u;                                                        \
+                o[i] = voxel(v, v - dd[i], cc[i], iv[i], sat, &nonfinite, &saturated,              \
+                             &nonpositive, &open);                                                 \
+            }                                                                                      \
+        } else {                                                                                   \
+            SIMD_REDUCTIONS                                                                        \
+            for (size_t i = 0; i < m; i++) {                                                       \
+                const unsigned u = vv[i];                                                          \
+                lo = u < lo ? u : lo;                                                              \
+                hi = u > hi ? u : hi;                                                              \
+                const double v = (double)u;                                                        \
+                o[i] =                                                                             \
+                    voxel(v, v, cc[i], iv[i], sat, &nonfinite, &saturated, &nonpositive, &open);   \
+            }                                                                                      \
+        }                                                                                          \
+        cnt[0] += nonfinite;                                                                       \
+        cnt[1] += saturated;                                                                       \
+        cnt[2] += nonpositive;                                                                     \
+        *lo_io = lo;                                                                               \
+        *hi_io = hi;                                                                               \
+        return open;                                                                               \
     }
 
 DEFINE_CHUNK(chunk_base, )

@@ -14,15 +14,20 @@
  * non-finite whatever the counts (uint16 counts are always finite); a
  * saturated flat makes it saturated; f - d <= 0 makes it non-positive unless
  * the counts are saturated, which comes first. */
-enum { STACK_REF_OK = 0, STACK_REF_NONFINITE = 1, STACK_REF_SATURATED = 2, STACK_REF_NONPOSITIVE = 3 };
+enum {
+    STACK_REF_OK = 0,
+    STACK_REF_NONFINITE = 1,
+    STACK_REF_SATURATED = 2,
+    STACK_REF_NONPOSITIVE = 3
+};
 
 /* Per-pixel references of one row block, fixed for every frame. */
 typedef struct {
-    const double *dark;        /* [n] dark, or NULL (dark = 0)                */
-    const double *den;         /* [n] f - d                                   */
-    const double *inv_den;     /* [n] 1 / (f - d) (1 where cls is not OK)     */
-    const unsigned char *cls;  /* [n] STACK_REF_*                             */
-    double sat_img;            /* counts at or above it are saturated         */
+    const double *dark;       /* [n] dark, or NULL (dark = 0)                */
+    const double *den;        /* [n] f - d                                   */
+    const double *inv_den;    /* [n] 1 / (f - d) (1 where cls is not OK)     */
+    const unsigned char *cls; /* [n] STACK_REF_*                             */
+    double sat_img;           /* counts at or above it are saturated         */
 } stack_fixed_refs;
 
 /* Counts of one call (added to by the call). */

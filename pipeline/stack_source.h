@@ -6,6 +6,7 @@
 
 #include <hdf5.h>
 
+#include "stack_correct.h"
 #include "xanes/stack.h"
 
 /* One dataset of the file (stack, flat, dark or energy). */
@@ -131,5 +132,37 @@ xanes_status stack_dset_read_rows_as(const stack_source *src, const stack_dset *
  * frame's byte offset, every frame lying inside the file.  0 otherwise
  * (read through HDF5 then). */
 int sh5_direct_offsets(const stack_source *src, const stack_dset *d, unsigned long long *off);
+
+/* ---- the raw-uint16 paths (stack_fixed.c) ------------------------------ */
+
+/* Pixel-wise mean of every frame of d over rows [y0, y0 + n_rows) into avg
+ * (tmp: n_rows * nx doubles of scratch); a pixel saturated in any frame
+ * stays at the saturation value.  XANES_EIO on a read failure. */
+xanes_status stack_average_frames(const stack_source *src, const stack_dset *d, size_t y0,
+                                  size_t n_rows, double *restrict avg, double *restrict tmp,
+                                  xanes_error *err);
+
+/* For references the same for every frame: classifies each of the n
+ * pixels into cls (STACK_REF_*), replaces flat by f - d and writes 1/(f - d)
+ * into inv (1 where the class is not OK).  dark may be NULL (0). */
+void stack_prepare_fixed_refs(size_t n, double *restrict flat, const double *restrict dark,
+                              double sat_flat, unsigned char *restrict cls, double *restrict inv);
+
+/* Every frame of raw uint16 counts (pixels [0, n), whole frames at byte
+ * offsets off[] of fd) corrected under refs into dest [n_energy][n], block
+ * of pixels by block; per-frame counts added to counts[], [*vmin, *vmax]
+ * widened by the counts seen.  XANES_EIO when a frame cannot be read,
+ * XANES_ENOMEM. */
+xanes_status stack_correct_fixed_blocks(const stack_source *src, int fd,
+                                        const unsigned long long *off, size_t n,
+                                        const stack_fixed_refs *refs, float *dest,
+                                        xanes_stack_frame_counts *counts, double *vmin,
+                                        double *vmax, xanes_error *err);
+
+/* One frame img16 (n pixels, already read) corrected under refs into out,
+ * in parallel pieces; counts and range as above. */
+void stack_correct_frame_u16_fixed(size_t n, const uint16_t *restrict img16,
+                                   const stack_fixed_refs *refs, float *restrict out,
+                                   xanes_stack_frame_counts *c, double *vmin, double *vmax);
 
 #endif

@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "watershed.h"
 
 /* A squared distance that no image reaches, standing for "no target pixel";
@@ -71,41 +73,62 @@ static void edt_1d(const double *restrict f, size_t n, double *restrict d, size_
     }
 }
 
+void seg_edt_sq(const uint8_t *target, size_t ny, size_t nx, double *out, double *dscratch,
+                size_t *iscratch, int nthr)
+{
+    const size_t m = ny > nx ? ny : nx;
+    /* Phase 1, along columns: for a binary image the 1-D transform is the
+     * distance to the nearest target in the column, found by a forward and
+     * a backward scan (Meijster et al. 2000 phase 1, equal to FH's column
+     * pass on a 0/inf function).  Each thread takes a strip of columns and
+     * scans it row by row (cache-friendly); columns are independent. */
+#pragma omp parallel num_threads(nthr) default(none) shared(target, out) firstprivate(ny, nx)
+    {
+        /* The team may be smaller than asked for: split by its real size. */
+        const size_t t = (size_t)omp_get_thread_num(), team = (size_t)omp_get_num_threads();
+        const size_t x0 = nx * t / team, x1 = nx * (t + 1) / team;
+        for (size_t x = x0; x < x1; x++)
+            out[x] = target[x] ? 0.0 : EDT_FAR;
+        for (size_t y = 1; y < ny; y++) {
+            const uint8_t *tr = target + y * nx;
+            double *o = out + y * nx;
+            const double *prev = o - nx;
+            for (size_t x = x0; x < x1; x++)
+                o[x] = tr[x] ? 0.0 : (prev[x] >= EDT_FAR ? EDT_FAR : prev[x] + 1.0);
+        }
+        for (size_t y = ny - 1; y-- > 0;) {
+            double *o = out + y * nx;
+            const double *next = o + nx;
+            for (size_t x = x0; x < x1; x++)
+                if (next[x] + 1.0 < o[x])
+                    o[x] = next[x] + 1.0;
+        }
+    }
+    /* Phase 2, along rows: FH's lower envelope of parabolas on the squared
+     * column distances; rows are independent, each thread with its own
+     * scratch. */
+#pragma omp parallel num_threads(nthr) default(none) shared(out, dscratch, iscratch)               \
+    firstprivate(ny, nx, m)
+    {
+        const size_t t = (size_t)omp_get_thread_num();
+        double *f = dscratch + t * (3 * m + 1), *d = f + m, *z = f + 2 * m;
+        size_t *v = iscratch + t * m;
+#pragma omp for schedule(static)
+        for (size_t y = 0; y < ny; y++) {
+            double *o = out + y * nx;
+            for (size_t x = 0; x < nx; x++)
+                f[x] = o[x] >= EDT_FAR ? EDT_FAR : o[x] * o[x];
+            edt_1d(f, nx, d, v, z);
+            for (size_t x = 0; x < nx; x++)
+                o[x] = d[x] >= EDT_FAR ? EDT_FAR : d[x];
+        }
+    }
+}
+
 void xanes_segment_edt_sq(const uint8_t *target, size_t ny, size_t nx, double *out,
                           double *dscratch, size_t *iscratch)
 {
-    size_t m = ny > nx ? ny : nx;
-    double *d = dscratch + m, *z = dscratch + 2 * m;
-    /* Phase 1, along columns: for a binary image the 1-D transform is the
-     * distance to the nearest target in the column, found by a forward and
-     * a backward scan over whole rows (row-major, so cache-friendly; Meijster
-     * et al. 2000 phase 1, equal to FH's column pass on a 0/inf function). */
-    for (size_t x = 0; x < nx; x++)
-        out[x] = target[x] ? 0.0 : EDT_FAR;
-    for (size_t y = 1; y < ny; y++) {
-        const uint8_t *t = target + y * nx;
-        double *o = out + y * nx;
-        const double *prev = o - nx;
-        for (size_t x = 0; x < nx; x++)
-            o[x] = t[x] ? 0.0 : (prev[x] >= EDT_FAR ? EDT_FAR : prev[x] + 1.0);
-    }
-    for (size_t y = ny - 1; y-- > 0;) {
-        double *o = out + y * nx;
-        const double *next = o + nx;
-        for (size_t x = 0; x < nx; x++)
-            if (next[x] + 1.0 < o[x])
-                o[x] = next[x] + 1.0;
-    }
-    /* Phase 2, along rows: FH's lower envelope of parabolas on the squared
-     * column distances. */
-    for (size_t y = 0; y < ny; y++) {
-        double *o = out + y * nx;
-        for (size_t x = 0; x < nx; x++)
-            dscratch[x] = o[x] >= EDT_FAR ? EDT_FAR : o[x] * o[x];
-        edt_1d(dscratch, nx, d, iscratch, z);
-        for (size_t x = 0; x < nx; x++)
-            o[x] = d[x] >= EDT_FAR ? EDT_FAR : d[x];
-    }
+    seg_edt_sq(target, ny, nx, out, dscratch, iscratch, 1);
 }
 
 enum { MAX_HALF = 64 };
@@ -307,6 +330,7 @@ size_t seg_dynamic_markers(const double *f, const uint8_t *mask, size_t ny, size
                            size_t *parent, size_t *peak, uint8_t *keep, int32_t *markers)
 {
     const size_t n = ny * nx, unseen = (size_t)-1;
+#pragma omp parallel for schedule(static) default(none) shared(parent, keep) firstprivate(n, unseen)
     for (size_t p = 0; p < n; p++) {
         parent[p] = unseen;
         keep[p] = 0;

@@ -58,6 +58,12 @@ typedef struct {
     const size_t *pix;
 } seg_components;
 
+/* xanes_segment_edt_sq with nthr threads (OpenMP): columns in strips, rows
+ * shared out, the same values as with one.  dscratch holds nthr * (3 *
+ * max(ny, nx) + 1) doubles, iscratch nthr * max(ny, nx) indices. */
+void seg_edt_sq(const uint8_t *target, size_t ny, size_t nx, double *out, double *dscratch,
+                size_t *iscratch, int nthr);
+
 /* In-place separable Gaussian smoothing of img[ny * nx] with standard
  * deviation sigma_px (kernel cut at 3 sigma, edges replicated); tmp holds
  * ny * nx doubles.  sigma_px <= 0 leaves img unchanged. */

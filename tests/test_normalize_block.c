@@ -65,8 +65,8 @@ static void make_stack(const double *e, float *stack)
         const double base = 0.1 + 0.5 * uniform(), slope = 1e-4 * normal();
         for (size_t i = 0; i < NE; i++) {
             const double step = 0.5 + atan((e[i] - e0) / 1.5) / 3.141592653589793;
-            stack[i * NPIX + p] = (float)(base + slope * (e[i] - 8300.0) + sign * jump * step +
-                                          sigma * normal());
+            stack[i * NPIX + p] =
+                (float)(base + slope * (e[i] - 8300.0) + sign * jump * step + sigma * normal());
         }
     }
     for (size_t p = 3; p < NPIX; p += 101) /* flat zero: zero edge step */
@@ -106,8 +106,8 @@ static void check_plan(const double *e, const float *stack, const xanes_normaliz
     while (p0 < NPIX) {
         size_t w = widths[wi++ % 3];
         w = NPIX - p0 < w ? NPIX - p0 : w;
-        assert_int_equal(xanes_normalize_plan_apply_block(plan, stack + p0, NPIX, w, bs, &out, &err),
-                         XANES_OK);
+        assert_int_equal(
+            xanes_normalize_plan_apply_block(plan, stack + p0, NPIX, w, bs, &out, &err), XANES_OK);
         /* Every x86-64 level this machine has gives the same values. */
         for (int level = 0; level < xanes_isa_best(); level += level == 0 ? 3 : 1) {
             unsigned char ls[B];
@@ -125,8 +125,8 @@ static void check_plan(const double *e, const float *stack, const xanes_normaliz
         for (size_t j = 0; j < w; j++) {
             const size_t p = p0 + j;
             xanes_normalize_result r;
-            const xanes_status st = xanes_normalize_plan_apply(plan, stack + p, NPIX, ss, &r, NULL,
-                                                               NULL, NULL);
+            const xanes_status st =
+                xanes_normalize_plan_apply(plan, stack + p, NPIX, ss, &r, NULL, NULL, NULL);
             int finite = 1;
             for (size_t i = 0; i < NE; i++)
                 finite = finite && isfinite(stack[i * NPIX + p]);

@@ -52,8 +52,9 @@ static void test_hint_equals_scan(void **state)
         edge[p] = (float)e0;
         hint[p] = (float)(0.5 + uniform());
         for (size_t k = 0; k < ne; k++)
-            stack[k * n + p] = (float)(0.1 + 0.9 * (0.5 + atan((energy[k] - e0) / 1.5) / 3.141592653589793) +
-                                       0.02 * (uniform() - 0.5));
+            stack[k * n + p] =
+                (float)(0.1 + 0.9 * (0.5 + atan((energy[k] - e0) / 1.5) / 3.141592653589793) +
+                        0.02 * (uniform() - 0.5));
         if (uniform() < 0.08) { /* a broken spectrum: one sample or a run */
             const size_t k0 = (size_t)(uniform() * (double)ne);
             const size_t len = uniform() < 0.5 ? 1 : ne - k0;
@@ -93,10 +94,10 @@ static void test_hint_equals_scan(void **state)
         assert_true(isfinite(a[l].edge_mean_spectrum_ev));
         assert_int_equal(a[l].n_spectrum_px, b[l].n_spectrum_px);
         assert_int_equal(a[l].n_spectrum_px, ca[l]);
-        const double fa[] = {a[l].edge_mean_spectrum_ev, a[l].edge_step_spectrum,
-                             a[l].edge_mean_ev, a[l].edge_median_ev};
-        const double fb[] = {b[l].edge_mean_spectrum_ev, b[l].edge_step_spectrum,
-                             b[l].edge_mean_ev, b[l].edge_median_ev};
+        const double fa[] = {a[l].edge_mean_spectrum_ev, a[l].edge_step_spectrum, a[l].edge_mean_ev,
+                             a[l].edge_median_ev};
+        const double fb[] = {b[l].edge_mean_spectrum_ev, b[l].edge_step_spectrum, b[l].edge_mean_ev,
+                             b[l].edge_median_ev};
         assert_memory_equal(fa, fb, sizeof fa);
     }
     xanes_particles_free(a);

@@ -137,14 +137,13 @@ static size_t run_and_compare(size_t n, const uint16_t *v16, const double *f, co
     plain_counts pc = {0, 0, 0};
     unsigned lo = 65536, hi = 0;
     for (size_t i = 0; i < n; i++) {
-        const float want = plain((double)v16[i], f[i], d != NULL ? d[i] : 0.0, d != NULL, sat_img,
-                                 sat_flat, &pc);
+        const float want =
+            plain((double)v16[i], f[i], d != NULL ? d[i] : 0.0, d != NULL, sat_img, sat_flat, &pc);
         lo = v16[i] < lo ? v16[i] : lo;
         hi = v16[i] > hi ? v16[i] : hi;
         if (isnan(want) ? !isnan(out[i]) : out[i] != want)
-            fail_msg("voxel %zu (v %u, f %.17g, d %.17g): got %.9g, want %.9g", i,
-                     (unsigned)v16[i], f[i], d != NULL ? d[i] : 0.0, (double)out[i],
-                     (double)want);
+            fail_msg("voxel %zu (v %u, f %.17g, d %.17g): got %.9g, want %.9g", i, (unsigned)v16[i],
+                     f[i], d != NULL ? d[i] : 0.0, (double)out[i], (double)want);
     }
     assert_int_equal(c.nonfinite, pc.nonfinite);
     assert_int_equal(c.saturated, pc.saturated);
@@ -175,16 +174,16 @@ static void test_kernel_equals_plain(void **state)
     }
     /* Every class, several times. */
     for (size_t i = 11; i < N; i += 9973) {
-        v[i] = 65535;                            /* saturated count      */
-        f[i + 1] = 65535.0;                      /* saturated flat       */
-        v[i + 2] = 0;                            /* I - D < 0            */
-        v[i + 3] = (uint16_t)d[i + 3];           /* I - D <= 0 (d > v)   */
-        f[i + 4] = d[i + 4] - 1.0;               /* F - D < 0            */
-        f[i + 5] = NAN;                          /* broken flat          */
-        d[i + 6] = INFINITY;                     /* broken dark          */
-        v[i + 7] = 65535, f[i + 7] = d[i + 7];   /* saturation first     */
-        v[i + 8] = 65535, f[i + 8] = NAN;        /* non-finite first     */
-        f[i + 9] = d[i + 9], v[i + 9] = 200;     /* F - D = 0            */
+        v[i] = 65535;                          /* saturated count      */
+        f[i + 1] = 65535.0;                    /* saturated flat       */
+        v[i + 2] = 0;                          /* I - D < 0            */
+        v[i + 3] = (uint16_t)d[i + 3];         /* I - D <= 0 (d > v)   */
+        f[i + 4] = d[i + 4] - 1.0;             /* F - D < 0            */
+        f[i + 5] = NAN;                        /* broken flat          */
+        d[i + 6] = INFINITY;                   /* broken dark          */
+        v[i + 7] = 65535, f[i + 7] = d[i + 7]; /* saturation first     */
+        v[i + 8] = 65535, f[i + 8] = NAN;      /* non-finite first     */
+        f[i + 9] = d[i + 9], v[i + 9] = 200;   /* F - D = 0            */
     }
     run_and_compare(N, v, f, d);
     /* No dark: integer counts over integer flats. */

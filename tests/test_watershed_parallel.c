@@ -8,6 +8,8 @@
  * (xanes_segment_edt_sq), rounded to quarter pixels so that plateaus and
  * ties in f are common (the tie rules decide there).  Components are found
  * here by a breadth-first fill; 1 and 4 threads; 8- and 4-connected floods.
+ * The distance transform run by teams of 2-5 threads equals the one-thread
+ * transform.
  */
 #include <math.h>
 #include <omp.h>
@@ -37,8 +39,8 @@ static double uniform(void)
 
 /* Components of mask under conn, labelled 1..n in raster order of their
  * first pixel; fills cc's start and pix. */
-static size_t components(const uint8_t *mask, int conn, int32_t *comp, size_t *start,
-                         size_t *pix, size_t *queue)
+static size_t components(const uint8_t *mask, int conn, int32_t *comp, size_t *start, size_t *pix,
+                         size_t *queue)
 {
     memset(comp, 0, N * sizeof *comp);
     size_t nc = 0, at = 0;
@@ -144,10 +146,43 @@ static void test_components_equal_single(void **state)
     free(mask);
 }
 
+/* The distance transform in column strips and shared rows equals the
+ * one-thread transform, value for value, for teams of 2, 3 and 5 (odd
+ * splits of the 340 columns and 300 rows). */
+static void test_edt_threads(void **state)
+{
+    (void)state;
+    uint8_t *t = malloc(N);
+    double *one = malloc(N * sizeof *one), *par = malloc(N * sizeof *par);
+    double *ds = malloc(5 * (3 * NX + 1) * sizeof *ds);
+    size_t *is = malloc(5 * NX * sizeof *is);
+    assert_non_null(is);
+    for (size_t p = 0; p < N; p++)
+        t[p] = uniform() < 0.002 || (p / NX > 200 && p % NX < 40);
+    xanes_segment_edt_sq(t, NY, NX, one, ds, is);
+    size_t n_far = 0;
+    for (size_t p = 0; p < N; p++)
+        n_far += one[p] > 100.0;
+    assert_true(n_far > 1000); /* distances well beyond a few pixels occur */
+    const int saved = omp_get_max_threads();
+    for (int nthr = 2; nthr <= 5; nthr++) {
+        omp_set_num_threads(nthr);
+        seg_edt_sq(t, NY, NX, par, ds, is, nthr);
+        assert_memory_equal(one, par, N * sizeof *one);
+    }
+    omp_set_num_threads(saved);
+    free(is);
+    free(ds);
+    free(par);
+    free(one);
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_components_equal_single),
+        cmocka_unit_test(test_edt_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
