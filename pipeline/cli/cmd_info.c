@@ -262,6 +262,11 @@ static int spectrum_info(const char *path, const xanes_spectrum_options *opt, in
     return rc;
 }
 
+static int two_paths(const char *cmd, const char *first, const char *second)
+{
+    return cli_usage_error(cmd, "one file at a time ('%s' and '%s' given)", first, second);
+}
+
 int xanes_cmd_info(int argc, char **argv)
 {
     xanes_stack_options sopt;
@@ -270,29 +275,20 @@ int xanes_cmd_info(int argc, char **argv)
     xanes_spectrum_default_options(&popt);
     const char *path = NULL;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (cli_is_help(a)) {
-            print_help();
-            return CLI_EXIT_OK;
-        }
-        if (strcmp(a, "--json") == 0) {
-            json = 1;
-            continue;
-        }
-        int r = cli_stack_option(CMD, argc, argv, &i, &sopt);
-        if (r == 0)
-            r = cli_spectrum_option(CMD, argc, argv, &i, &popt);
-        if (r < 0)
-            return CLI_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        if (a[0] == '-' && a[1] != '\0')
-            return cli_usage_error(CMD, "unknown option '%s'", a);
-        if (path != NULL)
-            return cli_usage_error(CMD, "one file at a time ('%s' and '%s' given)", path, a);
-        path = a;
-    }
+    const cli_opt opts[] = {
+        {"--json", CLI_FLAG, cli_opt_flag, &json, 0, 0},
+        {0},
+    };
+    const cli_command cmd = {.cmd = CMD,
+                             .help = print_help,
+                             .stack = &sopt,
+                             .spectrum = &popt,
+                             .opts = opts,
+                             .path = &path,
+                             .two_paths = two_paths};
+    int parsed = cli_parse_command(&cmd, argc, argv);
+    if (parsed != CLI_PARSED)
+        return parsed;
     if (path == NULL)
         return cli_usage_error(CMD, "no file given");
     /* --energy-unit is one option for both kinds of file. */
