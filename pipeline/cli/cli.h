@@ -52,13 +52,21 @@ int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, 
  * matches the names, fetches the values and reports missing ones, so every
  * subcommand spells "needs a value", "unknown option" and --help alike. */
 
-/* Whether an option takes the next argument as its value. */
+/* What a table entry stands for.  The first three are options; the others
+ * let one table describe a whole command line for cli_parse_command. */
 typedef enum {
-    CLI_FLAG,         /* no value */
-    CLI_VALUE,        /* a value; when none follows: "option NAME needs a value" */
-    CLI_VALUE_OR_NULL /* a value; when none follows the parser gets NULL and words
-                         the error itself (e.g. "needs a file name") */
-} cli_takes;
+    CLI_FLAG,             /* an option without a value */
+    CLI_VALUE,            /* an option with a value; when none follows: "option NAME
+                             needs a value" */
+    CLI_VALUE_OR_NULL,    /* an option with a value; when none follows the parser gets
+                             NULL and words the error itself ("needs a file name") */
+    CLI_STACK_OPTIONS,    /* every stack option, into the xanes_stack_options *dst */
+    CLI_SPECTRUM_OPTIONS, /* every spectrum option, into the xanes_spectrum_options *dst */
+    CLI_ONE_FILE,         /* the one argument that is not an option, stored in the
+                             const char **dst; parse gets a second one and prints the
+                             usage error */
+    CLI_FILES             /* parse gets every argument that is not an option */
+} cli_kind;
 
 typedef struct cli_opt cli_opt;
 
@@ -68,11 +76,11 @@ typedef struct cli_opt cli_opt;
 typedef int (*cli_opt_parser)(const char *cmd, const cli_opt *o, char *value);
 
 struct cli_opt {
-    const char *name; /* "--e0", "-o"; matched exactly */
-    cli_takes takes;
-    cli_opt_parser parse;
-    void *dst;     /* what parse stores into */
-    double lo, hi; /* accepted range, for cli_opt_double and cli_opt_int */
+    const char *name; /* "--e0", "-o" (matched exactly); a label for the other kinds */
+    cli_kind kind;
+    cli_opt_parser parse; /* NULL for the option groups */
+    void *dst;            /* what parse stores into */
+    double lo, hi;        /* accepted range, for cli_opt_double and cli_opt_int */
 };
 
 /* Parsers for table entries (dst is what each stores into):
@@ -90,10 +98,11 @@ int cli_opt_string(const char *cmd, const cli_opt *o, char *value);
 int cli_opt_file(const char *cmd, const cli_opt *o, char *value);
 int cli_opt_energy_unit(const char *cmd, const cli_opt *o, char *value);
 
-/* Consumes argv[*i] when it names an option of table (with inline_values
- * also "--opt=value" for options that take one), advancing *i past a value
- * taken from the next argument.  Returns 1 when consumed, 0 when argv[*i]
- * is not in the table, -1 after printing a usage error. */
+/* Consumes argv[*i] when it names an option (CLI_FLAG, CLI_VALUE,
+ * CLI_VALUE_OR_NULL) of table (with inline_values also "--opt=value" for
+ * options that take one), advancing *i past a value taken from the next
+ * argument.  Returns 1 when consumed, 0 when argv[*i] is not in the table,
+ * -1 after printing a usage error. */
 int cli_option(const char *cmd, const cli_opt *table, int inline_values, int argc, char **argv,
                int *i);
 
@@ -101,28 +110,15 @@ int cli_option(const char *cmd, const cli_opt *table, int inline_values, int arg
  * subcommand should go on (any other value is its exit code). */
 enum { CLI_PARSED = -1 };
 
-/* The command line of one subcommand. */
-typedef struct {
-    const char *cmd;
-    void (*help)(void);               /* printed for -h/--help (then exit 0) */
-    xanes_stack_options *stack;       /* non-NULL: the stack options, tried first */
-    xanes_spectrum_options *spectrum; /* non-NULL: the spectrum options, tried next */
-    const cli_opt *opts;              /* the subcommand's own options, or NULL */
-    /* Arguments that are not options ("-" is one): with path non-NULL the
-     * one FILE, stored in *path (two_paths prints the usage error for a
-     * second one and returns its exit code); else each is passed to
-     * positional (nonzero: it printed a usage error). */
-    const char **path;
-    int (*two_paths)(const char *cmd, const char *first, const char *second);
-    int (*positional)(const char *cmd, char *arg, void *ctx);
-    void *ctx;
-} cli_command;
-
-/* Walks argv[1..argc-1] in order: -h/--help prints the help and stops, an
- * option is given to its table, any other "-x" is an unknown option.
- * Returns CLI_PARSED, CLI_EXIT_OK after the help, or CLI_EXIT_USAGE after
- * printing a usage error. */
-int cli_parse_command(const cli_command *c, int argc, char **argv);
+/* Walks the command line argv[1..argc-1] of subcommand cmd in order:
+ * -h/--help prints help() and stops; an argument is tried on the option
+ * groups of table (in table order), then on its options; any other "-x" is
+ * an unknown option; anything else ("-" included) goes to the table's
+ * CLI_ONE_FILE or CLI_FILES entry, which the table must have.  Returns
+ * CLI_PARSED, CLI_EXIT_OK after the help, or CLI_EXIT_USAGE after printing
+ * a usage error. */
+int cli_parse_command(const char *cmd, void (*help)(void), const cli_opt *table, int argc,
+                      char **argv);
 
 /* Consumes one spectrum-reading option at argv[*i] (advancing *i past its
  * value).  Returns 1 when consumed, 0 when argv[*i] is not a spectrum option,

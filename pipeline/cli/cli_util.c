@@ -10,6 +10,7 @@
  */
 #include "cli.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -170,7 +171,7 @@ static int matches(const cli_opt *o, char *arg, int inline_values, char **inline
         return 0;
     if (arg[n] == '\0')
         return 1;
-    if (arg[n] == '=' && inline_values && o->takes != CLI_FLAG) {
+    if (arg[n] == '=' && inline_values && o->kind != CLI_FLAG) {
         *inline_value = arg + n + 1;
         return 1;
     }
@@ -182,16 +183,17 @@ int cli_option(const char *cmd, const cli_opt *table, int inline_values, int arg
 {
     const cli_opt *o = table;
     char *value = NULL;
-    while (o->name != NULL && !matches(o, argv[*i], inline_values, &value))
+    while (o->name != NULL &&
+           (o->kind > CLI_VALUE_OR_NULL || !matches(o, argv[*i], inline_values, &value)))
         o++;
     if (o->name == NULL)
         return 0;
     int from_next = 0;
-    if (o->takes != CLI_FLAG && value == NULL) {
+    if (o->kind != CLI_FLAG && value == NULL) {
         if (*i + 1 < argc) {
             value = argv[*i + 1];
             from_next = 1;
-        } else if (o->takes == CLI_VALUE) {
+        } else if (o->kind == CLI_VALUE) {
             cli_usage_error(cmd, "option %s needs a value", o->name);
             return -1;
         }
@@ -202,35 +204,38 @@ int cli_option(const char *cmd, const cli_opt *table, int inline_values, int arg
     return 1;
 }
 
-int cli_parse_command(const cli_command *c, int argc, char **argv)
+int cli_parse_command(const char *cmd, void (*help)(void), const cli_opt *table, int argc,
+                      char **argv)
 {
+    const cli_opt *files = table;
+    while (files->name != NULL && files->kind != CLI_ONE_FILE && files->kind != CLI_FILES)
+        files++;
+    assert(files->name != NULL);
     for (int i = 1; i < argc; i++) {
         char *a = argv[i];
         if (cli_is_help(a)) {
-            c->help();
+            help();
             return CLI_EXIT_OK;
         }
         int r = 0;
-        if (c->stack != NULL)
-            r = cli_stack_option(c->cmd, argc, argv, &i, c->stack);
-        if (r == 0 && c->spectrum != NULL)
-            r = cli_spectrum_option(c->cmd, argc, argv, &i, c->spectrum);
-        if (r == 0 && c->opts != NULL)
-            r = cli_option(c->cmd, c->opts, 0, argc, argv, &i);
+        for (const cli_opt *o = table; o->name != NULL && r == 0; o++)
+            if (o->kind == CLI_STACK_OPTIONS)
+                r = cli_stack_option(cmd, argc, argv, &i, o->dst);
+            else if (o->kind == CLI_SPECTRUM_OPTIONS)
+                r = cli_spectrum_option(cmd, argc, argv, &i, o->dst);
+        if (r == 0)
+            r = cli_option(cmd, table, 0, argc, argv, &i);
         if (r < 0)
             return CLI_EXIT_USAGE;
         if (r > 0)
             continue;
         if (a[0] == '-' && a[1] != '\0')
-            return cli_usage_error(c->cmd, "unknown option '%s'", a);
-        if (c->path == NULL) {
-            if (c->positional(c->cmd, a, c->ctx) != 0)
-                return CLI_EXIT_USAGE;
-        } else if (*c->path != NULL) {
-            return c->two_paths(c->cmd, *c->path, a);
-        } else {
-            *c->path = a;
-        }
+            return cli_usage_error(cmd, "unknown option '%s'", a);
+        const char **one = files->dst;
+        if (files->kind == CLI_ONE_FILE && *one == NULL)
+            *one = a;
+        else if (files->parse(cmd, files, a) != 0)
+            return CLI_EXIT_USAGE;
     }
     return CLI_PARSED;
 }

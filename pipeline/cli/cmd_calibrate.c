@@ -56,10 +56,11 @@ static int edge_option(const char *cmd, const cli_opt *o, char *value)
     return 0;
 }
 
-static int two_paths(const char *cmd, const char *first, const char *second)
+/* A second REF_SPECTRUM argument. */
+static int second_spectrum(const char *cmd, const cli_opt *o, char *value)
 {
-    return cli_usage_error(cmd, "one reference spectrum expected, got '%s' and '%s'", first,
-                           second);
+    return cli_usage_error(cmd, "one reference spectrum expected, got '%s' and '%s'",
+                           *(const char **)o->dst, value);
 }
 
 static int add_norm_json(cJSON *o, const xanes_normalize_result *n)
@@ -90,6 +91,8 @@ int xanes_cmd_calibrate(int argc, char **argv)
     xanes_error_clear(&err);
 
     const cli_opt opts[] = {
+        {"spectrum options", CLI_SPECTRUM_OPTIONS, NULL, &sopt, 0, 0},
+        {"REF_SPECTRUM", CLI_ONE_FILE, second_spectrum, &path, 0, 0},
         {"--json", CLI_FLAG, cli_opt_flag, &json, 0, 0},
         {"--ref-edge", CLI_VALUE, cli_opt_double, &ref_edge, 100.0, 2e5},
         {"--standard", CLI_VALUE, cli_opt_string, &standard, 0, 0},
@@ -100,13 +103,7 @@ int xanes_cmd_calibrate(int argc, char **argv)
         {"--sigma", CLI_VALUE, cli_opt_double, &p.align_sigma_ev, 0.0, 20.0},
         {0},
     };
-    const cli_command cmd = {.cmd = CMD,
-                             .help = print_help,
-                             .spectrum = &sopt,
-                             .opts = opts,
-                             .path = &path,
-                             .two_paths = two_paths};
-    int parsed = cli_parse_command(&cmd, argc, argv);
+    int parsed = cli_parse_command(CMD, print_help, opts, argc, argv);
     if (parsed != CLI_PARSED)
         return parsed;
     /* --ref-edge accepts only finite values, so NaN still means "not given". */

@@ -262,9 +262,11 @@ static int spectrum_info(const char *path, const xanes_spectrum_options *opt, in
     return rc;
 }
 
-static int two_paths(const char *cmd, const char *first, const char *second)
+/* A second FILE argument. */
+static int second_file(const char *cmd, const cli_opt *o, char *value)
 {
-    return cli_usage_error(cmd, "one file at a time ('%s' and '%s' given)", first, second);
+    return cli_usage_error(cmd, "one file at a time ('%s' and '%s' given)", *(const char **)o->dst,
+                           value);
 }
 
 int xanes_cmd_info(int argc, char **argv)
@@ -276,17 +278,13 @@ int xanes_cmd_info(int argc, char **argv)
     const char *path = NULL;
     int json = 0;
     const cli_opt opts[] = {
+        {"stack options", CLI_STACK_OPTIONS, NULL, &sopt, 0, 0},
+        {"spectrum options", CLI_SPECTRUM_OPTIONS, NULL, &popt, 0, 0},
+        {"FILE", CLI_ONE_FILE, second_file, &path, 0, 0},
         {"--json", CLI_FLAG, cli_opt_flag, &json, 0, 0},
         {0},
     };
-    const cli_command cmd = {.cmd = CMD,
-                             .help = print_help,
-                             .stack = &sopt,
-                             .spectrum = &popt,
-                             .opts = opts,
-                             .path = &path,
-                             .two_paths = two_paths};
-    int parsed = cli_parse_command(&cmd, argc, argv);
+    int parsed = cli_parse_command(CMD, print_help, opts, argc, argv);
     if (parsed != CLI_PARSED)
         return parsed;
     if (path == NULL)

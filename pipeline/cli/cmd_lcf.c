@@ -66,9 +66,11 @@ static int allow_negative(const char *cmd, const cli_opt *o, char *value)
     return 0;
 }
 
-static int two_paths(const char *cmd, const char *first, const char *second)
+/* A second SPECTRUM argument. */
+static int second_spectrum(const char *cmd, const cli_opt *o, char *value)
 {
-    return cli_usage_error(cmd, "one spectrum expected, got '%s' and '%s'", first, second);
+    return cli_usage_error(cmd, "one spectrum expected, got '%s' and '%s'", *(const char **)o->dst,
+                           value);
 }
 
 /* Normalizes s into a new array (caller frees); NULL after printing. */
@@ -142,6 +144,8 @@ int xanes_cmd_lcf(int argc, char **argv)
     xanes_error_clear(&err);
 
     const cli_opt opts[] = {
+        {"spectrum options", CLI_SPECTRUM_OPTIONS, NULL, &sopt, 0, 0},
+        {"SPECTRUM", CLI_ONE_FILE, second_spectrum, &path, 0, 0},
         {"--json", CLI_FLAG, cli_opt_flag, &json, 0, 0},
         {"--sum-to-one", CLI_FLAG, cli_opt_flag, &lp.sum_to_one, 0, 0},
         {"--allow-negative", CLI_FLAG, allow_negative, &lp, 0, 0},
@@ -151,13 +155,7 @@ int xanes_cmd_lcf(int argc, char **argv)
         {"--emax", CLI_VALUE, cli_opt_double, &emax, 0.0, 2e5},
         {0},
     };
-    const cli_command cmd = {.cmd = CMD,
-                             .help = print_help,
-                             .spectrum = &sopt,
-                             .opts = opts,
-                             .path = &path,
-                             .two_paths = two_paths};
-    int parsed = cli_parse_command(&cmd, argc, argv);
+    int parsed = cli_parse_command(CMD, print_help, opts, argc, argv);
     if (parsed != CLI_PARSED)
         return parsed;
     const char *const *ref_paths = given.path;

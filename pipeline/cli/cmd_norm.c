@@ -60,9 +60,11 @@ static int edge_option(const char *cmd, const cli_opt *o, char *value)
     return 0;
 }
 
-static int two_paths(const char *cmd, const char *first, const char *second)
+/* A second SPECTRUM argument. */
+static int second_spectrum(const char *cmd, const cli_opt *o, char *value)
 {
-    return cli_usage_error(cmd, "one spectrum only ('%s' and '%s' given)", first, second);
+    return cli_usage_error(cmd, "one spectrum only ('%s' and '%s' given)", *(const char **)o->dst,
+                           value);
 }
 
 /* Re-raises err with the file name in front, then prints it. */
@@ -165,6 +167,8 @@ int xanes_cmd_norm(int argc, char **argv)
     const char *path = NULL, *out = NULL, *edge = "half";
     int json = 0;
     const cli_opt opts[] = {
+        {"spectrum options", CLI_SPECTRUM_OPTIONS, NULL, &sopt, 0, 0},
+        {"SPECTRUM", CLI_ONE_FILE, second_spectrum, &path, 0, 0},
         {"--json", CLI_FLAG, cli_opt_flag, &json, 0, 0},
         {"--e0", CLI_VALUE, cli_opt_double, &p.e0_ev, 1.0, 2e5},
         {"--pre1", CLI_VALUE, cli_opt_double, &p.pre1_ev, -1e4, 0.0},
@@ -178,13 +182,7 @@ int xanes_cmd_norm(int argc, char **argv)
         {"--output", CLI_VALUE_OR_NULL, cli_opt_file, &out, 0, 0},
         {0},
     };
-    const cli_command cmd = {.cmd = CMD,
-                             .help = print_help,
-                             .spectrum = &sopt,
-                             .opts = opts,
-                             .path = &path,
-                             .two_paths = two_paths};
-    int parsed = cli_parse_command(&cmd, argc, argv);
+    int parsed = cli_parse_command(CMD, print_help, opts, argc, argv);
     if (parsed != CLI_PARSED)
         return parsed;
     if (path == NULL)

@@ -163,10 +163,10 @@ static int range_option(const char *cmd, const cli_opt *o, char *value)
     return 0;
 }
 
-static int add_spectrum(const char *cmd, char *arg, void *ctx)
+static int add_spectrum(const char *cmd, const cli_opt *o, char *arg)
 {
     (void)cmd;
-    sfit_args *a = ctx;
+    sfit_args *a = o->dst;
     sfit_item *it = &a->items[a->n_items++];
     it->path = arg;
     it->fp.n_peaks = a->cur_n;
@@ -272,6 +272,8 @@ int xanes_cmd_sfit(int argc, char **argv)
     memcpy(args.cur_c, base.center_ev, sizeof args.cur_c);
     args.cur_emin = args.cur_emax = NAN;
     const cli_opt opts[] = {
+        {"spectrum options", CLI_SPECTRUM_OPTIONS, NULL, &sopt, 0, 0},
+        {"SPECTRUM", CLI_FILES, add_spectrum, &args, 0, 0},
         {"--peaks", CLI_VALUE_OR_NULL, peaks_option, &args, 0, 0},
         {"--range", CLI_VALUE_OR_NULL, range_option, &args, 0, 0},
         {"--shape", CLI_VALUE_OR_NULL, shape_option, &base.shape, 0, 0},
@@ -292,13 +294,7 @@ int xanes_cmd_sfit(int argc, char **argv)
         {"--details", CLI_VALUE_OR_NULL, cli_opt_file, &details_path, 0, 0},
         {0},
     };
-    const cli_command cmd = {.cmd = CMD,
-                             .help = print_help,
-                             .spectrum = &sopt,
-                             .opts = opts,
-                             .positional = add_spectrum,
-                             .ctx = &args};
-    rc = cli_parse_command(&cmd, argc, argv);
+    rc = cli_parse_command(CMD, print_help, opts, argc, argv);
     if (rc != CLI_PARSED)
         goto done;
     n_items = args.n_items;
