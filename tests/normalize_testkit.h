@@ -41,6 +41,23 @@ typedef struct {
     int arctan;                /* 0: erf + Gaussian, 1: arctan + Lorentzian */
 } model;
 
+/* A plain edge (erf step at 8350 eV on a sloped line, flat post-edge, a
+ * small white line), where the test is not about the edge's shape. */
+static inline model plain_edge_model(void)
+{
+    return (model){.pre0 = 0.3,
+                   .pre1 = -2e-4,
+                   .step = 1.0,
+                   .e0 = 8350.0,
+                   .width = 1.5,
+                   .b1 = 0,
+                   .b2 = 0,
+                   .wl_amp = 0.2,
+                   .wl_e = 8356.0,
+                   .wl_w = 2.0,
+                   .arctan = 0};
+}
+
 static inline double model_pre(const model *m, double e)
 {
     return m->pre0 + m->pre1 * (e - 8000.0);

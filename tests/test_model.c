@@ -322,21 +322,15 @@ static void test_bad_inputs(void **state)
     xanes_error_clear(&err);
     assert_int_equal(xanes_model_data_load("/nonexistent/configs.json", &d, &err), XANES_EIO);
     assert_non_null(strstr(err.message, "/nonexistent/configs.json"));
-    tu_cli_result r = tu_run_cli("model --config NCM-A --c-rate -3");
-    assert_int_equal(r.exit_code, 2);
-    assert_non_null(strstr(r.err, "--c-rate"));
-    tu_cli_result_free(&r);
-    r = tu_run_cli("model --config NCM-Q");
-    assert_int_equal(r.exit_code, 2);
-    assert_non_null(strstr(r.err, "NCM-Q"));
-    tu_cli_result_free(&r);
+    tu_cli_expect(2, "--c-rate", "model --config NCM-A --c-rate -3");
+    tu_cli_expect(2, "NCM-Q", "model --config NCM-Q");
     /* a user configuration file with an unknown contact order: exit 1, named */
     char dir[512], path[700];
     tu_make_tempdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/user.json", dir);
     tu_write_file(path, "{\"name\": \"u\", \"coverage_alpha\": 4.1, \"coverage_beta\": 1.3, "
                         "\"electronic_contact\": \"carbon_later\"}");
-    r = tu_run_cli("model --config '%s' --particles 50", path);
+    tu_cli_result r = tu_run_cli("model --config '%s' --particles 50", path);
     assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(r.err, path));
     assert_non_null(strstr(r.err, "electronic_contact"));

@@ -283,17 +283,7 @@ static void expect(xanes_status got, xanes_status want, const xanes_error *err, 
 static void test_bad_input(void **state)
 {
     (void)state;
-    model m = {.pre0 = 0.3,
-               .pre1 = -2e-4,
-               .step = 1.0,
-               .e0 = 8350.0,
-               .width = 1.5,
-               .b1 = 0,
-               .b2 = 0,
-               .wl_amp = 0.2,
-               .wl_e = 8356.0,
-               .wl_w = 2.0,
-               .arctan = 0};
+    model m = plain_edge_model();
     size_t n;
     double *e = grid(8200.0, 8700.0, 2.0, &n);
     double *mu = malloc(n * sizeof(double));

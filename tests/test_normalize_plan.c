@@ -117,17 +117,7 @@ static void test_plan_equals_run(void **state)
 static void test_plan_threads(void **state)
 {
     (void)state;
-    model m = {.pre0 = 0.3,
-               .pre1 = -2e-4,
-               .step = 1.0,
-               .e0 = 8350.0,
-               .width = 1.5,
-               .b1 = 0,
-               .b2 = 0,
-               .wl_amp = 0.2,
-               .wl_e = 8356.0,
-               .wl_w = 2.0,
-               .arctan = 0};
+    model m = plain_edge_model();
     size_t n;
     double *e = grid(8250.0, 8600.0, 1.0, &n);
     const size_t npix = 64;

@@ -73,6 +73,29 @@ static void small_params(xanes_simulate_params *p, unsigned long seed)
     p->seed = seed;
 }
 
+/* One test's files: a fresh temporary directory dir holding the simulated
+ * stack s.h5 (small_params with the given seed) and, when asked, its
+ * reference spectrum s_ref.xdi; out is the run's OUTDIR (not created). */
+typedef struct {
+    char dir[512], stack[600], ref[600], out[600];
+} sim_files;
+
+static void simulate_files(sim_files *f, unsigned long seed, int with_ref)
+{
+    tu_make_tempdir(f->dir, sizeof f->dir);
+    snprintf(f->stack, sizeof f->stack, "%s/s.h5", f->dir);
+    snprintf(f->ref, sizeof f->ref, "%s/s_ref.xdi", f->dir);
+    snprintf(f->out, sizeof f->out, "%s/out", f->dir);
+    xanes_simulate_params p;
+    small_params(&p, seed);
+    xanes_error err;
+    xanes_error_clear(&err);
+    xanes_status st = xanes_simulate_run(&p, f->stack, NULL, with_ref ? f->ref : NULL, NULL, &err);
+    if (st != XANES_OK)
+        print_error("%s\n", err.message);
+    assert_int_equal(st, XANES_OK);
+}
+
 /* Noise-free scene with imposed non-round shifts: drift recovered, maps
  * consistent, energies kept, particles all found. */
 static void test_drift_and_maps(void **state)
@@ -194,15 +217,12 @@ static void test_threads(void **state)
 static void test_outputs(void **state)
 {
     (void)state;
-    char dir[512], stack[600], out[600], path[700];
-    tu_make_tempdir(dir, sizeof dir);
-    xanes_simulate_params p;
-    small_params(&p, 29);
-    snprintf(stack, sizeof stack, "%s/s.h5", dir);
-    snprintf(out, sizeof out, "%s/out", dir);
+    sim_files files;
+    simulate_files(&files, 29, 0);
+    const char *dir = files.dir, *stack = files.stack, *out = files.out;
+    char path[700];
     xanes_error err;
     xanes_error_clear(&err);
-    assert_int_equal(xanes_simulate_run(&p, stack, NULL, NULL, NULL, &err), XANES_OK);
     xanes_run_params rp;
     xanes_run_default_params(&rp);
     rp.command_line = "xanes run s.h5 -o out";
@@ -238,15 +258,11 @@ static void test_outputs(void **state)
 static void test_failed_write_leaves_nothing(void **state)
 {
     (void)state;
-    char dir[512], stack[600], out[600];
-    tu_make_tempdir(dir, sizeof dir);
-    xanes_simulate_params p;
-    small_params(&p, 31);
-    snprintf(stack, sizeof stack, "%s/s.h5", dir);
-    snprintf(out, sizeof out, "%s/out", dir);
+    sim_files files;
+    simulate_files(&files, 31, 0);
+    const char *dir = files.dir, *stack = files.stack, *out = files.out;
     xanes_error err;
     xanes_error_clear(&err);
-    assert_int_equal(xanes_simulate_run(&p, stack, NULL, NULL, NULL, &err), XANES_OK);
     xanes_run_params rp;
     xanes_run_default_params(&rp);
     xanes_run_result *r = NULL;
@@ -284,17 +300,13 @@ static void test_failed_write_leaves_nothing(void **state)
 static void test_bad_inputs(void **state)
 {
     (void)state;
-    char dir[512], stack[600], trunc[600], out[600], ref[600], wrong_ref[600];
-    tu_make_tempdir(dir, sizeof dir);
-    xanes_simulate_params p;
-    small_params(&p, 37);
-    snprintf(stack, sizeof stack, "%s/s.h5", dir);
-    snprintf(ref, sizeof ref, "%s/s_ref.xdi", dir);
+    sim_files files;
+    simulate_files(&files, 37, 1);
+    const char *dir = files.dir, *stack = files.stack, *out = files.out, *ref = files.ref;
+    char trunc[600], wrong_ref[600];
     snprintf(trunc, sizeof trunc, "%s/trunc.h5", dir);
-    snprintf(out, sizeof out, "%s/out", dir);
     xanes_error err;
     xanes_error_clear(&err);
-    assert_int_equal(xanes_simulate_run(&p, stack, NULL, ref, NULL, &err), XANES_OK);
 
     /* Truncated copy of the stack. */
     size_t size = 0;

@@ -440,31 +440,15 @@ static void test_config_and_bad_input(void **state)
     assert_int_equal(xanes_simulate_scene_alloc(&p, &sc, &err), XANES_EIO);
     assert_non_null(strstr(err.message, "/nonexistent-calibration/standards.json"));
 
-    tu_cli_result r = tu_run_cli("simulate --nx 32");
-    assert_int_equal(r.exit_code, 2);
-    assert_non_null(strstr(r.err, "-o"));
-    tu_cli_result_free(&r);
-    r = tu_run_cli("simulate -o /tmp/x.h5 --layout nexus");
-    assert_int_equal(r.exit_code, 2);
-    assert_non_null(strstr(r.err, "nexus"));
-    tu_cli_result_free(&r);
-    r = tu_run_cli("simulate -o /tmp/x.h5 --ref-grid coarse");
-    assert_int_equal(r.exit_code, 2);
-    assert_non_null(strstr(r.err, "--ref-grid: 'coarse' is not stack or fine"));
-    tu_cli_result_free(&r);
-    r = tu_run_cli("simulate -o /tmp/x.h5 --dose -5");
-    assert_int_equal(r.exit_code, 2);
-    assert_non_null(strstr(r.err, "--dose"));
-    tu_cli_result_free(&r);
-    r = tu_run_cli("simulate -o /nonexistent-dir/x.h5 --nx 16 --ny 16 --ne 10 --particles 1");
-    assert_int_equal(r.exit_code, 1);
-    assert_non_null(strstr(r.err, "/nonexistent-dir/x.h5"));
-    tu_cli_result_free(&r);
-    r = tu_run_cli("simulate --help");
-    assert_int_equal(r.exit_code, 0);
-    assert_non_null(strstr(r.out, "--energy-offset-ev"));
-    assert_non_null(strstr(r.out, "--ref-grid stack|fine"));
-    tu_cli_result_free(&r);
+    tu_cli_expect(2, "-o", "simulate --nx 32");
+    tu_cli_expect(2, "nexus", "simulate -o /tmp/x.h5 --layout nexus");
+    tu_cli_expect(2, "--ref-grid: 'coarse' is not stack or fine",
+                  "simulate -o /tmp/x.h5 --ref-grid coarse");
+    tu_cli_expect(2, "--dose", "simulate -o /tmp/x.h5 --dose -5");
+    tu_cli_expect(1, "/nonexistent-dir/x.h5",
+                  "simulate -o /nonexistent-dir/x.h5 --nx 16 --ny 16 --ne 10 --particles 1");
+    tu_cli_expect(0, "--energy-offset-ev", "simulate --help");
+    tu_cli_expect(0, "--ref-grid stack|fine", "simulate --help");
 }
 
 int main(void)

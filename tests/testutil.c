@@ -56,6 +56,22 @@ void tu_cli_result_free(tu_cli_result *r)
     r->out = r->err = NULL;
 }
 
+void tu_cli_expect(int exit_code, const char *needle, const char *args_fmt, ...)
+{
+    char args[8192];
+    va_list ap;
+    va_start(ap, args_fmt);
+    vsnprintf(args, sizeof args, args_fmt, ap);
+    va_end(ap);
+    tu_cli_result r = tu_run_cli("%s", args);
+    const char *text = exit_code == 0 ? r.out : r.err;
+    if (r.exit_code != exit_code || strstr(text, needle) == NULL)
+        fail_msg("xanes %s: exit %d (want %d), want '%s' in %s\nstdout:\n%s\nstderr:\n%s", args,
+                 r.exit_code, exit_code, needle, exit_code == 0 ? "stdout" : "stderr", r.out,
+                 r.err);
+    tu_cli_result_free(&r);
+}
+
 void tu_make_tempdir(char *buf, size_t size)
 {
     const char *tmp = getenv("TMPDIR");

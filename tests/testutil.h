@@ -7,7 +7,7 @@
 /* Result of running the xanes CLI: exit code and captured streams
  * (NUL-terminated, owned by the struct; free with tu_cli_result_free). */
 typedef struct {
-    int exit_code;  /* -1 when the process died by a signal */
+    int exit_code; /* -1 when the process died by a signal */
     char *out;
     char *err;
 } tu_cli_result;
@@ -20,6 +20,15 @@ tu_cli_result tu_run_cli(const char *args_fmt, ...)
 #endif
     ;
 void tu_cli_result_free(tu_cli_result *r);
+
+/* Runs the CLI as tu_run_cli does and asserts its exit code and that needle
+ * occurs in what it printed: stdout when exit_code is 0, stderr otherwise.
+ * A failure shows the arguments and both streams. */
+void tu_cli_expect(int exit_code, const char *needle, const char *args_fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 /* Makes a fresh empty directory under $TMPDIR (or /tmp) and returns its path
  * in buf.  Aborts the test on failure. */

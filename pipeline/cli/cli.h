@@ -45,6 +45,81 @@ int cli_parse_double(const char *cmd, const char *opt, const char *text, double 
 /* Parses an integer in [lo, hi]; same contract as cli_parse_double. */
 int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out);
 
+/* ---- Option tables ----------------------------------------------------
+ *
+ * A subcommand lists its options in a table of cli_opt, ended by {0}; one
+ * walker (cli_option for one argument, cli_parse_command for a whole argv)
+ * matches the names, fetches the values and reports missing ones, so every
+ * subcommand spells "needs a value", "unknown option" and --help alike. */
+
+/* What a table entry stands for.  The first three are options; the others
+ * let one table describe a whole command line for cli_parse_command. */
+typedef enum {
+    CLI_FLAG,             /* an option without a value */
+    CLI_VALUE,            /* an option with a value; when none follows: "option NAME
+                             needs a value" */
+    CLI_VALUE_OR_NULL,    /* an option with a value; when none follows the parser gets
+                             NULL and words the error itself ("needs a file name") */
+    CLI_STACK_OPTIONS,    /* every stack option, into the xanes_stack_options *dst */
+    CLI_SPECTRUM_OPTIONS, /* every spectrum option, into the xanes_spectrum_options *dst */
+    CLI_ONE_FILE,         /* the one argument that is not an option, stored in the
+                             const char **dst; parse gets a second one and prints the
+                             usage error */
+    CLI_FILES             /* parse gets every argument that is not an option */
+} cli_kind;
+
+typedef struct cli_opt cli_opt;
+
+/* Stores value (NULL for a flag or a missing CLI_VALUE_OR_NULL value)
+ * through o->dst.  value points into argv and may be split in place.  On a
+ * bad value prints a usage error naming o->name and returns nonzero. */
+typedef int (*cli_opt_parser)(const char *cmd, const cli_opt *o, char *value);
+
+struct cli_opt {
+    const char *name; /* "--e0", "-o" (matched exactly); a label for the other kinds */
+    cli_kind kind;
+    cli_opt_parser parse; /* NULL for the option groups */
+    void *dst;            /* what parse stores into */
+    double lo, hi;        /* accepted range, for cli_opt_double and cli_opt_int */
+};
+
+/* Parsers for table entries (dst is what each stores into):
+ *   cli_opt_flag         int *: set to 1
+ *   cli_opt_double       double *: a finite number in [lo, hi] (cli_parse_double)
+ *   cli_opt_int          int *: an integer in [lo, hi] (cli_parse_long)
+ *   cli_opt_string       const char **: the value itself
+ *   cli_opt_file         const char **: a non-empty file name, else "option
+ *                        NAME needs a file name" (use with CLI_VALUE_OR_NULL)
+ *   cli_opt_energy_unit  xanes_energy_unit *: ev|eV or kev|keV */
+int cli_opt_flag(const char *cmd, const cli_opt *o, char *value);
+int cli_opt_double(const char *cmd, const cli_opt *o, char *value);
+int cli_opt_int(const char *cmd, const cli_opt *o, char *value);
+int cli_opt_string(const char *cmd, const cli_opt *o, char *value);
+int cli_opt_file(const char *cmd, const cli_opt *o, char *value);
+int cli_opt_energy_unit(const char *cmd, const cli_opt *o, char *value);
+
+/* Consumes argv[*i] when it names an option (CLI_FLAG, CLI_VALUE,
+ * CLI_VALUE_OR_NULL) of table (with inline_values also "--opt=value" for
+ * options that take one), advancing *i past a value taken from the next
+ * argument.  Returns 1 when consumed, 0 when argv[*i] is not in the table,
+ * -1 after printing a usage error. */
+int cli_option(const char *cmd, const cli_opt *table, int inline_values, int argc, char **argv,
+               int *i);
+
+/* What cli_parse_command returns when the arguments were parsed and the
+ * subcommand should go on (any other value is its exit code). */
+enum { CLI_PARSED = -1 };
+
+/* Walks the command line argv[1..argc-1] of subcommand cmd in order:
+ * -h/--help prints help() and stops; an argument is tried on the option
+ * groups of table (in table order), then on its options; any other "-x" is
+ * an unknown option; anything else ("-" included) goes to the table's
+ * CLI_ONE_FILE or CLI_FILES entry, which the table must have.  Returns
+ * CLI_PARSED, CLI_EXIT_OK after the help, or CLI_EXIT_USAGE after printing
+ * a usage error. */
+int cli_parse_command(const char *cmd, void (*help)(void), const cli_opt *table, int argc,
+                      char **argv);
+
 /* Consumes one spectrum-reading option at argv[*i] (advancing *i past its
  * value).  Returns 1 when consumed, 0 when argv[*i] is not a spectrum option,
  * -1 after printing a usage error. */

@@ -2,9 +2,15 @@
  *
  * "Absurd options" are refused here, at the edge, with a message that names
  * the option and the range it accepts, so the library never sees them.
+ * Each subcommand describes its options as a cli_opt table; cli_option
+ * matches one argument against a table and cli_parse_command walks a whole
+ * command line (help, the shared stack and spectrum options, the
+ * subcommand's own, unknown options, file arguments), so the argv loop is
+ * written once.
  */
 #include "cli.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -100,4 +106,136 @@ int cli_check_output(const char *cmd, const char *path)
         return cli_fail(cmd, &err);
     xanes_atomic_discard(af);
     return CLI_EXIT_OK;
+}
+
+int cli_opt_flag(const char *cmd, const cli_opt *o, char *value)
+{
+    (void)cmd;
+    (void)value;
+    *(int *)o->dst = 1;
+    return 0;
+}
+
+int cli_opt_double(const char *cmd, const cli_opt *o, char *value)
+{
+    return cli_parse_double(cmd, o->name, value, o->lo, o->hi, (double *)o->dst);
+}
+
+int cli_opt_int(const char *cmd, const cli_opt *o, char *value)
+{
+    long v = 0;
+    if (cli_parse_long(cmd, o->name, value, (long)o->lo, (long)o->hi, &v))
+        return 1;
+    *(int *)o->dst = (int)v;
+    return 0;
+}
+
+int cli_opt_string(const char *cmd, const cli_opt *o, char *value)
+{
+    (void)cmd;
+    *(const char **)o->dst = value;
+    return 0;
+}
+
+int cli_opt_file(const char *cmd, const cli_opt *o, char *value)
+{
+    if (value == NULL || value[0] == '\0') {
+        cli_usage_error(cmd, "option %s needs a file name", o->name);
+        return 1;
+    }
+    *(const char **)o->dst = value;
+    return 0;
+}
+
+int cli_opt_energy_unit(const char *cmd, const cli_opt *o, char *value)
+{
+    xanes_energy_unit *unit = o->dst;
+    if (strcmp(value, "ev") == 0 || strcmp(value, "eV") == 0)
+        *unit = XANES_UNIT_EV;
+    else if (strcmp(value, "kev") == 0 || strcmp(value, "keV") == 0)
+        *unit = XANES_UNIT_KEV;
+    else {
+        cli_usage_error(cmd, "option %s: '%s' is not ev or kev", o->name, value);
+        return 1;
+    }
+    return 0;
+}
+
+/* Nonzero when arg spells option o; *inline_value is then the text after
+ * "--opt=" (inline_values only) or NULL. */
+static int matches(const cli_opt *o, char *arg, int inline_values, char **inline_value)
+{
+    size_t n = strlen(o->name);
+    *inline_value = NULL;
+    if (strncmp(arg, o->name, n) != 0)
+        return 0;
+    if (arg[n] == '\0')
+        return 1;
+    if (arg[n] == '=' && inline_values && o->kind != CLI_FLAG) {
+        *inline_value = arg + n + 1;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_option(const char *cmd, const cli_opt *table, int inline_values, int argc, char **argv,
+               int *i)
+{
+    const cli_opt *o = table;
+    char *value = NULL;
+    while (o->name != NULL &&
+           (o->kind > CLI_VALUE_OR_NULL || !matches(o, argv[*i], inline_values, &value)))
+        o++;
+    if (o->name == NULL)
+        return 0;
+    int from_next = 0;
+    if (o->kind != CLI_FLAG && value == NULL) {
+        if (*i + 1 < argc) {
+            value = argv[*i + 1];
+            from_next = 1;
+        } else if (o->kind == CLI_VALUE) {
+            cli_usage_error(cmd, "option %s needs a value", o->name);
+            return -1;
+        }
+    }
+    if (o->parse(cmd, o, value) != 0)
+        return -1;
+    *i += from_next;
+    return 1;
+}
+
+int cli_parse_command(const char *cmd, void (*help)(void), const cli_opt *table, int argc,
+                      char **argv)
+{
+    const cli_opt *files = table;
+    while (files->name != NULL && files->kind != CLI_ONE_FILE && files->kind != CLI_FILES)
+        files++;
+    assert(files->name != NULL);
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i];
+        if (cli_is_help(a)) {
+            help();
+            return CLI_EXIT_OK;
+        }
+        int r = 0;
+        for (const cli_opt *o = table; o->name != NULL && r == 0; o++)
+            if (o->kind == CLI_STACK_OPTIONS)
+                r = cli_stack_option(cmd, argc, argv, &i, o->dst);
+            else if (o->kind == CLI_SPECTRUM_OPTIONS)
+                r = cli_spectrum_option(cmd, argc, argv, &i, o->dst);
+        if (r == 0)
+            r = cli_option(cmd, table, 0, argc, argv, &i);
+        if (r < 0)
+            return CLI_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        if (a[0] == '-' && a[1] != '\0')
+            return cli_usage_error(cmd, "unknown option '%s'", a);
+        const char **one = files->dst;
+        if (files->kind == CLI_ONE_FILE && *one == NULL)
+            *one = a;
+        else if (files->parse(cmd, files, a) != 0)
+            return CLI_EXIT_USAGE;
+    }
+    return CLI_PARSED;
 }

@@ -44,6 +44,25 @@ static void print_help(void)
            cli_spectrum_options_help());
 }
 
+static int edge_option(const char *cmd, const cli_opt *o, char *value)
+{
+    xanes_calibrate_edge *edge = o->dst;
+    if (strcmp(value, "half") == 0)
+        *edge = XANES_CALIBRATE_EDGE_HALF;
+    else if (strcmp(value, "deriv") == 0)
+        *edge = XANES_CALIBRATE_EDGE_DERIV;
+    else
+        return cli_usage_error(cmd, "option --edge: '%s' is not half or deriv", value);
+    return 0;
+}
+
+/* A second REF_SPECTRUM argument. */
+static int second_spectrum(const char *cmd, const cli_opt *o, char *value)
+{
+    return cli_usage_error(cmd, "one reference spectrum expected, got '%s' and '%s'",
+                           *(const char **)o->dst, value);
+}
+
 static int add_norm_json(cJSON *o, const xanes_normalize_result *n)
 {
     return cJSON_AddNumberToObject(o, "e0_ev", n->e0_ev) == NULL ||
@@ -60,7 +79,7 @@ int xanes_cmd_calibrate(int argc, char **argv)
     int rc = CLI_EXIT_OK;
     const char *path = NULL, *stored_path = NULL, *standard = NULL, *standards_file = NULL;
     double ref_edge = NAN;
-    int json = 0, have_ref_edge = 0;
+    int json = 0;
     xanes_spectrum_options sopt;
     xanes_spectrum_default_options(&sopt);
     xanes_calibrate_params p;
@@ -71,59 +90,24 @@ int xanes_cmd_calibrate(int argc, char **argv)
     xanes_error err;
     xanes_error_clear(&err);
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (cli_is_help(a)) {
-            print_help();
-            return CLI_EXIT_OK;
-        }
-        int s = cli_spectrum_option(CMD, argc, argv, &i, &sopt);
-        if (s < 0)
-            return CLI_EXIT_USAGE;
-        if (s > 0)
-            continue;
-        if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(a, "--ref-edge") == 0) {
-            if (cli_parse_double(CMD, a, v, 100.0, 2e5, &ref_edge))
-                return CLI_EXIT_USAGE;
-            have_ref_edge = 1;
-            i++;
-        } else if (strcmp(a, "--standard") == 0 || strcmp(a, "--standards") == 0 ||
-                   strcmp(a, "--ref-spectrum") == 0 || strcmp(a, "--edge") == 0) {
-            if (v == NULL)
-                return cli_usage_error(CMD, "option %s needs a value", a);
-            if (strcmp(a, "--standard") == 0)
-                standard = v;
-            else if (strcmp(a, "--standards") == 0)
-                standards_file = v;
-            else if (strcmp(a, "--ref-spectrum") == 0)
-                stored_path = v;
-            else if (strcmp(v, "half") == 0)
-                p.edge = XANES_CALIBRATE_EDGE_HALF;
-            else if (strcmp(v, "deriv") == 0)
-                p.edge = XANES_CALIBRATE_EDGE_DERIV;
-            else
-                return cli_usage_error(CMD, "option --edge: '%s' is not half or deriv", v);
-            i++;
-        } else if (strcmp(a, "--max-shift") == 0) {
-            if (cli_parse_double(CMD, a, v, 0.1, 500.0, &p.align_max_shift_ev))
-                return CLI_EXIT_USAGE;
-            i++;
-        } else if (strcmp(a, "--sigma") == 0) {
-            if (cli_parse_double(CMD, a, v, 0.0, 20.0, &p.align_sigma_ev))
-                return CLI_EXIT_USAGE;
-            i++;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return cli_usage_error(CMD, "unknown option '%s'", a);
-        } else if (path == NULL) {
-            path = a;
-        } else {
-            return cli_usage_error(CMD, "one reference spectrum expected, got '%s' and '%s'", path,
-                                   a);
-        }
-    }
+    const cli_opt opts[] = {
+        {"spectrum options", CLI_SPECTRUM_OPTIONS, NULL, &sopt, 0, 0},
+        {"REF_SPECTRUM", CLI_ONE_FILE, second_spectrum, &path, 0, 0},
+        {"--json", CLI_FLAG, cli_opt_flag, &json, 0, 0},
+        {"--ref-edge", CLI_VALUE, cli_opt_double, &ref_edge, 100.0, 2e5},
+        {"--standard", CLI_VALUE, cli_opt_string, &standard, 0, 0},
+        {"--standards", CLI_VALUE, cli_opt_string, &standards_file, 0, 0},
+        {"--ref-spectrum", CLI_VALUE, cli_opt_string, &stored_path, 0, 0},
+        {"--edge", CLI_VALUE, edge_option, &p.edge, 0, 0},
+        {"--max-shift", CLI_VALUE, cli_opt_double, &p.align_max_shift_ev, 0.1, 500.0},
+        {"--sigma", CLI_VALUE, cli_opt_double, &p.align_sigma_ev, 0.0, 20.0},
+        {0},
+    };
+    int parsed = cli_parse_command(CMD, print_help, opts, argc, argv);
+    if (parsed != CLI_PARSED)
+        return parsed;
+    /* --ref-edge accepts only finite values, so NaN still means "not given". */
+    const int have_ref_edge = !isnan(ref_edge);
     if (path == NULL)
         return cli_usage_error(CMD, "no reference spectrum given");
     if (have_ref_edge + (standard != NULL) > 1)

@@ -262,6 +262,13 @@ static int spectrum_info(const char *path, const xanes_spectrum_options *opt, in
     return rc;
 }
 
+/* A second FILE argument. */
+static int second_file(const char *cmd, const cli_opt *o, char *value)
+{
+    return cli_usage_error(cmd, "one file at a time ('%s' and '%s' given)", *(const char **)o->dst,
+                           value);
+}
+
 int xanes_cmd_info(int argc, char **argv)
 {
     xanes_stack_options sopt;
@@ -270,29 +277,16 @@ int xanes_cmd_info(int argc, char **argv)
     xanes_spectrum_default_options(&popt);
     const char *path = NULL;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (cli_is_help(a)) {
-            print_help();
-            return CLI_EXIT_OK;
-        }
-        if (strcmp(a, "--json") == 0) {
-            json = 1;
-            continue;
-        }
-        int r = cli_stack_option(CMD, argc, argv, &i, &sopt);
-        if (r == 0)
-            r = cli_spectrum_option(CMD, argc, argv, &i, &popt);
-        if (r < 0)
-            return CLI_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        if (a[0] == '-' && a[1] != '\0')
-            return cli_usage_error(CMD, "unknown option '%s'", a);
-        if (path != NULL)
-            return cli_usage_error(CMD, "one file at a time ('%s' and '%s' given)", path, a);
-        path = a;
-    }
+    const cli_opt opts[] = {
+        {"stack options", CLI_STACK_OPTIONS, NULL, &sopt, 0, 0},
+        {"spectrum options", CLI_SPECTRUM_OPTIONS, NULL, &popt, 0, 0},
+        {"FILE", CLI_ONE_FILE, second_file, &path, 0, 0},
+        {"--json", CLI_FLAG, cli_opt_flag, &json, 0, 0},
+        {0},
+    };
+    int parsed = cli_parse_command(CMD, print_help, opts, argc, argv);
+    if (parsed != CLI_PARSED)
+        return parsed;
     if (path == NULL)
         return cli_usage_error(CMD, "no file given");
     /* --energy-unit is one option for both kinds of file. */

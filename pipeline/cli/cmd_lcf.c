@@ -43,6 +43,36 @@ static void print_help(void)
            XANES_LCF_MAX_REFS, cli_spectrum_options_help());
 }
 
+/* The --ref files, in the order given. */
+typedef struct {
+    const char *path[XANES_LCF_MAX_REFS];
+    size_t n;
+} ref_list;
+
+static int add_ref(const char *cmd, const cli_opt *o, char *value)
+{
+    ref_list *refs = o->dst;
+    if (refs->n == XANES_LCF_MAX_REFS)
+        return cli_usage_error(cmd, "at most %d references", XANES_LCF_MAX_REFS);
+    refs->path[refs->n++] = value;
+    return 0;
+}
+
+static int allow_negative(const char *cmd, const cli_opt *o, char *value)
+{
+    (void)cmd;
+    (void)value;
+    ((xanes_lcf_params *)o->dst)->nonnegative = 0;
+    return 0;
+}
+
+/* A second SPECTRUM argument. */
+static int second_spectrum(const char *cmd, const cli_opt *o, char *value)
+{
+    return cli_usage_error(cmd, "one spectrum expected, got '%s' and '%s'", *(const char **)o->dst,
+                           value);
+}
+
 /* Normalizes s into a new array (caller frees); NULL after printing. */
 static double *normalized(const xanes_spectrum *s, const char *path, xanes_normalize_result *nr)
 {
@@ -96,8 +126,7 @@ int xanes_cmd_lcf(int argc, char **argv)
 {
     int rc = CLI_EXIT_OK;
     const char *path = NULL, *out_path = NULL;
-    const char *ref_paths[XANES_LCF_MAX_REFS];
-    size_t n_refs = 0;
+    ref_list given = {.n = 0};
     double emin = NAN, emax = NAN;
     int json = 0;
     xanes_lcf_params lp;
@@ -114,47 +143,23 @@ int xanes_cmd_lcf(int argc, char **argv)
     xanes_error err;
     xanes_error_clear(&err);
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (cli_is_help(a)) {
-            print_help();
-            return CLI_EXIT_OK;
-        }
-        int sp = cli_spectrum_option(CMD, argc, argv, &i, &sopt);
-        if (sp < 0)
-            return CLI_EXIT_USAGE;
-        if (sp > 0)
-            continue;
-        if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(a, "--sum-to-one") == 0) {
-            lp.sum_to_one = 1;
-        } else if (strcmp(a, "--allow-negative") == 0) {
-            lp.nonnegative = 0;
-        } else if (strcmp(a, "--ref") == 0 || strcmp(a, "-o") == 0) {
-            if (v == NULL)
-                return cli_usage_error(CMD, "option %s needs a value", a);
-            if (a[1] == 'o') {
-                out_path = v;
-            } else {
-                if (n_refs == XANES_LCF_MAX_REFS)
-                    return cli_usage_error(CMD, "at most %d references", XANES_LCF_MAX_REFS);
-                ref_paths[n_refs++] = v;
-            }
-            i++;
-        } else if (strcmp(a, "--emin") == 0 || strcmp(a, "--emax") == 0) {
-            if (cli_parse_double(CMD, a, v, 0.0, 2e5, strcmp(a, "--emin") == 0 ? &emin : &emax))
-                return CLI_EXIT_USAGE;
-            i++;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return cli_usage_error(CMD, "unknown option '%s'", a);
-        } else if (path == NULL) {
-            path = a;
-        } else {
-            return cli_usage_error(CMD, "one spectrum expected, got '%s' and '%s'", path, a);
-        }
-    }
+    const cli_opt opts[] = {
+        {"spectrum options", CLI_SPECTRUM_OPTIONS, NULL, &sopt, 0, 0},
+        {"SPECTRUM", CLI_ONE_FILE, second_spectrum, &path, 0, 0},
+        {"--json", CLI_FLAG, cli_opt_flag, &json, 0, 0},
+        {"--sum-to-one", CLI_FLAG, cli_opt_flag, &lp.sum_to_one, 0, 0},
+        {"--allow-negative", CLI_FLAG, allow_negative, &lp, 0, 0},
+        {"--ref", CLI_VALUE, add_ref, &given, 0, 0},
+        {"-o", CLI_VALUE, cli_opt_string, &out_path, 0, 0},
+        {"--emin", CLI_VALUE, cli_opt_double, &emin, 0.0, 2e5},
+        {"--emax", CLI_VALUE, cli_opt_double, &emax, 0.0, 2e5},
+        {0},
+    };
+    int parsed = cli_parse_command(CMD, print_help, opts, argc, argv);
+    if (parsed != CLI_PARSED)
+        return parsed;
+    const char *const *ref_paths = given.path;
+    const size_t n_refs = given.n;
     if (path == NULL)
         return cli_usage_error(CMD, "no spectrum given");
     if (n_refs < 2)

@@ -51,6 +51,22 @@ static void print_help(void)
            cli_spectrum_options_help());
 }
 
+static int edge_option(const char *cmd, const cli_opt *o, char *value)
+{
+    if (value == NULL || (strcmp(value, "half") != 0 && strcmp(value, "deriv") != 0))
+        return cli_usage_error(cmd, "option --edge wants 'half' or 'deriv', got '%s'",
+                               value == NULL ? "" : value);
+    *(const char **)o->dst = value;
+    return 0;
+}
+
+/* A second SPECTRUM argument. */
+static int second_spectrum(const char *cmd, const cli_opt *o, char *value)
+{
+    return cli_usage_error(cmd, "one spectrum only ('%s' and '%s' given)", *(const char **)o->dst,
+                           value);
+}
+
 /* Re-raises err with the file name in front, then prints it. */
 static int fail_file(const char *path, const xanes_error *err)
 {
@@ -150,65 +166,25 @@ int xanes_cmd_norm(int argc, char **argv)
     xanes_normalize_default_params(&p);
     const char *path = NULL, *out = NULL, *edge = "half";
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = (i + 1 < argc) ? argv[i + 1] : NULL;
-        long lv = 0;
-        if (cli_is_help(a)) {
-            print_help();
-            return CLI_EXIT_OK;
-        }
-        int so = cli_spectrum_option(CMD, argc, argv, &i, &sopt);
-        if (so < 0)
-            return CLI_EXIT_USAGE;
-        if (so > 0)
-            continue;
-        if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(a, "--e0") == 0) {
-            if (cli_parse_double(CMD, a, v, 1.0, 2e5, &p.e0_ev))
-                return CLI_EXIT_USAGE;
-            i++;
-        } else if (strcmp(a, "--pre1") == 0 || strcmp(a, "--pre2") == 0) {
-            if (cli_parse_double(CMD, a, v, -1e4, 0.0, a[5] == '1' ? &p.pre1_ev : &p.pre2_ev))
-                return CLI_EXIT_USAGE;
-            i++;
-        } else if (strcmp(a, "--norm1") == 0) {
-            if (cli_parse_double(CMD, a, v, 0.0, 1e4, &p.norm1_ev))
-                return CLI_EXIT_USAGE;
-            i++;
-        } else if (strcmp(a, "--norm2") == 0) {
-            if (cli_parse_double(CMD, a, v, -1e4, 1e4, &p.norm2_ev))
-                return CLI_EXIT_USAGE;
-            i++;
-        } else if (strcmp(a, "--nnorm") == 0) {
-            if (cli_parse_long(CMD, a, v, 0, XANES_NORMALIZE_MAX_NNORM, &lv))
-                return CLI_EXIT_USAGE;
-            p.nnorm = (int)lv;
-            i++;
-        } else if (strcmp(a, "--nvict") == 0) {
-            if (cli_parse_double(CMD, a, v, -5.0, 5.0, &p.nvict))
-                return CLI_EXIT_USAGE;
-            i++;
-        } else if (strcmp(a, "--edge") == 0) {
-            if (v == NULL || (strcmp(v, "half") != 0 && strcmp(v, "deriv") != 0))
-                return cli_usage_error(CMD, "option --edge wants 'half' or 'deriv', got '%s'",
-                                       v == NULL ? "" : v);
-            edge = v;
-            i++;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
-            if (v == NULL || v[0] == '\0')
-                return cli_usage_error(CMD, "option %s needs a file name", a);
-            out = v;
-            i++;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return cli_usage_error(CMD, "unknown option '%s'", a);
-        } else if (path == NULL) {
-            path = a;
-        } else {
-            return cli_usage_error(CMD, "one spectrum only ('%s' and '%s' given)", path, a);
-        }
-    }
+    const cli_opt opts[] = {
+        {"spectrum options", CLI_SPECTRUM_OPTIONS, NULL, &sopt, 0, 0},
+        {"SPECTRUM", CLI_ONE_FILE, second_spectrum, &path, 0, 0},
+        {"--json", CLI_FLAG, cli_opt_flag, &json, 0, 0},
+        {"--e0", CLI_VALUE, cli_opt_double, &p.e0_ev, 1.0, 2e5},
+        {"--pre1", CLI_VALUE, cli_opt_double, &p.pre1_ev, -1e4, 0.0},
+        {"--pre2", CLI_VALUE, cli_opt_double, &p.pre2_ev, -1e4, 0.0},
+        {"--norm1", CLI_VALUE, cli_opt_double, &p.norm1_ev, 0.0, 1e4},
+        {"--norm2", CLI_VALUE, cli_opt_double, &p.norm2_ev, -1e4, 1e4},
+        {"--nnorm", CLI_VALUE, cli_opt_int, &p.nnorm, 0, XANES_NORMALIZE_MAX_NNORM},
+        {"--nvict", CLI_VALUE, cli_opt_double, &p.nvict, -5.0, 5.0},
+        {"--edge", CLI_VALUE_OR_NULL, edge_option, &edge, 0, 0},
+        {"-o", CLI_VALUE_OR_NULL, cli_opt_file, &out, 0, 0},
+        {"--output", CLI_VALUE_OR_NULL, cli_opt_file, &out, 0, 0},
+        {0},
+    };
+    int parsed = cli_parse_command(CMD, print_help, opts, argc, argv);
+    if (parsed != CLI_PARSED)
+        return parsed;
     if (path == NULL)
         return cli_usage_error(CMD, "no spectrum file given");
     int out_rc = cli_check_output(CMD, out);

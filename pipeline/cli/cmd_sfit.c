@@ -116,6 +116,101 @@ static int parse_peaks(const char *text, xanes_sfit_params *fp)
     return 0;
 }
 
+/* The command line as it is walked.  --peaks and --range set the current
+ * per-spectrum settings, which each spectrum named takes; the first one given
+ * also back-fills the spectra named before it.  The other fit options go to
+ * base and are merged into every spectrum after the walk. */
+typedef struct {
+    sfit_item *items; /* [argc]: at most one per argument */
+    size_t n_items;
+    const xanes_sfit_params *base;
+    double cur_c[XANES_SFIT_MAX_PEAKS];
+    size_t cur_n;
+    double cur_emin, cur_emax;
+    int seen_peaks, seen_range;
+} sfit_args;
+
+static int peaks_option(const char *cmd, const cli_opt *o, char *value)
+{
+    (void)cmd;
+    sfit_args *a = o->dst;
+    xanes_sfit_params tmp = *a->base;
+    if (parse_peaks(value, &tmp))
+        return 1;
+    a->cur_n = tmp.n_peaks;
+    memcpy(a->cur_c, tmp.center_ev, sizeof a->cur_c);
+    if (!a->seen_peaks)
+        for (size_t s = 0; s < a->n_items; s++) {
+            a->items[s].fp.n_peaks = a->cur_n;
+            memcpy(a->items[s].fp.center_ev, a->cur_c, sizeof a->cur_c);
+        }
+    a->seen_peaks = 1;
+    return 0;
+}
+
+static int range_option(const char *cmd, const cli_opt *o, char *value)
+{
+    (void)cmd;
+    sfit_args *a = o->dst;
+    if (parse_range(o->name, value, &a->cur_emin, &a->cur_emax))
+        return 1;
+    if (!a->seen_range)
+        for (size_t s = 0; s < a->n_items; s++) {
+            a->items[s].fp.emin_ev = a->cur_emin;
+            a->items[s].fp.emax_ev = a->cur_emax;
+        }
+    a->seen_range = 1;
+    return 0;
+}
+
+static int add_spectrum(const char *cmd, const cli_opt *o, char *arg)
+{
+    (void)cmd;
+    sfit_args *a = o->dst;
+    sfit_item *it = &a->items[a->n_items++];
+    it->path = arg;
+    it->fp.n_peaks = a->cur_n;
+    memcpy(it->fp.center_ev, a->cur_c, sizeof a->cur_c);
+    it->fp.emin_ev = a->cur_emin;
+    it->fp.emax_ev = a->cur_emax;
+    return 0;
+}
+
+static int shape_option(const char *cmd, const cli_opt *o, char *value)
+{
+    if (value == NULL || xanes_sfit_shape_parse(value, o->dst) != XANES_OK)
+        return cli_usage_error(cmd, "option --shape: '%s' is not gauss, lorentz or pvoigt",
+                               value != NULL ? value : "");
+    return 0;
+}
+
+static int step_option(const char *cmd, const cli_opt *o, char *value)
+{
+    if (value == NULL || xanes_sfit_step_parse(value, o->dst) != XANES_OK)
+        return cli_usage_error(cmd, "option --step: '%s' is not arctan or erf",
+                               value != NULL ? value : "");
+    return 0;
+}
+
+static int starts_option(const char *cmd, const cli_opt *o, char *value)
+{
+    xanes_sfit_params *fp = o->dst;
+    long n = 0;
+    if (cli_parse_long(cmd, o->name, value, 1, 16, &n))
+        return 1;
+    fp->min_starts = (size_t)n;
+    if (fp->max_starts < fp->min_starts)
+        fp->max_starts = fp->min_starts;
+    return 0;
+}
+
+static int window_option(const char *cmd, const cli_opt *o, char *value)
+{
+    (void)cmd;
+    xanes_sfit_params *fp = o->dst;
+    return parse_range(o->name, value, &fp->window_lo_ev, &fp->window_hi_ev);
+}
+
 /* Reads, normalizes and fits one spectrum. */
 static int process(sfit_item *it, const xanes_spectrum_options *sopt,
                    const xanes_normalize_params *np)
@@ -173,126 +268,38 @@ int xanes_cmd_sfit(int argc, char **argv)
         return CLI_EXIT_DATA;
     }
     size_t n_items = 0;
-    /* Per-spectrum settings: the current ones, and whether any was given
-     * before the first spectrum (else the first one given back-fills). */
-    double cur_c[XANES_SFIT_MAX_PEAKS];
-    size_t cur_n = base.n_peaks;
-    memcpy(cur_c, base.center_ev, sizeof cur_c);
-    double cur_emin = NAN, cur_emax = NAN;
-    int seen_peaks = 0, seen_range = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = (i + 1 < argc) ? argv[i + 1] : NULL;
-        if (cli_is_help(a)) {
-            print_help();
-            rc = CLI_EXIT_OK;
-            goto done;
-        }
-        const int so = cli_spectrum_option(CMD, argc, argv, &i, &sopt);
-        if (so < 0)
-            goto done;
-        if (so > 0)
-            continue;
-        if (strcmp(a, "--peaks") == 0) {
-            xanes_sfit_params tmp = base;
-            if (parse_peaks(v, &tmp))
-                goto done;
-            i++;
-            cur_n = tmp.n_peaks;
-            memcpy(cur_c, tmp.center_ev, sizeof cur_c);
-            if (!seen_peaks)
-                for (size_t s = 0; s < n_items; s++) {
-                    items[s].fp.n_peaks = cur_n;
-                    memcpy(items[s].fp.center_ev, cur_c, sizeof cur_c);
-                }
-            seen_peaks = 1;
-        } else if (strcmp(a, "--range") == 0) {
-            if (parse_range(a, v, &cur_emin, &cur_emax))
-                goto done;
-            i++;
-            if (!seen_range)
-                for (size_t s = 0; s < n_items; s++) {
-                    items[s].fp.emin_ev = cur_emin;
-                    items[s].fp.emax_ev = cur_emax;
-                }
-            seen_range = 1;
-        } else if (strcmp(a, "--shape") == 0) {
-            if (v == NULL || xanes_sfit_shape_parse(v, &base.shape) != XANES_OK) {
-                cli_usage_error(CMD, "option --shape: '%s' is not gauss, lorentz or pvoigt",
-                                v != NULL ? v : "");
-                goto done;
-            }
-            i++;
-        } else if (strcmp(a, "--step") == 0) {
-            if (v == NULL || xanes_sfit_step_parse(v, &base.step) != XANES_OK) {
-                cli_usage_error(CMD, "option --step: '%s' is not arctan or erf",
-                                v != NULL ? v : "");
-                goto done;
-            }
-            i++;
-        } else if (strcmp(a, "--fix-centers") == 0) {
-            base.fix_centers = 1;
-        } else if (strcmp(a, "--center-tol") == 0) {
-            if (cli_parse_double(CMD, a, v, 0.01, 20.0, &base.center_tol_ev))
-                goto done;
-            i++;
-        } else if (strcmp(a, "--starts") == 0) {
-            long ns = 0;
-            if (cli_parse_long(CMD, a, v, 1, 16, &ns))
-                goto done;
-            base.min_starts = (size_t)ns;
-            if (base.max_starts < base.min_starts)
-                base.max_starts = base.min_starts;
-            i++;
-        } else if (strcmp(a, "--window") == 0) {
-            if (parse_range(a, v, &base.window_lo_ev, &base.window_hi_ev))
-                goto done;
-            i++;
-        } else if (strcmp(a, "--e0") == 0 || strcmp(a, "--pre1") == 0 || strcmp(a, "--pre2") == 0 ||
-                   strcmp(a, "--norm1") == 0 || strcmp(a, "--norm2") == 0) {
-            double *dst = strcmp(a, "--e0") == 0      ? &np.e0_ev
-                          : strcmp(a, "--pre1") == 0  ? &np.pre1_ev
-                          : strcmp(a, "--pre2") == 0  ? &np.pre2_ev
-                          : strcmp(a, "--norm1") == 0 ? &np.norm1_ev
-                                                      : &np.norm2_ev;
-            const double lo = strcmp(a, "--e0") == 0 ? 0.0 : -2e4;
-            if (cli_parse_double(CMD, a, v, lo, 2e5, dst))
-                goto done;
-            i++;
-        } else if (strcmp(a, "--nnorm") == 0) {
-            long nn = 0;
-            if (cli_parse_long(CMD, a, v, 0, XANES_NORMALIZE_MAX_NNORM, &nn))
-                goto done;
-            np.nnorm = (int)nn;
-            i++;
-        } else if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--png") == 0 || strcmp(a, "--details") == 0) {
-            if (v == NULL || v[0] == '\0') {
-                cli_usage_error(CMD, "option %s needs a file name", a);
-                goto done;
-            }
-            if (strcmp(a, "-o") == 0)
-                csv_path = v;
-            else if (strcmp(a, "--png") == 0)
-                png_path = v;
-            else
-                details_path = v;
-            i++;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            cli_usage_error(CMD, "unknown option '%s'", a);
-            goto done;
-        } else {
-            sfit_item *it = &items[n_items++];
-            it->path = a;
-            it->fp.n_peaks = cur_n;
-            memcpy(it->fp.center_ev, cur_c, sizeof cur_c);
-            it->fp.emin_ev = cur_emin;
-            it->fp.emax_ev = cur_emax;
-        }
-    }
+    sfit_args args = {.items = items, .base = &base, .cur_n = base.n_peaks};
+    memcpy(args.cur_c, base.center_ev, sizeof args.cur_c);
+    args.cur_emin = args.cur_emax = NAN;
+    const cli_opt opts[] = {
+        {"spectrum options", CLI_SPECTRUM_OPTIONS, NULL, &sopt, 0, 0},
+        {"SPECTRUM", CLI_FILES, add_spectrum, &args, 0, 0},
+        {"--peaks", CLI_VALUE_OR_NULL, peaks_option, &args, 0, 0},
+        {"--range", CLI_VALUE_OR_NULL, range_option, &args, 0, 0},
+        {"--shape", CLI_VALUE_OR_NULL, shape_option, &base.shape, 0, 0},
+        {"--step", CLI_VALUE_OR_NULL, step_option, &base.step, 0, 0},
+        {"--fix-centers", CLI_FLAG, cli_opt_flag, &base.fix_centers, 0, 0},
+        {"--center-tol", CLI_VALUE, cli_opt_double, &base.center_tol_ev, 0.01, 20.0},
+        {"--starts", CLI_VALUE, starts_option, &base, 0, 0},
+        {"--window", CLI_VALUE_OR_NULL, window_option, &base, 0, 0},
+        {"--e0", CLI_VALUE, cli_opt_double, &np.e0_ev, 0.0, 2e5},
+        {"--pre1", CLI_VALUE, cli_opt_double, &np.pre1_ev, -2e4, 2e5},
+        {"--pre2", CLI_VALUE, cli_opt_double, &np.pre2_ev, -2e4, 2e5},
+        {"--norm1", CLI_VALUE, cli_opt_double, &np.norm1_ev, -2e4, 2e5},
+        {"--norm2", CLI_VALUE, cli_opt_double, &np.norm2_ev, -2e4, 2e5},
+        {"--nnorm", CLI_VALUE, cli_opt_int, &np.nnorm, 0, XANES_NORMALIZE_MAX_NNORM},
+        {"--json", CLI_FLAG, cli_opt_flag, &json, 0, 0},
+        {"-o", CLI_VALUE_OR_NULL, cli_opt_file, &csv_path, 0, 0},
+        {"--png", CLI_VALUE_OR_NULL, cli_opt_file, &png_path, 0, 0},
+        {"--details", CLI_VALUE_OR_NULL, cli_opt_file, &details_path, 0, 0},
+        {0},
+    };
+    rc = cli_parse_command(CMD, print_help, opts, argc, argv);
+    if (rc != CLI_PARSED)
+        goto done;
+    n_items = args.n_items;
     if (n_items == 0) {
-        cli_usage_error(CMD, "no spectrum given");
+        rc = cli_usage_error(CMD, "no spectrum given");
         goto done;
     }
     /* Global options were parsed after some spectra: merge now. */
@@ -327,7 +334,7 @@ int xanes_cmd_sfit(int argc, char **argv)
         rc = CLI_EXIT_OK;
     }
 done:
-    for (size_t s = 0; s < n_items; s++) {
+    for (size_t s = 0; s < args.n_items; s++) {
         xanes_spectrum_free(items[s].spec);
         free(items[s].norm);
     }

@@ -21,8 +21,8 @@ static int parse_column(const char *cmd, const char *opt, const char *text, size
     long v = strtol(text, &end, 10);
     if (end != text && *end == '\0') {
         if (v < 1 || v > 10000) {
-            cli_usage_error(cmd, "option %s: column %ld out of range (columns count from 1)",
-                            opt, v);
+            cli_usage_error(cmd, "option %s: column %ld out of range (columns count from 1)", opt,
+                            v);
             return -1;
         }
         *number = (size_t)v;
@@ -48,97 +48,79 @@ static char *split_pair(char *text)
     return comma + 1;
 }
 
-int cli_spectrum_option(const char *cmd, int argc, char **argv, int *i,
-                        xanes_spectrum_options *opt)
+static int energy_col(const char *cmd, const cli_opt *o, char *value)
 {
-    const char *a = argv[*i];
-    const char *v = (*i + 1 < argc) ? argv[*i + 1] : NULL;
-    if (strcmp(a, "--sort") == 0) {
-        opt->sort = 1;
-        return 1;
-    }
-    static const char *const with_value[] = {"--energy-col", "--mu-col",     "--trans",
-                                             "--fluor",      "--energy-unit", "--json-key",
-                                             "--json-index", "--grid-start", "--grid-step",
-                                             NULL};
-    int known = 0;
-    for (size_t k = 0; with_value[k] != NULL; k++)
-        known |= strcmp(a, with_value[k]) == 0;
-    if (!known)
-        return 0;
-    if (v == NULL) {
-        cli_usage_error(cmd, "option %s needs a value", a);
+    xanes_spectrum_options *opt = o->dst;
+    return parse_column(cmd, o->name, value, &opt->energy_column, &opt->energy_name);
+}
+
+static int mu_col(const char *cmd, const cli_opt *o, char *value)
+{
+    xanes_spectrum_options *opt = o->dst;
+    opt->mode = XANES_MU_COLUMN;
+    return parse_column(cmd, o->name, value, &opt->mu_column, &opt->mu_name);
+}
+
+static int trans(const char *cmd, const cli_opt *o, char *value)
+{
+    xanes_spectrum_options *opt = o->dst;
+    char *second = split_pair(value);
+    if (second == NULL) {
+        cli_usage_error(cmd, "option --trans wants I0,ITRANS (two columns)");
         return -1;
     }
-    (*i)++;
-    char *val = argv[*i];
-    if (strcmp(a, "--energy-col") == 0)
-        return parse_column(cmd, a, val, &opt->energy_column, &opt->energy_name) ? -1 : 1;
-    if (strcmp(a, "--mu-col") == 0) {
-        opt->mode = XANES_MU_COLUMN;
-        return parse_column(cmd, a, val, &opt->mu_column, &opt->mu_name) ? -1 : 1;
+    opt->mode = XANES_MU_TRANS;
+    if (parse_column(cmd, o->name, value, &opt->i0_column, &opt->i0_name) ||
+        parse_column(cmd, o->name, second, &opt->itrans_column, &opt->itrans_name))
+        return -1;
+    return 0;
+}
+
+static int fluor(const char *cmd, const cli_opt *o, char *value)
+{
+    xanes_spectrum_options *opt = o->dst;
+    char *second = split_pair(value);
+    if (second == NULL) {
+        cli_usage_error(cmd, "option --fluor wants IFLUOR[+IFLUOR...],I0");
+        return -1;
     }
-    if (strcmp(a, "--trans") == 0) {
-        char *second = split_pair(val);
-        if (second == NULL) {
-            cli_usage_error(cmd, "option --trans wants I0,ITRANS (two columns)");
+    opt->mode = XANES_MU_FLUOR;
+    if (parse_column(cmd, o->name, second, &opt->i0_column, &opt->i0_name))
+        return -1;
+    opt->n_ifluor = 0;
+    for (char *tok = strtok(value, "+"); tok != NULL; tok = strtok(NULL, "+")) {
+        size_t num = 0;
+        const char *name = NULL;
+        if (parse_column(cmd, o->name, tok, &num, &name))
+            return -1;
+        if (name != NULL) {
+            opt->ifluor_name = name;
+        } else if (opt->n_ifluor < XANES_SPECTRUM_MAX_FLUOR) {
+            opt->ifluor_columns[opt->n_ifluor++] = num;
+        } else {
+            cli_usage_error(cmd, "option --fluor: at most %d columns", XANES_SPECTRUM_MAX_FLUOR);
             return -1;
         }
-        opt->mode = XANES_MU_TRANS;
-        if (parse_column(cmd, a, val, &opt->i0_column, &opt->i0_name) ||
-            parse_column(cmd, a, second, &opt->itrans_column, &opt->itrans_name))
-            return -1;
-        return 1;
     }
-    if (strcmp(a, "--fluor") == 0) {
-        char *second = split_pair(val);
-        if (second == NULL) {
-            cli_usage_error(cmd, "option --fluor wants IFLUOR[+IFLUOR...],I0");
-            return -1;
-        }
-        opt->mode = XANES_MU_FLUOR;
-        if (parse_column(cmd, a, second, &opt->i0_column, &opt->i0_name))
-            return -1;
-        opt->n_ifluor = 0;
-        for (char *tok = strtok(val, "+"); tok != NULL; tok = strtok(NULL, "+")) {
-            size_t num = 0;
-            const char *name = NULL;
-            if (parse_column(cmd, a, tok, &num, &name))
-                return -1;
-            if (name != NULL) {
-                opt->ifluor_name = name;
-            } else if (opt->n_ifluor < XANES_SPECTRUM_MAX_FLUOR) {
-                opt->ifluor_columns[opt->n_ifluor++] = num;
-            } else {
-                cli_usage_error(cmd, "option --fluor: at most %d columns",
-                                XANES_SPECTRUM_MAX_FLUOR);
-                return -1;
-            }
-        }
-        return 1;
-    }
-    if (strcmp(a, "--energy-unit") == 0) {
-        if (strcmp(val, "ev") == 0 || strcmp(val, "eV") == 0)
-            opt->energy_unit = XANES_UNIT_EV;
-        else if (strcmp(val, "kev") == 0 || strcmp(val, "keV") == 0)
-            opt->energy_unit = XANES_UNIT_KEV;
-        else {
-            cli_usage_error(cmd, "option --energy-unit: '%s' is not ev or kev", val);
-            return -1;
-        }
-        return 1;
-    }
-    if (strcmp(a, "--json-key") == 0) {
-        opt->json_key = val;
-        return 1;
-    }
-    if (strcmp(a, "--json-index") == 0) {
-        opt->json_index = val;
-        return 1;
-    }
-    if (strcmp(a, "--grid-start") == 0)
-        return cli_parse_double(cmd, a, val, 0.0, 2e5, &opt->grid_start_ev) ? -1 : 1;
-    return cli_parse_double(cmd, a, val, 1e-6, 1e4, &opt->grid_step_ev) ? -1 : 1;
+    return 0;
+}
+
+int cli_spectrum_option(const char *cmd, int argc, char **argv, int *i, xanes_spectrum_options *opt)
+{
+    const cli_opt table[] = {
+        {"--sort", CLI_FLAG, cli_opt_flag, &opt->sort, 0, 0},
+        {"--energy-col", CLI_VALUE, energy_col, opt, 0, 0},
+        {"--mu-col", CLI_VALUE, mu_col, opt, 0, 0},
+        {"--trans", CLI_VALUE, trans, opt, 0, 0},
+        {"--fluor", CLI_VALUE, fluor, opt, 0, 0},
+        {"--energy-unit", CLI_VALUE, cli_opt_energy_unit, &opt->energy_unit, 0, 0},
+        {"--json-key", CLI_VALUE, cli_opt_string, &opt->json_key, 0, 0},
+        {"--json-index", CLI_VALUE, cli_opt_string, &opt->json_index, 0, 0},
+        {"--grid-start", CLI_VALUE, cli_opt_double, &opt->grid_start_ev, 0.0, 2e5},
+        {"--grid-step", CLI_VALUE, cli_opt_double, &opt->grid_step_ev, 1e-6, 1e4},
+        {0},
+    };
+    return cli_option(cmd, table, 0, argc, argv, i);
 }
 
 const char *cli_spectrum_options_help(void)

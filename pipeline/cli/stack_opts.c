@@ -14,96 +14,52 @@
 
 #include <string.h>
 
-/* Matches argv[*i] against option `name`; on a match sets *value (the text
- * after '=' or the next argument, NULL when it takes none) and returns 1. */
-static int match(const char *arg, const char *name, const char **inline_value)
+static int layout(const char *cmd, const cli_opt *o, char *value)
 {
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n) != 0)
-        return 0;
-    if (arg[n] == '\0') {
-        *inline_value = NULL;
-        return 1;
+    xanes_stack_layout *dst = o->dst;
+    if (strcmp(value, "fxi") == 0)
+        *dst = XANES_LAYOUT_FXI;
+    else if (strcmp(value, "aps") == 0)
+        *dst = XANES_LAYOUT_APS;
+    else if (strcmp(value, "custom") == 0)
+        *dst = XANES_LAYOUT_CUSTOM;
+    else if (strcmp(value, "auto") == 0)
+        *dst = XANES_LAYOUT_AUTO;
+    else {
+        cli_usage_error(cmd, "option --layout: '%s' is not fxi, aps, custom or auto", value);
+        return -1;
     }
-    if (arg[n] == '=') {
-        *inline_value = arg + n + 1;
-        return 1;
+    return 0;
+}
+
+/* A dataset path: absolute inside the file. */
+static int dataset_path(const char *cmd, const cli_opt *o, char *value)
+{
+    if (value[0] != '/' || strlen(value) >= 255) {
+        cli_usage_error(cmd,
+                        "option %s: '%s' is not a dataset path inside the file (like "
+                        "/entry/data/data)",
+                        o->name, value);
+        return -1;
     }
+    *(const char **)o->dst = value;
     return 0;
 }
 
 int cli_stack_option(const char *cmd, int argc, char **argv, int *i, xanes_stack_options *opt)
 {
-    const char *arg = argv[*i];
-    const char *iv = NULL;
-    if (strcmp(arg, "--raw") == 0) {
-        opt->raw = 1;
-        return 1;
-    }
-    if (strcmp(arg, "--absorbance") == 0) {
-        opt->absorbance = 1;
-        return 1;
-    }
-    static const char *const with_value[] = {"--layout",    "--stack-path",  "--flat-path",
-                                             "--dark-path", "--energy-path", "--energy-unit",
-                                             NULL};
-    const char *name = NULL;
-    for (size_t k = 0; with_value[k] != NULL && name == NULL; k++)
-        if (match(arg, with_value[k], &iv))
-            name = with_value[k];
-    if (name == NULL)
-        return 0;
-    const char *val = iv;
-    if (val == NULL) {
-        if (*i + 1 >= argc) {
-            cli_usage_error(cmd, "option %s needs a value", name);
-            return -1;
-        }
-        val = argv[++*i];
-    }
-    if (strcmp(name, "--layout") == 0) {
-        if (strcmp(val, "fxi") == 0)
-            opt->layout = XANES_LAYOUT_FXI;
-        else if (strcmp(val, "aps") == 0)
-            opt->layout = XANES_LAYOUT_APS;
-        else if (strcmp(val, "custom") == 0)
-            opt->layout = XANES_LAYOUT_CUSTOM;
-        else if (strcmp(val, "auto") == 0)
-            opt->layout = XANES_LAYOUT_AUTO;
-        else {
-            cli_usage_error(cmd, "option --layout: '%s' is not fxi, aps, custom or auto", val);
-            return -1;
-        }
-        return 1;
-    }
-    if (strcmp(name, "--energy-unit") == 0) {
-        if (strcmp(val, "ev") == 0 || strcmp(val, "eV") == 0)
-            opt->energy_unit = XANES_UNIT_EV;
-        else if (strcmp(val, "kev") == 0 || strcmp(val, "keV") == 0)
-            opt->energy_unit = XANES_UNIT_KEV;
-        else {
-            cli_usage_error(cmd, "option --energy-unit: '%s' is not ev or kev", val);
-            return -1;
-        }
-        return 1;
-    }
-    /* A dataset path: absolute inside the file. */
-    if (val[0] != '/' || strlen(val) >= 255) {
-        cli_usage_error(cmd,
-                        "option %s: '%s' is not a dataset path inside the file (like "
-                        "/entry/data/data)",
-                        name, val);
-        return -1;
-    }
-    if (strcmp(name, "--stack-path") == 0)
-        opt->stack_path = val;
-    else if (strcmp(name, "--flat-path") == 0)
-        opt->flat_path = val;
-    else if (strcmp(name, "--dark-path") == 0)
-        opt->dark_path = val;
-    else
-        opt->energy_path = val;
-    return 1;
+    const cli_opt table[] = {
+        {"--raw", CLI_FLAG, cli_opt_flag, &opt->raw, 0, 0},
+        {"--absorbance", CLI_FLAG, cli_opt_flag, &opt->absorbance, 0, 0},
+        {"--layout", CLI_VALUE, layout, &opt->layout, 0, 0},
+        {"--stack-path", CLI_VALUE, dataset_path, &opt->stack_path, 0, 0},
+        {"--flat-path", CLI_VALUE, dataset_path, &opt->flat_path, 0, 0},
+        {"--dark-path", CLI_VALUE, dataset_path, &opt->dark_path, 0, 0},
+        {"--energy-path", CLI_VALUE, dataset_path, &opt->energy_path, 0, 0},
+        {"--energy-unit", CLI_VALUE, cli_opt_energy_unit, &opt->energy_unit, 0, 0},
+        {0},
+    };
+    return cli_option(cmd, table, 1, argc, argv, i);
 }
 
 const char *cli_stack_options_help(void)
