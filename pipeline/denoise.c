@@ -24,7 +24,6 @@
 
 #include "isa.h"
 
-
 /* g[k] = d jump / d mu[k] at the subspace mean, and the raw and projected
  * gains. */
 static xanes_status jump_functional(const xanes_normalize_plan *plan, const xanes_subspace *sub,
@@ -80,9 +79,8 @@ static xanes_status jump_functional(const xanes_normalize_plan *plan, const xane
  * the pixels in the vector lanes.  A non-finite sample makes the whole
  * projected spectrum NaN, which the plan reports as non-finite. */
 static inline __attribute__((always_inline)) void
-project_row(const xanes_subspace *sub, const float *stack, size_t ne,
-                               size_t ny, size_t nx, size_t y, size_t x0, size_t w, double *c,
-                               float *fb)
+project_row(const xanes_subspace *sub, const float *stack, size_t ne, size_t ny, size_t nx,
+            size_t y, size_t x0, size_t w, double *c, float *fb)
 {
     enum { B = XANES_NORMALIZE_BLOCK };
     const double *m = xanes_subspace_mean_view(sub), *v = xanes_subspace_basis_view(sub);
@@ -146,9 +144,9 @@ project_v4(const xanes_subspace *sub, const float *stack, size_t ne, size_t ny, 
 xanes_status xanes_denoise_edgemap(const xanes_subspace *sub, const double *energy_ev,
                                    size_t n_energy, const xanes_normalize_params *norm,
                                    xanes_edgemap_method method, double min_jump_over_noise,
-                                   const float *stack, size_t ny, size_t nx,
-                                   const int32_t *labels, const float *noise, float *edge_ev,
-                                   xanes_denoise_info *info, xanes_error *err)
+                                   const float *stack, size_t ny, size_t nx, const int32_t *labels,
+                                   const float *noise, float *edge_ev, xanes_denoise_info *info,
+                                   xanes_error *err)
 {
     xanes_status st = XANES_OK;
     xanes_normalize_plan *plan = NULL;
@@ -167,7 +165,8 @@ xanes_status xanes_denoise_edgemap(const xanes_subspace *sub, const double *ener
         return XANES_OK;
     const size_t ne = n_energy;
     xanes_normalize_params np = *norm;
-    np.edges = method == XANES_EDGEMAP_HALF ? XANES_NORMALIZE_EDGE_HALF : XANES_NORMALIZE_EDGE_DERIV;
+    np.edges =
+        method == XANES_EDGEMAP_HALF ? XANES_NORMALIZE_EDGE_HALF : XANES_NORMALIZE_EDGE_DERIV;
     plan = xanes_normalize_plan_alloc(energy_ev, ne, &np, err);
     if (plan == NULL)
         return err != NULL ? err->status : XANES_EDATA;

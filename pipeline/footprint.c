@@ -24,16 +24,15 @@ xanes_status xanes_footprint_grow(const int32_t *labels, size_t ny, size_t nx, d
     if (labels == out)
         return XANES_RAISE(err, XANES_EINVAL, "footprint: output must not alias the labels");
     if (!(radius_px >= 0.0 && radius_px <= XANES_FOOTPRINT_MAX_PX))
-        return XANES_RAISE(err, XANES_EINVAL,
-                           "footprint: radius %g px is outside 0..%g px", radius_px,
-                           XANES_FOOTPRINT_MAX_PX);
+        return XANES_RAISE(err, XANES_EINVAL, "footprint: radius %g px is outside 0..%g px",
+                           radius_px, XANES_FOOTPRINT_MAX_PX);
     memcpy(out, labels, ny * nx * sizeof *out);
     const long r = (long)floor(radius_px);
     if (r == 0)
         return XANES_OK;
     const double r2max = radius_px * radius_px;
     const long lny = (long)ny, lnx = (long)nx;
-#pragma omp parallel for default(none) shared(labels, out) firstprivate(lny, lnx, r, r2max)       \
+#pragma omp parallel for default(none) shared(labels, out) firstprivate(lny, lnx, r, r2max)        \
     schedule(static)
     for (long y = 0; y < lny; y++)
         for (long x = 0; x < lnx; x++) {

@@ -57,12 +57,30 @@ void xanes_subspace_free(xanes_subspace *s)
     free(s);
 }
 
-size_t xanes_subspace_rank(const xanes_subspace *s) { return s->rank; }
-size_t xanes_subspace_n_energy(const xanes_subspace *s) { return s->n_energy; }
-const double *xanes_subspace_mean_view(const xanes_subspace *s) { return s->mean; }
-const double *xanes_subspace_basis_view(const xanes_subspace *s) { return s->basis; }
-size_t xanes_subspace_n_blocks(const xanes_subspace *s) { return s->n_blocks; }
-double xanes_subspace_threshold(const xanes_subspace *s) { return s->threshold; }
+size_t xanes_subspace_rank(const xanes_subspace *s)
+{
+    return s->rank;
+}
+size_t xanes_subspace_n_energy(const xanes_subspace *s)
+{
+    return s->n_energy;
+}
+const double *xanes_subspace_mean_view(const xanes_subspace *s)
+{
+    return s->mean;
+}
+const double *xanes_subspace_basis_view(const xanes_subspace *s)
+{
+    return s->basis;
+}
+size_t xanes_subspace_n_blocks(const xanes_subspace *s)
+{
+    return s->n_blocks;
+}
+double xanes_subspace_threshold(const xanes_subspace *s)
+{
+    return s->threshold;
+}
 
 double xanes_subspace_eigenvalue(const xanes_subspace *s, size_t j)
 {

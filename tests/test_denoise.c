@@ -63,8 +63,8 @@ static void raw_maps(const float *stack, float *edge, float *jump, float *noise)
     xanes_edgemap_free(m);
 }
 
-static void denoised_map(const float *stack, const int32_t *labels, const float *noise,
-                         float *edge, xanes_denoise_info *info)
+static void denoised_map(const float *stack, const int32_t *labels, const float *noise, float *edge,
+                         xanes_denoise_info *info)
 {
     double e[NE];
     for (size_t k = 0; k < NE; k++)
@@ -75,9 +75,9 @@ static void denoised_map(const float *stack, const int32_t *labels, const float 
     edge_params(&ep);
     xanes_error err;
     xanes_error_clear(&err);
-    xanes_status st = xanes_denoise_edgemap(s, e, NE, &ep.norm, XANES_EDGEMAP_HALF,
-                                            ep.min_jump_over_noise, stack, NY, NX, labels, noise,
-                                            edge, info, &err);
+    xanes_status st =
+        xanes_denoise_edgemap(s, e, NE, &ep.norm, XANES_EDGEMAP_HALF, ep.min_jump_over_noise, stack,
+                              NY, NX, labels, noise, edge, info, &err);
     if (st != XANES_OK)
         fail_msg("denoise: %s", err.message);
     xanes_subspace_free(s);

@@ -24,10 +24,9 @@
 #include <cmocka.h>
 #include <omp.h>
 
-
 #include "testutil.h"
-#include "xanes/status.h"
 #include "xanes/normalize.h"
+#include "xanes/status.h"
 #include "xanes/subspace.h"
 
 #include "twostate.h"
@@ -119,7 +118,8 @@ static void test_noise_removed(void **state)
         }
         xanes_subspace_free(s);
     }
-    double ratio = sqrt(ss_proj / ss_raw), erms_raw = sqrt(se_raw / 48), erms_proj = sqrt(se_proj / 48);
+    double ratio = sqrt(ss_proj / ss_raw), erms_raw = sqrt(se_raw / 48),
+           erms_proj = sqrt(se_proj / 48);
     print_message("noise 0.05: projected/raw error norm %.3f; edge rms raw %.4f eV, projected "
                   "%.4f eV\n",
                   ratio, erms_raw, erms_proj);

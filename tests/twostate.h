@@ -64,11 +64,13 @@ static inline void make_stack(float *stack, int32_t *labels, double noise_sd, un
         for (size_t x = 0; x < NX; x++) {
             double w = 0.0, t = 0.0;
             labels[y * NX + x] = particle_at(y, x, &w, &t);
-            double a = 0.2 + 0.05 * sin(0.07 * (double)x), b = -1.0e-3 * (1.0 + 0.3 * cos(0.05 * (double)y));
+            double a = 0.2 + 0.05 * sin(0.07 * (double)x),
+                   b = -1.0e-3 * (1.0 + 0.3 * cos(0.05 * (double)y));
             for (size_t k = 0; k < NE; k++) {
                 double e = energy(k);
                 double v = a + b * (e - E0) + t * ((1.0 - w) * fA(e) + w * fB(e));
-                stack[(k * NY + y) * NX + x] = (float)(v + (noise_sd > 0 ? gsl_ran_gaussian(r, noise_sd) : 0.0));
+                stack[(k * NY + y) * NX + x] =
+                    (float)(v + (noise_sd > 0 ? gsl_ran_gaussian(r, noise_sd) : 0.0));
             }
         }
     gsl_rng_free(r);

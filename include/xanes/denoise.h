@@ -54,8 +54,8 @@ typedef struct {
 xanes_status xanes_denoise_edgemap(const xanes_subspace *sub, const double *energy_ev,
                                    size_t n_energy, const xanes_normalize_params *norm,
                                    xanes_edgemap_method method, double min_jump_over_noise,
-                                   const float *stack, size_t ny, size_t nx,
-                                   const int32_t *labels, const float *noise, float *edge_ev,
-                                   xanes_denoise_info *info, xanes_error *err);
+                                   const float *stack, size_t ny, size_t nx, const int32_t *labels,
+                                   const float *noise, float *edge_ev, xanes_denoise_info *info,
+                                   xanes_error *err);
 
 #endif

@@ -34,10 +34,10 @@
 #include "xanes/status.h"
 
 typedef struct {
-    size_t block_px;     /* side of the averaged blocks, 2 */
-    size_t min_rank;     /* at least scale and state of charge: 2 */
-    size_t max_rank;     /* 6 */
-    double noise_margin; /* 1.5: eigenvalue / Marchenko-Pastur edge to keep */
+    size_t block_px;              /* side of the averaged blocks, 2 */
+    size_t min_rank;              /* at least scale and state of charge: 2 */
+    size_t max_rank;              /* 6 */
+    double noise_margin;          /* 1.5: eigenvalue / Marchenko-Pastur edge to keep */
     size_t min_blocks_per_energy; /* 4: fewer blocks than 4 x energies and the
                                      covariance is too noisy: rank 0 (no
                                      projection) */

@@ -239,11 +239,94 @@ static int print_json(const char *stack, const char *outdir, const xanes_run_res
     return 0;
 }
 
+/* What the option table of `run` fills beside the run parameters. */
+typedef struct {
+    xanes_run_params *p;
+    int threads; /* 0: all cores */
+    int align_ref_given;
+} run_cli;
+
+static int second_stack(const char *cmd, const cli_opt *o, char *value)
+{
+    return cli_usage_error(cmd, "one stack expected, got '%s' and '%s'", *(const char **)o->dst,
+                           value);
+}
+
+static int no_align_option(const char *cmd, const cli_opt *o, char *value)
+{
+    (void)cmd;
+    (void)value;
+    ((xanes_run_params *)o->dst)->align = 0;
+    return 0;
+}
+
+/* --threshold VALUE: a fixed threshold instead of Otsu's. */
+static int threshold_option(const char *cmd, const cli_opt *o, char *value)
+{
+    xanes_segment_params *sp = o->dst;
+    if (cli_parse_double(cmd, o->name, value, o->lo, o->hi, &sp->threshold_value))
+        return 1;
+    sp->threshold_method = XANES_THRESHOLD_VALUE;
+    return 0;
+}
+
+static int min_area_option(const char *cmd, const cli_opt *o, char *value)
+{
+    long m;
+    if (cli_parse_long(cmd, o->name, value, (long)o->lo, (long)o->hi, &m))
+        return 1;
+    ((xanes_segment_params *)o->dst)->min_area_px = (size_t)m;
+    return 0;
+}
+
+static int denoise_option(const char *cmd, const cli_opt *o, char *value)
+{
+    xanes_run_params *p = o->dst;
+    if (strcmp(value, "pca") == 0)
+        p->denoise = 1;
+    else if (strcmp(value, "none") == 0)
+        p->denoise = 0;
+    else
+        return cli_usage_error(cmd, "--denoise must be pca or none, got '%s'", value);
+    return 0;
+}
+
+static int edge_option(const char *cmd, const cli_opt *o, char *value)
+{
+    xanes_run_params *p = o->dst;
+    if (strcmp(value, "half") == 0)
+        p->edge = XANES_EDGEMAP_HALF;
+    else if (strcmp(value, "deriv") == 0)
+        p->edge = XANES_EDGEMAP_DERIV;
+    else
+        return cli_usage_error(cmd, "option --edge: '%s' is not half or deriv", value);
+    return 0;
+}
+
+/* --align-ref FRAME|post-edge|sum. */
+static int align_ref_option(const char *cmd, const cli_opt *o, char *value)
+{
+    run_cli *c = o->dst;
+    xanes_align_params *ap = &c->p->align_params;
+    c->align_ref_given = 1;
+    if (strcmp(value, "post-edge") == 0) {
+        ap->reference = XANES_ALIGN_REF_POST_EDGE;
+    } else if (strcmp(value, "sum") == 0) {
+        ap->reference = XANES_ALIGN_REF_SUM;
+    } else {
+        long f;
+        if (cli_parse_long(cmd, o->name, value, (long)o->lo, (long)o->hi, &f))
+            return 1;
+        ap->reference = XANES_ALIGN_REF_FRAME;
+        ap->ref_frame = (size_t)f;
+    }
+    return 0;
+}
+
 int xanes_cmd_run(int argc, char **argv)
 {
     const char *stack = NULL, *outdir = NULL;
-    int json = 0, align_ref_given = 0;
-    long threads = 0;
+    int json = 0;
     xanes_run_params p;
     xanes_run_default_params(&p);
     xanes_run_result *r = NULL;
@@ -251,107 +334,34 @@ int xanes_cmd_run(int argc, char **argv)
     xanes_error err;
     xanes_error_clear(&err);
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (cli_is_help(a)) {
-            print_help();
-            return CLI_EXIT_OK;
-        }
-        int s = cli_stack_option(CMD, argc, argv, &i, &p.stack);
-        if (s < 0)
-            return CLI_EXIT_USAGE;
-        if (s > 0)
-            continue;
-        if (strcmp(a, "--json") == 0) {
-            json = 1;
-            continue;
-        }
-        if (strcmp(a, "--no-align") == 0) {
-            p.align = 0;
-            continue;
-        }
-        const int takes_value = strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 ||
-                                strcmp(a, "--calib") == 0 || strcmp(a, "--ref-edge") == 0 ||
-                                strcmp(a, "--energy-offset") == 0 || strcmp(a, "--edge") == 0 ||
-                                strcmp(a, "--align-ref") == 0 || strcmp(a, "--threads") == 0 ||
-                                strcmp(a, "--min-area") == 0 || strcmp(a, "--overcharge-ev") == 0 ||
-                                strcmp(a, "--min-jump-snr") == 0 || strcmp(a, "--threshold") == 0 ||
-                                strcmp(a, "--standards") == 0 ||
-                                strcmp(a, "--denoise") == 0 ||
-                                strcmp(a, "--footprint-px") == 0;
-        if (takes_value && v == NULL)
-            return cli_usage_error(CMD, "option %s needs a value", a);
-        if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
-            outdir = v;
-        } else if (strcmp(a, "--calib") == 0) {
-            p.calib_path = v;
-        } else if (strcmp(a, "--standards") == 0) {
-            p.standards_path = v;
-        } else if (strcmp(a, "--ref-edge") == 0) {
-            if (cli_parse_double(CMD, a, v, 100.0, 2e5, &p.ref_edge_ev))
-                return CLI_EXIT_USAGE;
-        } else if (strcmp(a, "--energy-offset") == 0) {
-            if (cli_parse_double(CMD, a, v, -1000.0, 1000.0, &p.energy_offset_ev))
-                return CLI_EXIT_USAGE;
-        } else if (strcmp(a, "--overcharge-ev") == 0) {
-            if (cli_parse_double(CMD, a, v, 100.0, 2e5, &p.overcharge_ev))
-                return CLI_EXIT_USAGE;
-        } else if (strcmp(a, "--min-jump-snr") == 0) {
-            if (cli_parse_double(CMD, a, v, 0.0, 1e6, &p.edgemap.min_jump_over_noise))
-                return CLI_EXIT_USAGE;
-        } else if (strcmp(a, "--threshold") == 0) {
-            if (cli_parse_double(CMD, a, v, -1e6, 1e6, &p.segment.threshold_value))
-                return CLI_EXIT_USAGE;
-            p.segment.threshold_method = XANES_THRESHOLD_VALUE;
-        } else if (strcmp(a, "--threads") == 0) {
-            if (cli_parse_long(CMD, a, v, 1, 4096, &threads))
-                return CLI_EXIT_USAGE;
-        } else if (strcmp(a, "--min-area") == 0) {
-            long m;
-            if (cli_parse_long(CMD, a, v, 1, 100000000, &m))
-                return CLI_EXIT_USAGE;
-            p.segment.min_area_px = (size_t)m;
-        } else if (strcmp(a, "--footprint-px") == 0) {
-            if (cli_parse_double(CMD, a, v, 0.0, XANES_FOOTPRINT_MAX_PX, &p.footprint_px))
-                return CLI_EXIT_USAGE;
-        } else if (strcmp(a, "--denoise") == 0) {
-            if (strcmp(v, "pca") == 0)
-                p.denoise = 1;
-            else if (strcmp(v, "none") == 0)
-                p.denoise = 0;
-            else
-                return cli_usage_error(CMD, "--denoise must be pca or none, got '%s'", v);
-        } else if (strcmp(a, "--edge") == 0) {
-            if (strcmp(v, "half") == 0)
-                p.edge = XANES_EDGEMAP_HALF;
-            else if (strcmp(v, "deriv") == 0)
-                p.edge = XANES_EDGEMAP_DERIV;
-            else
-                return cli_usage_error(CMD, "option --edge: '%s' is not half or deriv", v);
-        } else if (strcmp(a, "--align-ref") == 0) {
-            align_ref_given = 1;
-            if (strcmp(v, "post-edge") == 0) {
-                p.align_params.reference = XANES_ALIGN_REF_POST_EDGE;
-            } else if (strcmp(v, "sum") == 0) {
-                p.align_params.reference = XANES_ALIGN_REF_SUM;
-            } else {
-                long f;
-                if (cli_parse_long(CMD, a, v, 0, 1000000, &f))
-                    return CLI_EXIT_USAGE;
-                p.align_params.reference = XANES_ALIGN_REF_FRAME;
-                p.align_params.ref_frame = (size_t)f;
-            }
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return cli_usage_error(CMD, "unknown option '%s' (see xanes run --help)", a);
-        } else if (stack == NULL) {
-            stack = a;
-            continue;
-        } else {
-            return cli_usage_error(CMD, "one stack expected, got '%s' and '%s'", stack, a);
-        }
-        i++;
-    }
+    run_cli c = {&p, 0, 0};
+    const cli_opt opts[] = {
+        {"stack options", CLI_STACK_OPTIONS, NULL, &p.stack, 0, 0},
+        {"STACK", CLI_ONE_FILE, second_stack, &stack, 0, 0},
+        {"--json", CLI_FLAG, cli_opt_flag, &json, 0, 0},
+        {"--no-align", CLI_FLAG, no_align_option, &p, 0, 0},
+        {"-o", CLI_VALUE, cli_opt_string, &outdir, 0, 0},
+        {"--output", CLI_VALUE, cli_opt_string, &outdir, 0, 0},
+        {"--calib", CLI_VALUE, cli_opt_string, &p.calib_path, 0, 0},
+        {"--standards", CLI_VALUE, cli_opt_string, &p.standards_path, 0, 0},
+        {"--ref-edge", CLI_VALUE, cli_opt_double, &p.ref_edge_ev, 100.0, 2e5},
+        {"--energy-offset", CLI_VALUE, cli_opt_double, &p.energy_offset_ev, -1000.0, 1000.0},
+        {"--overcharge-ev", CLI_VALUE, cli_opt_double, &p.overcharge_ev, 100.0, 2e5},
+        {"--min-jump-snr", CLI_VALUE, cli_opt_double, &p.edgemap.min_jump_over_noise, 0.0, 1e6},
+        {"--threshold", CLI_VALUE, threshold_option, &p.segment, -1e6, 1e6},
+        {"--threads", CLI_VALUE, cli_opt_int, &c.threads, 1, 4096},
+        {"--min-area", CLI_VALUE, min_area_option, &p.segment, 1, 100000000},
+        {"--footprint-px", CLI_VALUE, cli_opt_double, &p.footprint_px, 0.0, XANES_FOOTPRINT_MAX_PX},
+        {"--denoise", CLI_VALUE, denoise_option, &p, 0, 0},
+        {"--edge", CLI_VALUE, edge_option, &p, 0, 0},
+        {"--align-ref", CLI_VALUE, align_ref_option, &c, 0, 1000000},
+        {0},
+    };
+    int parsed = cli_parse_command(CMD, print_help, opts, argc, argv);
+    if (parsed != CLI_PARSED)
+        return parsed;
+    const int align_ref_given = c.align_ref_given;
+    const long threads = c.threads;
     if (stack == NULL)
         return cli_usage_error(CMD, "no stack given (usage: xanes run STACK.h5 -o OUTDIR)");
     if (outdir == NULL)
