@@ -5,9 +5,11 @@
 #include "xanes/align.h"
 #include "xanes/atomic.h"
 #include "xanes/calibrate.h"
+#include "xanes/denoise.h"
 #include "xanes/edge.h"
 #include "xanes/edgemap.h"
 #include "xanes/figure.h"
+#include "xanes/footprint.h"
 #include "xanes/lcf.h"
 #include "xanes/model.h"
 #include "xanes/normalize.h"
@@ -21,5 +23,6 @@
 #include "xanes/stack.h"
 #include "xanes/standards.h"
 #include "xanes/status.h"
+#include "xanes/subspace.h"
 
 #endif
