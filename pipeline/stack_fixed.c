@@ -30,6 +30,23 @@
 #include "stack_correct.h"
 #include "stack_source.h"
 
+/* pread until `bytes` are in or the file ends or fails (EINTR retried);
+ * returns the bytes read. */
+static size_t pread_full(int fd, void *buf, size_t bytes, unsigned long long at)
+{
+    size_t got = 0;
+    while (got < bytes) {
+        ssize_t rd = pread(fd, (unsigned char *)buf + got, bytes - got, (off_t)(at + got));
+        if (rd < 0 && errno == EINTR)
+            continue;
+        if (rd <= 0)
+            break;
+        got += (size_t)rd;
+    }
+    return got;
+}
+
+
 /* For references that are the same for every frame: classifies each pixel
  * once into cls (STACK_REF_*, stack_correct.h) and replaces flat by the
  * denominator f - d, computed as correct_frame computes it; inv gets 1/(f-d)
@@ -95,18 +112,7 @@ xanes_status stack_correct_fixed_blocks(const stack_source *src, int fd,
             r.cls = refs->cls + p0;
             for (size_t k = 0; k < ne; k++) {
                 const size_t bytes = m * sizeof *b;
-                const unsigned long long at = off[k] + p0 * sizeof *b;
-                size_t got = 0;
-                while (got < bytes) {
-                    ssize_t rd =
-                        pread(fd, (unsigned char *)b + got, bytes - got, (off_t)(at + got));
-                    if (rd < 0 && errno == EINTR)
-                        continue;
-                    if (rd <= 0)
-                        break;
-                    got += (size_t)rd;
-                }
-                if (got < bytes) {
+                if (pread_full(fd, b, bytes, off[k] + p0 * sizeof *b) < bytes) {
 #pragma omp critical(xanes_stack_read_fail)
                     failed_frame = k < failed_frame ? k : failed_frame;
                     break;
@@ -206,17 +212,7 @@ static size_t sum_frames_direct(int fd, const unsigned long long *off, size_t n_
                 a[i] = 0.0;
             for (size_t k = 0; k < n_frames; k++) {
                 const size_t bytes = m * sizeof *b;
-                size_t got = 0;
-                while (got < bytes) {
-                    ssize_t rd = pread(fd, (unsigned char *)b + got, bytes - got,
-                                       (off_t)(off[k] + p0 * sizeof *b + got));
-                    if (rd < 0 && errno == EINTR)
-                        continue;
-                    if (rd <= 0)
-                        break;
-                    got += (size_t)rd;
-                }
-                if (got < bytes) {
+                if (pread_full(fd, b, bytes, off[k] + p0 * sizeof *b) < bytes) {
 #pragma omp critical(xanes_stack_ref_fail)
                     failed = k < failed ? k : failed;
                     break;
