@@ -325,8 +325,10 @@ static xanes_status segment_stage(const xanes_run_params *p, xanes_run_result *r
     r->segment_smooth_px = p->segment.smooth_px;
     xanes_status st = xanes_segment_run(r->edge_jump, r->ny, r->nx, &p->segment, r->labels,
                                         &r->segment_info, err);
-    if (st != XANES_OK || !p->segment_smooth_auto ||
-        !(r->segment_info.otsu_contrast < p->noise_limited_contrast) ||
+    /* Decided once, on the map as first smoothed: the footprints follow the
+     * same decision even though the re-smoothed map scores higher. */
+    r->noise_limited = st == XANES_OK && r->segment_info.otsu_contrast < p->noise_limited_contrast;
+    if (st != XANES_OK || !p->segment_smooth_auto || !r->noise_limited ||
         !(p->segment.smooth_px < p->segment_smooth_noisy_px))
         return st;
     xanes_segment_params sp = p->segment;
@@ -367,7 +369,7 @@ static xanes_status denoise_stage(const xanes_run_params *p, const xanes_stack *
     r->footprint_px = p->footprint_px;
     if (isnan(r->footprint_px))
         r->footprint_px =
-            r->segment_info.otsu_contrast < p->noise_limited_contrast ? 1.0 : 0.0;
+            r->noise_limited ? 1.0 : 0.0;
     xanes_status st =
         xanes_footprint_grow(r->labels, s->ny, s->nx, r->footprint_px, r->footprints, err);
     if (st != XANES_OK)

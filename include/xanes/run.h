@@ -157,6 +157,8 @@ typedef struct {
     int32_t *footprints; /* [ny * nx] labels grown by footprint_px (footprint.h) */
     double footprint_px; /* radius used                                             */
     double segment_smooth_px; /* smoothing of the jump map used for the labels, px  */
+    int noise_limited; /* the jump map as first smoothed had Otsu contrast below
+                          noise_limited_contrast                               */
     xanes_particle *particles; /* [n_particles]                                 */
     size_t n_particles;
     /* Summary over particles with a finite mean edge. */
