@@ -34,6 +34,7 @@
 #include <gsl/gsl_math.h>
 #include <gsl/gsl_statistics_double.h>
 
+#include "segment_label.h"
 #include "watershed.h"
 
 void xanes_segment_default_params(xanes_segment_params *p)
@@ -295,165 +296,6 @@ static void morph_disc(uint8_t *mask, size_t ny, size_t nx, double r, int erode,
         mask[p] = erode ? (mask[p] && w->d2[p] > r2) : (w->d2[p] <= r2);
 }
 
-/* Root of p in a union-find forest whose links always point to a smaller
- * index (so a root is its component's first pixel in raster order); path
- * halving. */
-static size_t uf_root(size_t *parent, size_t p)
-{
-    while (parent[p] != p) {
-        parent[p] = parent[parent[p]];
-        p = parent[p];
-    }
-    return p;
-}
-
-static void uf_join(size_t *parent, size_t a, size_t b)
-{
-    a = uf_root(parent, a);
-    b = uf_root(parent, b);
-    if (a < b)
-        parent[b] = a;
-    else if (b < a)
-        parent[a] = b;
-}
-
-/* Joins pixel p = (y, x) to its selected neighbours in the row above
- * (y - 1 >= top) and on its left. */
-static void join_back(const uint8_t *sel, uint8_t want, size_t nx, int conn, size_t y, size_t x,
-                      size_t top, size_t *parent)
-{
-    const size_t p = y * nx + x;
-    if (x > 0 && sel[p - 1] == want)
-        uf_join(parent, p, p - 1);
-    if (y == top)
-        return;
-    if (sel[p - nx] == want)
-        uf_join(parent, p, p - nx);
-    if (conn == 8) {
-        if (x > 0 && sel[p - nx - 1] == want)
-            uf_join(parent, p, p - nx - 1);
-        if (x + 1 < nx && sel[p - nx + 1] == want)
-            uf_join(parent, p, p - nx + 1);
-    }
-}
-
-/* Labels the connected components of {p : sel[p] == want} under conn into
- * lab (0 elsewhere), numbered 1.. in raster order of their first pixel;
- * returns the count.  Union-find: each thread joins the pixels of its own
- * band of rows, the bands are then stitched along their borders, and one
- * raster pass numbers the roots (each component's first pixel) and labels
- * every pixel by its root, so the labels are those of a raster-order flood
- * fill whatever the number of threads.  parent holds ny * nx indices. */
-static size_t label_components(const uint8_t *sel, uint8_t want, size_t ny, size_t nx, int conn,
-                               int32_t *lab, size_t *parent)
-{
-    const size_t n = ny * nx;
-    size_t team = 1;
-#pragma omp parallel default(none) shared(sel, parent, team) firstprivate(want, ny, nx, conn)
-    {
-        /* Bands by the team's real size, which the stitching below needs. */
-        const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-        if (t == 0)
-            team = nt;
-        const size_t y0 = ny * t / nt, y1 = ny * (t + 1) / nt;
-        for (size_t y = y0; y < y1; y++)
-            for (size_t x = 0; x < nx; x++) {
-                const size_t p = y * nx + x;
-                parent[p] = p;
-                if (sel[p] == want)
-                    join_back(sel, want, nx, conn, y, x, y0, parent);
-            }
-    }
-    /* Stitch each band to the one above it. */
-    for (size_t t = 1; t < team; t++) {
-        const size_t y = ny * t / team;
-        if (y == 0 || y >= ny)
-            continue;
-        for (size_t x = 0; x < nx; x++)
-            if (sel[y * nx + x] == want)
-                join_back(sel, want, nx, conn, y, x, 0, parent);
-    }
-    /* In raster order every earlier pixel already points at its root, and
-     * a pixel's parent is earlier (or itself): one step reaches the root. */
-    int32_t nl = 0;
-    for (size_t p = 0; p < n; p++) {
-        if (sel[p] != want) {
-            lab[p] = 0;
-            continue;
-        }
-        parent[p] = parent[parent[p]];
-        lab[p] = parent[p] == p ? ++nl : lab[parent[p]];
-    }
-    return (size_t)nl;
-}
-
-/* Fills background components (complementary connectivity) of at most
- * max_px pixels that do not touch the image border. */
-static xanes_status fill_holes(uint8_t *mask, size_t ny, size_t nx, int conn, size_t max_px,
-                               seg_work *w, xanes_error *err)
-{
-    size_t n = ny * nx;
-    size_t nh = label_components(mask, 0, ny, nx, conn == 8 ? 4 : 8, w->comp, w->queue);
-    size_t *area = calloc(nh + 1, sizeof *area);
-    uint8_t *border = calloc(nh + 1, 1);
-    xanes_status st = XANES_OK;
-    if (area == NULL || border == NULL) {
-        st = XANES_RAISE(err, XANES_ENOMEM, "segment: cannot allocate %zu hole records", nh);
-        goto done;
-    }
-    /* Rows and columns by loops, not by dividing every index. */
-    const int32_t *comp = w->comp;
-    for (size_t y = 0; y < ny; y++) {
-        const int32_t *row = comp + y * nx;
-        for (size_t x = 0; x < nx; x++)
-            area[row[x]]++;
-        border[row[0]] = border[row[nx - 1]] = 1;
-        if (y == 0 || y + 1 == ny)
-            for (size_t x = 0; x < nx; x++)
-                border[row[x]] = 1;
-    }
-#pragma omp parallel for schedule(static) default(none) shared(mask, comp, area, border)           \
-    firstprivate(n, max_px)
-    for (size_t p = 0; p < n; p++) {
-        int32_t c = comp[p];
-        if (c != 0 && !border[c] && area[c] <= max_px)
-            mask[p] = 1;
-    }
-done:
-    free(area);
-    free(border);
-    return st;
-}
-
-/* Renumbers the regions in reg (ids 1..n_ids, 0 background) to 1..N in
- * raster order of their first pixel, dropping regions under min_px; writes
- * labels and returns N.  map and area hold n_ids entries. */
-static size_t relabel_raster(const int32_t *reg, size_t n, size_t n_ids, size_t min_px,
-                             int32_t *labels, int32_t *map, size_t *area, size_t *n_dropped)
-{
-    memset(map, 0, n_ids * sizeof *map);
-    memset(area, 0, n_ids * sizeof *area);
-    for (size_t p = 0; p < n; p++)
-        if (reg[p] != 0)
-            area[reg[p] - 1]++;
-    int32_t nl = 0;
-    for (size_t p = 0; p < n; p++) {
-        int32_t r = reg[p];
-        if (r == 0 || map[r - 1] != 0)
-            continue;
-        if (area[r - 1] < min_px) {
-            map[r - 1] = -1;
-            (*n_dropped)++;
-        } else {
-            map[r - 1] = ++nl;
-        }
-    }
-#pragma omp parallel for schedule(static) default(none) shared(reg, labels, map) firstprivate(n)
-    for (size_t p = 0; p < n; p++)
-        labels[p] = reg[p] == 0 || map[reg[p] - 1] < 0 ? 0 : map[reg[p] - 1];
-    return (size_t)nl;
-}
-
 static xanes_status check_params(const xanes_segment_params *p, xanes_error *err)
 {
     if (p->connectivity != 4 && p->connectivity != 8)
@@ -618,18 +460,19 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
         morph_disc(mask, ny, nx, params->closing_radius_px, 0, &w);
         morph_disc(mask, ny, nx, params->closing_radius_px, 1, &w);
     }
-    if (params->max_hole_px > 0 && (st = fill_holes(mask, ny, nx, params->connectivity,
-                                                    params->max_hole_px, &w, err)) != XANES_OK)
+    if (params->max_hole_px > 0 &&
+        (st = seg_fill_holes(mask, ny, nx, params->connectivity, params->max_hole_px, w.comp,
+                             w.queue, err)) != XANES_OK)
         goto done;
 
     int conn = params->connectivity;
-    inf.n_components = label_components(mask, 1, ny, nx, conn, w.comp, w.queue);
+    inf.n_components = seg_label_components(mask, 1, ny, nx, conn, w.comp, w.queue);
     /* Specks go first, so that they neither seed markers nor count as
      * split fragments.  w.reg and w.iscratch-sized buffers are reused as the
      * renumbering map and area table (both n long). */
     size_t *area = (size_t *)w.heap; /* heap is idle here and holds >= n size_t */
-    size_t n_kept = relabel_raster(w.comp, n, inf.n_components, params->min_area_px, w.comp, w.reg,
-                                   area, &inf.n_removed_small);
+    size_t n_kept = seg_relabel_raster(w.comp, n, inf.n_components, params->min_area_px, w.comp,
+                                       w.reg, area, &inf.n_removed_small);
     const int32_t *comp = w.comp;
     uint8_t *aux = w.aux;
 #pragma omp parallel for schedule(static) default(none) shared(mask, comp, aux) firstprivate(n)
@@ -706,8 +549,8 @@ xanes_status xanes_segment_run(const float *jump, size_t ny, size_t nx,
             goto done;
         inf.n_removed_small += n_merged;
         size_t dropped = 0;
-        inf.n_labels = relabel_raster(w.reg, n, (size_t)next, params->min_area_px, labels, w.comp,
-                                      area, &dropped);
+        inf.n_labels = seg_relabel_raster(w.reg, n, (size_t)next, params->min_area_px, labels,
+                                          w.comp, area, &dropped);
         inf.n_split = inf.n_labels > n_kept ? inf.n_labels - n_kept : 0;
     } else {
         memcpy(labels, w.comp, n * sizeof *labels);
