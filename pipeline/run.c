@@ -6,10 +6,13 @@
  * calibrate (energy offset of a measured reference spectrum, or a given
  * offset), align (drift estimate, resampling in place), edgemap (per-pixel
  * normalization + edge + jump + noise gate, with e0 and the fit ranges taken
- * from the mean spectrum), segment (labels from the jump map) and particles
- * (per-label statistics, averaged-spectrum edge, SoC).  The particles'
- * averaged spectra are normalized with exactly the e0, ranges and degree the
- * pixel map used, so pixel and particle edges share one definition.
+ * from the mean spectrum), segment (labels from the jump map, smoothed more
+ * when it is noise-limited), denoise (footprints, spectral subspace, edge map
+ * of the projected particle pixels) and particles (per-label statistics,
+ * averaged-spectrum edge, SoC); the stages after the edge map are called from
+ * run_stages.c.  The particles' averaged spectra are normalized with exactly
+ * the e0, ranges and degree the pixel map used, so pixel and particle edges
+ * share one definition.
  *
  * Nothing here computes science of its own: this file owns the buffers that
  * travel between the stages (the one float32 copy of the stack, freed as soon
@@ -22,13 +25,14 @@
 
 #include "xanes/run.h"
 
+#include "run_private.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <gsl/gsl_statistics_double.h>
 #include <omp.h>
 
 #include "xanes/standards.h"
@@ -123,8 +127,7 @@ static void stage_end(xanes_run_result *r, xanes_run_stage s, stage_clock t0)
 
 /* Puts "<what> <file>: " in front of the message a stage recorded (the
  * stage does not know the file), keeping its status.  err may be NULL. */
-static xanes_status with_context(xanes_error *err, xanes_status st, const char *what,
-                                 const char *file)
+xanes_status run_with_context(xanes_error *err, xanes_status st, const char *what, const char *file)
 {
     if (err == NULL)
         return st;
@@ -136,8 +139,8 @@ static xanes_status with_context(xanes_error *err, xanes_status st, const char *
 /* The normalization behind every edge energy of the run: p->edgemap.norm,
  * with what it leaves open (NaN, nnorm -1) taken from the standards file's
  * edge definition when p->use_edge_definition is set. */
-static void edge_norm_params(const xanes_run_params *p, const xanes_standards *std,
-                             xanes_normalize_params *out)
+void run_edge_norm_params(const xanes_run_params *p, const xanes_standards *std,
+                          xanes_normalize_params *out)
 {
     *out = p->edgemap.norm;
     if (!p->use_edge_definition)
@@ -180,7 +183,7 @@ static xanes_status calibrate_stage(const xanes_run_params *p, const xanes_stack
     xanes_calibrate_params cp = p->calibrate;
     cp.edge =
         p->edge == XANES_EDGEMAP_DERIV ? XANES_CALIBRATE_EDGE_DERIV : XANES_CALIBRATE_EDGE_HALF;
-    edge_norm_params(p, std, &cp.norm);
+    run_edge_norm_params(p, std, &cp.norm);
     const double e0_true = cp.norm.e0_ev;
     xanes_calibrate_edge_result er;
 
@@ -205,7 +208,7 @@ static xanes_status calibrate_stage(const xanes_run_params *p, const xanes_stack
             cp.norm.e0_ev = e0_true - offset;
         st = xanes_calibrate_offset(ref->energy_ev, ref->mu, ref->n, p->ref_edge_ev, &cp, &er, err);
         if (st != XANES_OK) {
-            st = with_context(err, st, "reference spectrum", p->calib_path);
+            st = run_with_context(err, st, "reference spectrum", p->calib_path);
             goto done;
         }
         const double moved = fabs(er.offset_ev - offset);
@@ -249,7 +252,7 @@ static xanes_status align_stage(const xanes_run_params *p, xanes_stack *s, xanes
             return XANES_RAISE(err, XANES_EDATA, "stack %s: %s (use --no-align)", s->path,
                                inner.message);
         }
-        return with_context(err, why, "stack", s->path);
+        return run_with_context(err, why, "stack", s->path);
     }
     st = xanes_align_estimate(a, s->absorbance, s->n_energy, r->energy_ev, r->shifts_px,
                               r->frame_ok, err);
@@ -295,11 +298,11 @@ static xanes_status edgemap_stage(const xanes_run_params *p, const xanes_stack *
         sum[k] /= (double)n_valid;
     xanes_edgemap_params ep = p->edgemap;
     ep.method = p->edge;
-    edge_norm_params(p, std, &ep.norm);
+    run_edge_norm_params(p, std, &ep.norm);
     m = xanes_edgemap_alloc(r->energy_ev, ne, s->nx, sum, &ep, err);
     if (m == NULL) {
-        st = with_context(err, err != NULL ? err->status : XANES_EDATA, "mean spectrum of stack",
-                          s->path);
+        st = run_with_context(err, err != NULL ? err->status : XANES_EDATA,
+                              "mean spectrum of stack", s->path);
         goto done;
     }
     xanes_edgemap_describe(m, &r->norm);
@@ -309,157 +312,6 @@ done:
     xanes_edgemap_free(m);
     free(sum);
     return st;
-}
-
-/* Mask and labels from the edge-jump map.  When the map is noise-limited
- * (Otsu contrast below p->noise_limited_contrast) and p->segment_smooth_auto
- * is set, the segmentation runs again with the jump map smoothed at
- * segment_smooth_noisy_px: at 300 counts the sigma-1 masks are ragged, a
- * ragged particle can split in two, and the rim pixels that noise let
- * through bias the averaged spectra (simulated 128^2 NCM stacks, 9 at 300
- * counts: F1 0.941 in one, averaged-spectrum edges 0.21 eV rms on average
- * with sigma 1 against F1 1.000 and 0.15 eV with sigma 2). */
-static xanes_status segment_stage(const xanes_run_params *p, xanes_run_result *r,
-                                  xanes_error *err)
-{
-    r->segment_smooth_px = p->segment.smooth_px;
-    xanes_status st = xanes_segment_run(r->edge_jump, r->ny, r->nx, &p->segment, r->labels,
-                                        &r->segment_info, err);
-    /* Decided once, on the map as first smoothed: the footprints follow the
-     * same decision even though the re-smoothed map scores higher. */
-    r->noise_limited = st == XANES_OK && r->segment_info.otsu_contrast < p->noise_limited_contrast;
-    if (st != XANES_OK || !p->segment_smooth_auto || !r->noise_limited ||
-        !(p->segment.smooth_px < p->segment_smooth_noisy_px))
-        return st;
-    xanes_segment_params sp = p->segment;
-    sp.smooth_px = p->segment_smooth_noisy_px;
-    r->segment_smooth_px = sp.smooth_px;
-    return xanes_segment_run(r->edge_jump, r->ny, r->nx, &sp, r->labels, &r->segment_info, err);
-}
-
-/* The normalization of the edge map as resolved (e0, windows, degree), for
- * everything normalized after it. */
-static void resolved_norm_params(const xanes_run_params *p, const xanes_standards *std,
-                                 const xanes_run_result *r, xanes_normalize_params *np)
-{
-    edge_norm_params(p, std, np);
-    np->e0_ev = r->norm.e0_ev;
-    np->pre1_ev = r->norm.pre1_ev;
-    np->pre2_ev = r->norm.pre2_ev;
-    np->norm1_ev = r->norm.norm1_ev;
-    np->norm2_ev = r->norm.norm2_ev;
-    np->nnorm = r->norm.nnorm;
-    np->nvict = r->norm.nvict;
-}
-
-/* The spectral subspace of the particle pixels and the edge map of their
- * projected spectra (denoise.h); *sub stays NULL when p->denoise is off or
- * there is no particle. */
-static xanes_status denoise_stage(const xanes_run_params *p, const xanes_stack *s,
-                                  const xanes_standards *std, xanes_run_result *r,
-                                  xanes_subspace **sub, xanes_error *err)
-{
-    r->subspace_rank = r->subspace_blocks = 0;
-    r->subspace_threshold = NAN;
-    for (size_t j = 0; j < 8; j++)
-        r->subspace_eval[j] = NAN;
-    r->footprints = malloc(s->ny * s->nx * sizeof *r->footprints);
-    if (r->footprints == NULL)
-        return XANES_RAISE(err, XANES_ENOMEM, "run: out of memory for the particle footprints");
-    r->footprint_px = p->footprint_px;
-    if (isnan(r->footprint_px))
-        r->footprint_px =
-            r->noise_limited ? 1.0 : 0.0;
-    xanes_status st =
-        xanes_footprint_grow(r->labels, s->ny, s->nx, r->footprint_px, r->footprints, err);
-    if (st != XANES_OK)
-        return st;
-    if (!p->denoise || r->segment_info.n_labels == 0)
-        return XANES_OK;
-    st = xanes_subspace_fit(s->absorbance, s->n_energy, s->ny, s->nx, r->footprints,
-                            &p->subspace, sub, err);
-    if (st != XANES_OK)
-        return with_context(err, st, "spectral subspace of stack", s->path);
-    r->subspace_rank = xanes_subspace_rank(*sub);
-    r->subspace_blocks = xanes_subspace_n_blocks(*sub);
-    r->subspace_threshold = xanes_subspace_threshold(*sub);
-    for (size_t j = 0; j < 8 && j < s->n_energy; j++)
-        r->subspace_eval[j] = xanes_subspace_eigenvalue(*sub, j);
-    xanes_normalize_params np;
-    resolved_norm_params(p, std, r, &np);
-    st = xanes_denoise_edgemap(*sub, r->energy_ev, s->n_energy, &np, p->edge,
-                               p->edgemap.min_jump_over_noise, s->absorbance, s->ny, s->nx,
-                               r->labels, r->noise, r->edge_ev, &r->denoise_info, err);
-    if (st != XANES_OK)
-        return with_context(err, st, "denoised edge map of stack", s->path);
-    return XANES_OK;
-}
-
-/* Per-particle statistics with the averaged spectra normalized like the
- * pixels (same e0, ranges and degree) and projected like them when sub is
- * not NULL. */
-static xanes_status particles_stage(const xanes_run_params *p, const xanes_stack *s,
-                                    const xanes_standards *std, const xanes_subspace *sub,
-                                    xanes_run_result *r, xanes_error *err)
-{
-    xanes_normalize_params np;
-    resolved_norm_params(p, std, r, &np);
-    xanes_particles_input in = {
-        .ny = s->ny,
-        .nx = s->nx,
-        .labels = r->labels,
-        .n_labels = r->segment_info.n_labels,
-        .edge_ev = r->edge_ev,
-        .stack = s->absorbance,
-        .energy_ev = r->energy_ev,
-        .n_energy = s->n_energy,
-        .plan = NULL,
-        .norm_params = &np,
-        .edge_kind =
-            p->edge == XANES_EDGEMAP_DERIV ? XANES_PARTICLES_EDGE_DERIV : XANES_PARTICLES_EDGE_HALF,
-        .standards = std,
-        .subspace = sub,
-        .spectrum_labels = r->footprints,
-        /* NaN exactly where a spectrum is not finite (edgemap.h). */
-        .finite_hint = r->edge_jump,
-    };
-    return xanes_particles_compute(&in, &r->particles, &r->n_particles, err);
-}
-
-/* Masks the maps to the particles and derives SoC and valence maps; sums up
- * the particles for the summary. */
-static xanes_status finish_maps(const xanes_standards *std, xanes_run_result *r, xanes_error *err)
-{
-    const size_t n = r->ny * r->nx;
-    float *edge = r->edge_ev, *soc = r->soc, *valence = r->valence;
-    const int32_t *labels = r->labels;
-#pragma omp parallel for schedule(static) default(none) shared(edge, soc, valence, labels, std)    \
-    firstprivate(n)
-    for (size_t i = 0; i < n; i++) {
-        if (labels[i] == 0)
-            edge[i] = NAN;
-        const double e = edge[i];
-        soc[i] = isfinite(e) ? (float)xanes_standards_soc(std, e) : NAN;
-        valence[i] = isfinite(e) ? (float)xanes_standards_valence(std, e) : NAN;
-    }
-    double *means = malloc((r->n_particles + 1) * sizeof *means);
-    if (means == NULL)
-        return XANES_RAISE(err, XANES_ENOMEM, "run: out of memory for %zu particles",
-                           r->n_particles);
-    size_t m = 0;
-    r->n_overcharged = 0;
-    for (size_t i = 0; i < r->n_particles; i++) {
-        const double e = r->particles[i].edge_mean_ev;
-        if (!isfinite(e))
-            continue;
-        means[m++] = e;
-        if (xanes_standards_is_overcharged(std, e))
-            r->n_overcharged++;
-    }
-    r->particle_edge_mean_ev = m > 0 ? gsl_stats_mean(means, 1, m) : NAN;
-    r->particle_edge_std_ev = m > 1 ? gsl_stats_sd(means, 1, m) : NAN;
-    free(means);
-    return XANES_OK;
 }
 
 static xanes_status alloc_result(const xanes_stack *s, xanes_run_result **out, xanes_error *err)
@@ -605,28 +457,28 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     stage_end(r, XANES_RUN_STAGE_EDGEMAP, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_SEGMENT);
-    st = segment_stage(p, r, err);
+    st = run_segment_stage(p, r, err);
     if (st != XANES_OK) {
-        st = with_context(err, st, "edge-jump map segmentation of stack", stack_path);
+        st = run_with_context(err, st, "edge-jump map segmentation of stack", stack_path);
         goto done;
     }
     stage_end(r, XANES_RUN_STAGE_SEGMENT, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_DENOISE);
-    st = denoise_stage(p, s, &std, r, &sub, err);
+    st = run_denoise_stage(p, s, &std, r, &sub, err);
     if (st != XANES_OK)
         goto done;
     stage_end(r, XANES_RUN_STAGE_DENOISE, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_PARTICLES);
-    st = particles_stage(p, s, &std, sub, r, err);
+    st = run_particles_stage(p, s, &std, sub, r, err);
     if (st != XANES_OK)
         goto done;
     /* The stack is not needed any more: give its memory back before the
      * outputs are drawn. */
     xanes_stack_free(s);
     s = NULL;
-    st = finish_maps(&std, r, err);
+    st = run_finish_maps(&std, r, err);
     if (st != XANES_OK)
         goto done;
     stage_end(r, XANES_RUN_STAGE_PARTICLES, t0);

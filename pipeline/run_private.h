@@ -1,0 +1,42 @@
+/* run_private.h: the stages of xanes_run_process (run.c) that follow the
+ * edge map, in run_stages.c, and the helpers both files use.  Private to
+ * pipeline/, not installed. */
+#ifndef XANES_RUN_PRIVATE_H
+#define XANES_RUN_PRIVATE_H
+
+#include "xanes/normalize.h"
+#include "xanes/run.h"
+#include "xanes/stack.h"
+#include "xanes/standards.h"
+#include "xanes/subspace.h"
+
+/* Puts "<what> <file>: " in front of the message a stage recorded (the
+ * stage does not know the file), keeping its status.  err may be NULL. */
+xanes_status run_with_context(xanes_error *err, xanes_status st, const char *what,
+                              const char *file);
+
+/* The normalization behind every edge energy of the run: p->edgemap.norm,
+ * with what it leaves open taken from the standards file's edge definition
+ * when p->use_edge_definition is set. */
+void run_edge_norm_params(const xanes_run_params *p, const xanes_standards *std,
+                          xanes_normalize_params *out);
+
+/* Mask and labels from the edge-jump map, smoothed more when noise-limited. */
+xanes_status run_segment_stage(const xanes_run_params *p, xanes_run_result *r, xanes_error *err);
+
+/* Footprints, spectral subspace and the edge map of the projected pixels;
+ * *sub (owned by the caller) stays NULL when denoising is off or there is
+ * no particle. */
+xanes_status run_denoise_stage(const xanes_run_params *p, const xanes_stack *s,
+                               const xanes_standards *std, xanes_run_result *r,
+                               xanes_subspace **sub, xanes_error *err);
+
+/* Per-particle statistics (averaged spectra projected onto sub when given). */
+xanes_status run_particles_stage(const xanes_run_params *p, const xanes_stack *s,
+                                 const xanes_standards *std, const xanes_subspace *sub,
+                                 xanes_run_result *r, xanes_error *err);
+
+/* Masks the maps to the particles, derives SoC and valence maps, sums up. */
+xanes_status run_finish_maps(const xanes_standards *std, xanes_run_result *r, xanes_error *err);
+
+#endif
