@@ -46,6 +46,17 @@ static size_t pread_full(int fd, void *buf, size_t bytes, unsigned long long at)
     return got;
 }
 
+/* The references seen from pixel p0 on (a block's view). */
+static stack_fixed_refs refs_at(const stack_fixed_refs *refs, size_t p0)
+{
+    stack_fixed_refs r = *refs;
+    r.dark = refs->dark != NULL ? refs->dark + p0 : NULL;
+    r.den = refs->den + p0;
+    r.inv_den = refs->inv_den + p0;
+    r.cls = refs->cls + p0;
+    return r;
+}
+
 
 /* For references that are the same for every frame: classifies each pixel
  * once into cls (STACK_REF_*, stack_correct.h) and replaces flat by the
@@ -105,11 +116,7 @@ xanes_status stack_correct_fixed_blocks(const stack_source *src, int fd,
 #pragma omp for schedule(static)
         for (size_t j = 0; j < n_blocks; j++) {
             const size_t p0 = j * BLOCK, m = n - p0 < BLOCK ? n - p0 : BLOCK;
-            stack_fixed_refs r = *refs;
-            r.dark = refs->dark != NULL ? refs->dark + p0 : NULL;
-            r.den = refs->den + p0;
-            r.inv_den = refs->inv_den + p0;
-            r.cls = refs->cls + p0;
+            const stack_fixed_refs r = refs_at(refs, p0);
             for (size_t k = 0; k < ne; k++) {
                 const size_t bytes = m * sizeof *b;
                 if (pread_full(fd, b, bytes, off[k] + p0 * sizeof *b) < bytes) {
@@ -164,11 +171,7 @@ void stack_correct_frame_u16_fixed(size_t n, const uint16_t *restrict img16,
     reduction(max : hi)
     for (size_t j = 0; j < n_blocks; j++) {
         const size_t p0 = j * BLOCK, m = n - p0 < BLOCK ? n - p0 : BLOCK;
-        stack_fixed_refs r = *refs;
-        r.dark = refs->dark != NULL ? refs->dark + p0 : NULL;
-        r.den = refs->den + p0;
-        r.inv_den = refs->inv_den + p0;
-        r.cls = refs->cls + p0;
+        const stack_fixed_refs r = refs_at(refs, p0);
         stack_correct_counts cc = {0, 0, 0, 0, 65536, 0};
         stack_correct_u16_fixed(m, img16 + p0, &r, out + p0, &cc);
         nonfinite += cc.nonfinite;
