@@ -65,6 +65,7 @@ void xanes_run_default_params(xanes_run_params *p)
     p->noise_limited_contrast = 20.0;
     p->segment_smooth_auto = 1;
     p->segment_smooth_noisy_px = 2.0;
+    p->segment_smooth_min_gain = 1.5;
     xanes_subspace_default_params(&p->subspace);
     p->overcharge_ev = NAN;
     p->standards_path = NULL;

@@ -188,6 +188,9 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
     add_num(l, "segment_smooth_px", r->segment_smooth_px);
     add_num(l, "noise_limited_contrast", p->noise_limited_contrast);
     add_num(l, "noise_limited", (double)r->noise_limited);
+    add_num(l, "segment_smooth_noisy_px",
+            p->segment_smooth_auto ? p->segment_smooth_noisy_px : NAN);
+    add_num(l, "segment_smooth_min_gain", p->segment_smooth_min_gain);
     add_num(l, "segment_otsu_bins", (double)sp->otsu_bins);
     add_num(l, "segment_otsu_min_contrast", sp->otsu_min_contrast);
     add_num(l, "segment_otsu_contrast", r->segment_info.otsu_contrast);

@@ -179,6 +179,57 @@ static void test_drift_noisy(void **state)
     tu_remove_tree(dir);
 }
 
+/* The noise-limited re-segmentation (run.h, run_stages.c): at 300 counts
+ * particles of 6-14 px radius keep the 2-px smoothing and are all found;
+ * particles of 3-6 px radius at 500 counts keep the 1-px one, which smoothing
+ * at 2 px would blur into noise that Otsu then splits into specks (22
+ * "particles" for 4 true ones before the gain rule). */
+static void test_noise_limited_segmentation(void **state)
+{
+    (void)state;
+    char dir[512];
+    tu_make_tempdir(dir, sizeof dir);
+    xanes_simulate_params p;
+    xanes_simulate_default_params(&p);
+    p.seed = 650;
+    p.dose_counts = 300.0;
+    p.drift_px = 2.0;
+    p.config = "NCM-C";
+    rt_accuracy a = {0};
+    xanes_run_result *r = NULL;
+    xanes_error err;
+    xanes_error_clear(&err);
+    assert_int_equal(rt_loop(dir, "low", &p, 0, NULL, &a, &r, &err), XANES_OK);
+    print_message("300 counts, 128^2: noise-limited %d, smoothing %.1f px, contrast %.1f, F1 "
+                  "%.3f\n",
+                  r->noise_limited, r->segment_smooth_px, r->segment_info.otsu_contrast, a.f1);
+    assert_true(r->noise_limited);
+    assert_true(r->segment_smooth_px == 2.0);
+    assert_true(a.f1 >= 0.95);
+    xanes_run_result_free(r);
+    r = NULL;
+
+    xanes_simulate_default_params(&p);
+    p.nx = 97;
+    p.ny = 83;
+    p.ne = 37;
+    p.n_particles = 4;
+    p.touching = 1;
+    p.seed = 9;
+    p.radius_min_px = 3.0;
+    p.radius_max_px = 6.0;
+    p.dose_counts = 500.0;
+    p.drift_px = 1.0;
+    xanes_error_clear(&err);
+    assert_int_equal(rt_loop(dir, "tiny", &p, 0, NULL, &a, &r, &err), XANES_OK);
+    print_message("500 counts, radii 3-6 px: smoothing %.1f px, %zu particles of 4\n",
+                  r->segment_smooth_px, r->n_particles);
+    assert_true(r->segment_smooth_px == 1.0);
+    assert_true(r->n_particles <= 4);
+    xanes_run_result_free(r);
+    tu_remove_tree(dir);
+}
+
 /* 1 and 2 threads give bit-identical maps and tables. */
 static void test_threads(void **state)
 {
@@ -421,6 +472,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drift_and_maps),
         cmocka_unit_test(test_drift_noisy),
+        cmocka_unit_test(test_noise_limited_segmentation),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_outputs),
         cmocka_unit_test(test_failed_write_leaves_nothing),

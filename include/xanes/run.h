@@ -91,10 +91,13 @@ typedef struct {
      * (20: simulated stacks give 6-8 at 300 counts, 39-44 at 10^4).  Then,
      * with segment_smooth_auto (default on), the segmentation is redone with
      * the map smoothed at segment_smooth_noisy_px (2 px) instead of
-     * segment.smooth_px. */
+     * segment.smooth_px, and kept when its Otsu contrast is at least
+     * segment_smooth_min_gain (1.5) times the first one (run_stages.c says
+     * why). */
     double noise_limited_contrast;
     int segment_smooth_auto;
     double segment_smooth_noisy_px;
+    double segment_smooth_min_gain;
     /* Each particle's averaged spectrum (and the subspace) is taken over its
      * label grown by this radius into the background (footprint.h), so that
      * it does not depend on which rim pixels noise let through the
