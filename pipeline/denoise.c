@@ -1,11 +1,9 @@
 /* denoise.c: edge map of the particle pixels from their spectra projected
  * onto the stack's spectral subspace (see denoise.h for why and the gate).
  *
- * The jump functional g of the edge definition on this grid is found once
- * by finite differences of the plan at the subspace mean (the jump is a
- * linear function of the spectrum, so a unit step per sample gives g
- * exactly up to rounding, as edgemap.c does for ||g||); P g follows from
- * the basis.  Rows are shared among threads with a static schedule; each
+ * The jump weights g of the edge definition on this grid come from the
+ * plan at the subspace mean (xanes_normalize_plan_jump_weights, as for
+ * edgemap.c's ||g||); P g follows from the basis.  Rows are shared among threads with a static schedule; each
  * row is taken XANES_NORMALIZE_BLOCK pixels at a time (segments without a
  * labelled pixel are skipped): the segment's spectra are projected in
  * double with the pixels in the vector lanes, reading every frame row
@@ -24,40 +22,20 @@
 
 #include "isa.h"
 
-/* g[k] = d jump / d mu[k] at the subspace mean, and the raw and projected
- * gains. */
-static xanes_status jump_functional(const xanes_normalize_plan *plan, const xanes_subspace *sub,
-                                    size_t ne, double *scratch, float *y, double *g,
-                                    xanes_denoise_info *info, xanes_error *err)
+/* The raw and projected noise gains of the jump, ||g|| and ||P g||, with g
+ * the plan's jump weights at the subspace mean (g[ne] is scratch). */
+static xanes_status jump_gains(const xanes_normalize_plan *plan, const xanes_subspace *sub,
+                               size_t ne, double *g, xanes_denoise_info *info, xanes_error *err)
 {
-    const double *mean = xanes_subspace_mean_view(sub);
     const double *v = xanes_subspace_basis_view(sub);
     const size_t k = xanes_subspace_rank(sub);
-    xanes_normalize_result r;
-    for (size_t i = 0; i < ne; i++)
-        y[i] = (float)mean[i];
-    if (xanes_normalize_plan_apply(plan, y, 1, scratch, &r, NULL, NULL, NULL) != XANES_OK)
-        return XANES_RAISE(err, XANES_EDATA,
-                           "denoise: the mean spectrum of the particle pixels has no edge step "
-                           "under the edge definition");
-    const double j0 = r.edge_step_signed;
-    double g2 = 0.0;
+    xanes_status st =
+        xanes_normalize_plan_jump_weights(plan, xanes_subspace_mean_view(sub), g, err);
+    if (st != XANES_OK)
+        return st;
+    double g2 = 0.0, pg2 = 0.0;
     for (size_t i = 0; i < ne; i++) {
-        float keep = y[i];
-        y[i] = keep + 1.0f;
-        double step = (double)y[i] - (double)keep;
-        xanes_status st = xanes_normalize_plan_apply(plan, y, 1, scratch, &r, NULL, NULL, NULL);
-        y[i] = keep;
-        if (st != XANES_OK)
-            return XANES_RAISE(err, XANES_EDATA,
-                               "denoise: the edge definition fails at energy %zu of the mean "
-                               "spectrum plus one",
-                               i);
-        g[i] = (r.edge_step_signed - j0) / step;
         g2 += g[i] * g[i];
-    }
-    double pg2 = 0.0;
-    for (size_t i = 0; i < ne; i++) {
         double acc = 0.0; /* (V^T V g)_i */
         for (size_t j = 0; j < k; j++) {
             double c = 0.0;
@@ -152,7 +130,7 @@ xanes_status xanes_denoise_edgemap(const xanes_subspace *sub, const double *ener
     xanes_normalize_plan *plan = NULL;
     float *proj = NULL;
     unsigned char *stat = NULL;
-    double *one = NULL, *scratch = NULL, *g = NULL;
+    double *scratch = NULL, *g = NULL;
     if (sub == NULL || energy_ev == NULL || norm == NULL || stack == NULL || labels == NULL ||
         noise == NULL || edge_ev == NULL || info == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "denoise: NULL argument");
@@ -180,13 +158,12 @@ xanes_status xanes_denoise_edgemap(const xanes_subspace *sub, const double *ener
     proj = malloc((size_t)nthr * ne * B * sizeof *proj);
     scratch = malloc((size_t)nthr * per_thread * sizeof *scratch);
     stat = malloc((size_t)nthr * B);
-    one = malloc(xanes_normalize_plan_scratch_size(plan) * sizeof *one);
     g = malloc(ne * sizeof *g);
-    if (proj == NULL || scratch == NULL || stat == NULL || one == NULL || g == NULL) {
+    if (proj == NULL || scratch == NULL || stat == NULL || g == NULL) {
         st = XANES_RAISE(err, XANES_ENOMEM, "denoise: out of memory for %d threads", nthr);
         goto done;
     }
-    st = jump_functional(plan, sub, ne, one, proj, g, info, err);
+    st = jump_gains(plan, sub, ne, g, info, err);
     if (st != XANES_OK)
         goto done;
     const double gain_raw = info->jump_gain_raw, gain_proj = info->jump_gain_projected;
@@ -261,7 +238,6 @@ xanes_status xanes_denoise_edgemap(const xanes_subspace *sub, const double *ener
     info->counts.n_invalid = n_inv;
 done:
     free(g);
-    free(one);
     free(stat);
     free(scratch);
     free(proj);

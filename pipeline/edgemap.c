@@ -172,36 +172,18 @@ void xanes_edgemap_free(xanes_edgemap *m)
  * exceeds 1 on short pre-edge ranges (1.82 for 8300..8330 / 8365..8400 eV). */
 static xanes_status jump_gain(xanes_edgemap *m, const double *mean_mu, xanes_error *err)
 {
-    size_t n = m->n_energy;
-    xanes_status st = XANES_OK;
-    float *y = malloc(n * sizeof *y);
-    double *scratch = malloc(xanes_normalize_plan_scratch_size(m->plan) * sizeof *scratch);
-    if (y == NULL || scratch == NULL) {
-        st = XANES_RAISE(err, XANES_ENOMEM, "edgemap: cannot allocate %zu samples", n);
-        goto done;
+    double *g = malloc(m->n_energy * sizeof *g);
+    if (g == NULL)
+        return XANES_RAISE(err, XANES_ENOMEM, "edgemap: cannot allocate %zu samples",
+                           m->n_energy);
+    xanes_status st = xanes_normalize_plan_jump_weights(m->plan, mean_mu, g, err);
+    if (st == XANES_OK) {
+        double g2 = 0.0;
+        for (size_t i = 0; i < m->n_energy; i++)
+            g2 += g[i] * g[i];
+        m->jump_gain = sqrt(g2);
     }
-    for (size_t i = 0; i < n; i++)
-        y[i] = (float)mean_mu[i];
-    xanes_normalize_result r;
-    st = xanes_normalize_plan_apply(m->plan, y, 1, scratch, &r, NULL, NULL, err);
-    if (st != XANES_OK)
-        goto done;
-    double j0 = r.edge_step_signed, g2 = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        float keep = y[i];
-        y[i] = keep + 1.0f;
-        double step = (double)y[i] - (double)keep;
-        st = xanes_normalize_plan_apply(m->plan, y, 1, scratch, &r, NULL, NULL, err);
-        y[i] = keep;
-        if (st != XANES_OK)
-            goto done;
-        double g = (r.edge_step_signed - j0) / step;
-        g2 += g * g;
-    }
-    m->jump_gain = sqrt(g2);
-done:
-    free(scratch);
-    free(y);
+    free(g);
     return st;
 }
 

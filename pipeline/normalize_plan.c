@@ -304,6 +304,40 @@ xanes_status xanes_normalize_plan_apply(const xanes_normalize_plan *plan, const 
     return XANES_OK;
 }
 
+xanes_status xanes_normalize_plan_jump_weights(const xanes_normalize_plan *plan,
+                                               const double *mu_at, double *g, xanes_error *err)
+{
+    const size_t n = plan->n;
+    xanes_status st = XANES_OK;
+    float *y = calloc(n, sizeof *y); /* calloc: GCC cannot see that n > 0 */
+    double *scratch = malloc(xanes_normalize_plan_scratch_size(plan) * sizeof *scratch);
+    if (y == NULL || scratch == NULL) {
+        st = XANES_RAISE(err, XANES_ENOMEM, "normalize plan: cannot allocate %zu samples", n);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)mu_at[i];
+    xanes_normalize_result r;
+    st = xanes_normalize_plan_apply(plan, y, 1, scratch, &r, NULL, NULL, err);
+    if (st != XANES_OK)
+        goto done;
+    const double j0 = r.edge_step_signed;
+    for (size_t i = 0; i < n; i++) {
+        float keep = y[i];
+        y[i] = keep + 1.0f;
+        double step = (double)y[i] - (double)keep;
+        st = xanes_normalize_plan_apply(plan, y, 1, scratch, &r, NULL, NULL, err);
+        y[i] = keep;
+        if (st != XANES_OK)
+            goto done;
+        g[i] = (r.edge_step_signed - j0) / step;
+    }
+done:
+    free(scratch);
+    free(y);
+    return st;
+}
+
 /* ---- the block form: XANES_NORMALIZE_BLOCK spectra at once ------------- */
 
 #define BW XANES_NORMALIZE_BLOCK

@@ -143,6 +143,17 @@ void xanes_normalize_plan_free(xanes_normalize_plan *plan); /* NULL no-op */
 /* Number of doubles of scratch one plan_apply call needs. */
 size_t xanes_normalize_plan_scratch_size(const xanes_normalize_plan *plan);
 
+/* The edge jump (edge_step_signed) is a fixed linear function g . mu of the
+ * spectrum under a plan (its fits are least-squares projections).  Writes
+ * g[n] (n the plan's grid size), found by adding 1 to each sample of mu_at
+ * in turn (a spectrum the plan normalizes, e.g. a stack's mean spectrum;
+ * exact up to rounding since the jump is linear).  ||g|| is the standard
+ * error of the jump for unit white noise.  Returns plan_apply's XANES_EDATA
+ * (and message) when mu_at, or mu_at plus a unit step, has no edge step,
+ * XANES_ENOMEM.  Allocates; meant for set-up, not per pixel. */
+xanes_status xanes_normalize_plan_jump_weights(const xanes_normalize_plan *plan,
+                                               const double *mu_at, double *g, xanes_error *err);
+
 /* The resolved parameters of the plan (e0, ranges, nnorm, index ranges);
  * the per-spectrum fields of *r are NaN. */
 void xanes_normalize_plan_describe(const xanes_normalize_plan *plan, xanes_normalize_result *r);
