@@ -87,7 +87,7 @@ xanes_status run_denoise_stage(const xanes_run_params *p, const xanes_stack *s,
 {
     r->subspace_rank = r->subspace_blocks = 0;
     r->subspace_threshold = NAN;
-    for (size_t j = 0; j < 8; j++)
+    for (size_t j = 0; j < XANES_RUN_N_EIGENVALUES; j++)
         r->subspace_eval[j] = NAN;
     r->footprints = malloc(s->ny * s->nx * sizeof *r->footprints);
     if (r->footprints == NULL)
@@ -108,7 +108,7 @@ xanes_status run_denoise_stage(const xanes_run_params *p, const xanes_stack *s,
     r->subspace_rank = xanes_subspace_rank(*sub);
     r->subspace_blocks = xanes_subspace_n_blocks(*sub);
     r->subspace_threshold = xanes_subspace_threshold(*sub);
-    for (size_t j = 0; j < 8 && j < s->n_energy; j++)
+    for (size_t j = 0; j < XANES_RUN_N_EIGENVALUES && j < s->n_energy; j++)
         r->subspace_eval[j] = xanes_subspace_eigenvalue(*sub, j);
     xanes_normalize_params np;
     resolved_norm_params(p, std, r, &np);

@@ -204,8 +204,6 @@ xanes_status xanes_subspace_fit(const float *stack, size_t n_energy, size_t ny, 
                            p.block_px, p.min_rank, p.max_rank, MAX_RANK, p.noise_margin);
     const size_t ne = n_energy, b = p.block_px;
     const size_t nby = (ny + b - 1) / b, nbx = (nx + b - 1) / b;
-    const size_t ncand = count_candidates(labels, ny, nx, b);
-    const size_t stride = ncand > MAX_BLOCKS ? (ncand + MAX_BLOCKS - 1) / MAX_BLOCKS : 1;
     nch = (nby + CHUNK - 1) / CHUNK;
     s = calloc(1, sizeof *s);
     ch = calloc(nch, sizeof *ch);
@@ -224,8 +222,9 @@ xanes_status xanes_subspace_fit(const float *stack, size_t n_energy, size_t ny, 
         memset(ch[c].ref, 0, (ne * ne + 2 * ne) * sizeof *buf);
     }
 
-    /* Candidate index of the first block of each chunk row range is needed
-     * for the stride: count candidates per chunk up front (labels only). */
+    /* Candidate index of the first block of each chunk, for the stride:
+     * candidates counted per chunk up front (labels only); their total
+     * sets the stride. */
     size_t *cand0 = malloc((nch + 1) * sizeof *cand0);
     work = malloc((nch + 2) * ne * sizeof *work);
     if (cand0 == NULL || work == NULL) {
@@ -237,6 +236,8 @@ xanes_status xanes_subspace_fit(const float *stack, size_t n_energy, size_t ny, 
         size_t rows = (c + 1) * CHUNK * b < ny ? CHUNK * b : ny - c * CHUNK * b;
         cand0[c + 1] = cand0[c] + count_candidates(labels + c * CHUNK * b * nx, rows, nx, b);
     }
+    const size_t ncand = cand0[nch];
+    const size_t stride = ncand > MAX_BLOCKS ? (ncand + MAX_BLOCKS - 1) / MAX_BLOCKS : 1;
     long lnch = (long)nch;
 #pragma omp parallel for default(none) shared(stack, labels, ch, cand0, work)                      \
     firstprivate(lnch, ne, ny, nx, b, nby, nbx, stride) schedule(static)

@@ -124,6 +124,9 @@ typedef struct {
  * the standards file. */
 void xanes_run_default_params(xanes_run_params *p);
 
+/* Leading eigenvalues of the spectral subspace kept in a run result. */
+#define XANES_RUN_N_EIGENVALUES 8
+
 /* Everything a run produced, in memory.  All arrays are owned by the result
  * (free with xanes_run_result_free).  Maps are [ny * nx] row-major. */
 typedef struct {
@@ -154,7 +157,7 @@ typedef struct {
     /* The subspace behind the particle spectra: rank 0 when denoise
      * is off or there were too few blocks; its eigenvalues and threshold. */
     size_t subspace_rank, subspace_blocks;
-    double subspace_eval[8];
+    double subspace_eval[XANES_RUN_N_EIGENVALUES];
     double subspace_threshold;
     xanes_denoise_info denoise_info; /* gate counts of the projected pixels   */
     int32_t *footprints; /* [ny * nx] labels grown by footprint_px (footprint.h) */
