@@ -70,35 +70,6 @@ static herr_t write_frame(hid_t d, size_t k, size_t ny, size_t nx, hid_t memtype
     return r;
 }
 
-static herr_t write_all(hid_t loc, const char *name, hid_t filetype, hid_t memtype, int rank,
-                        const hsize_t *dims, const void *buf, const char *units)
-{
-    hid_t d = make_dset(loc, name, filetype, rank, dims, rank >= 2);
-    herr_t r = -1;
-    if (d < 0)
-        return -1;
-    hsize_t total = 1;
-    for (int i = 0; i < rank; i++)
-        total *= dims[i];
-    r = total > 0 ? H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
-    if (r >= 0 && units != NULL) {
-        hid_t st = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = -1;
-        if (st >= 0 && sp >= 0 && H5Tset_size(st, strlen(units)) >= 0 &&
-            (a = H5Acreate2(d, "units", st, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0)
-            r = H5Awrite(a, st, units);
-        else
-            r = -1;
-        if (a >= 0)
-            H5Aclose(a);
-        if (sp >= 0)
-            H5Sclose(sp);
-        if (st >= 0)
-            H5Tclose(st);
-    }
-    H5Dclose(d);
-    return r;
-}
-
 /* Creates a dataset without modification times, so that a seed gives the
  * same file bytes on every run (sample_scans/ are tracked by git). */
 static hid_t create_untimed(hid_t loc, const char *name, hid_t type, hid_t space)
@@ -111,42 +82,7 @@ static hid_t create_untimed(hid_t loc, const char *name, hid_t type, hid_t space
     return d;
 }
 
-/* An HDF5 file (or group, when parent >= 0) without modification times. */
-static hid_t create_untimed_file(const char *path, hid_t parent, const char *group)
-{
-    hid_t cpl = H5Pcreate(parent >= 0 ? H5P_GROUP_CREATE : H5P_FILE_CREATE), o = -1;
-    if (cpl >= 0 && H5Pset_obj_track_times(cpl, 0) >= 0)
-        o = parent >= 0 ? H5Gcreate2(parent, group, H5P_DEFAULT, cpl, H5P_DEFAULT)
-                        : H5Fcreate(path, H5F_ACC_TRUNC, cpl, H5P_DEFAULT);
-    if (cpl >= 0)
-        H5Pclose(cpl);
-    return o;
-}
-
-static herr_t write_scalar(hid_t loc, const char *name, double v, const char *units)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t d = sp >= 0 ? create_untimed(loc, name, H5T_IEEE_F64LE, sp) : -1;
-    herr_t r = d >= 0 ? H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) : -1;
-    if (r >= 0 && units != NULL) {
-        hid_t st = H5Tcopy(H5T_C_S1), a = -1;
-        if (st >= 0 && H5Tset_size(st, strlen(units)) >= 0 &&
-            (a = H5Acreate2(d, "units", st, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0)
-            r = H5Awrite(a, st, units);
-        else
-            r = -1;
-        if (a >= 0)
-            H5Aclose(a);
-        if (st >= 0)
-            H5Tclose(st);
-    }
-    if (d >= 0)
-        H5Dclose(d);
-    if (sp >= 0)
-        H5Sclose(sp);
-    return r;
-}
-
+/* A fixed-length string attribute (as_attr) or scalar dataset of text. */
 static herr_t write_string(hid_t loc, const char *name, const char *text, int as_attr)
 {
     hid_t st = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), o = -1;
@@ -169,6 +105,49 @@ done:
         H5Sclose(sp);
     if (st >= 0)
         H5Tclose(st);
+    return r;
+}
+
+static herr_t write_all(hid_t loc, const char *name, hid_t filetype, hid_t memtype, int rank,
+                        const hsize_t *dims, const void *buf, const char *units)
+{
+    hid_t d = make_dset(loc, name, filetype, rank, dims, rank >= 2);
+    herr_t r = -1;
+    if (d < 0)
+        return -1;
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++)
+        total *= dims[i];
+    r = total > 0 ? H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
+    if (r >= 0 && units != NULL)
+        r = write_string(d, "units", units, 1);
+    H5Dclose(d);
+    return r;
+}
+
+/* An HDF5 file (or group, when parent >= 0) without modification times. */
+static hid_t create_untimed_file(const char *path, hid_t parent, const char *group)
+{
+    hid_t cpl = H5Pcreate(parent >= 0 ? H5P_GROUP_CREATE : H5P_FILE_CREATE), o = -1;
+    if (cpl >= 0 && H5Pset_obj_track_times(cpl, 0) >= 0)
+        o = parent >= 0 ? H5Gcreate2(parent, group, H5P_DEFAULT, cpl, H5P_DEFAULT)
+                        : H5Fcreate(path, H5F_ACC_TRUNC, cpl, H5P_DEFAULT);
+    if (cpl >= 0)
+        H5Pclose(cpl);
+    return o;
+}
+
+static herr_t write_scalar(hid_t loc, const char *name, double v, const char *units)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t d = sp >= 0 ? create_untimed(loc, name, H5T_IEEE_F64LE, sp) : -1;
+    herr_t r = d >= 0 ? H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) : -1;
+    if (r >= 0 && units != NULL)
+        r = write_string(d, "units", units, 1);
+    if (d >= 0)
+        H5Dclose(d);
+    if (sp >= 0)
+        H5Sclose(sp);
     return r;
 }
 
