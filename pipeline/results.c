@@ -34,16 +34,17 @@ static const double ENERGY_CONSISTENCY_EV = 1e-6;
 
 /* ---- attributes ---- */
 
-static xanes_status attr_string(hid_t obj, const char *name, const char *value, const char *file,
-                                const char *where, xanes_error *err)
+/* A UTF-8 variable-length string attribute over `space` (scalar: one
+ * string; 1-D: values[0..n-1]); takes ownership of space. */
+static xanes_status attr_vlen(hid_t obj, const char *name, hid_t space, const char *const *values,
+                              const char *file, const char *where, xanes_error *err)
 {
     xanes_status st = XANES_OK;
-    hid_t type = -1, space = -1, attr = -1;
-    const char *v = value != NULL ? value : "";
-    if ((type = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(type, H5T_VARIABLE) < 0 ||
-        H5Tset_cset(type, H5T_CSET_UTF8) < 0 || (space = H5Screate(H5S_SCALAR)) < 0 ||
+    hid_t type = -1, attr = -1;
+    if (space < 0 || (type = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(type, H5T_VARIABLE) < 0 ||
+        H5Tset_cset(type, H5T_CSET_UTF8) < 0 ||
         (attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-        H5Awrite(attr, type, &v) < 0)
+        H5Awrite(attr, type, values) < 0)
         st = XANES_RAISE(err, XANES_EIO, "cannot write attribute '%s' of '%s' in '%s'", name, where,
                          file);
     if (attr >= 0)
@@ -53,6 +54,13 @@ static xanes_status attr_string(hid_t obj, const char *name, const char *value, 
     if (type >= 0)
         H5Tclose(type);
     return st;
+}
+
+static xanes_status attr_string(hid_t obj, const char *name, const char *value, const char *file,
+                                const char *where, xanes_error *err)
+{
+    const char *v = value != NULL ? value : "";
+    return attr_vlen(obj, name, H5Screate(H5S_SCALAR), &v, file, where, err);
 }
 
 static xanes_status attr_double(hid_t obj, const char *name, double value, const char *file,
@@ -76,22 +84,8 @@ static xanes_status attr_double(hid_t obj, const char *name, double value, const
 static xanes_status attr_strings(hid_t obj, const char *name, const char *const *values, size_t n,
                                  const char *file, const char *where, xanes_error *err)
 {
-    xanes_status st = XANES_OK;
-    hid_t type = -1, space = -1, attr = -1;
     hsize_t dim = n;
-    if ((type = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(type, H5T_VARIABLE) < 0 ||
-        H5Tset_cset(type, H5T_CSET_UTF8) < 0 || (space = H5Screate_simple(1, &dim, NULL)) < 0 ||
-        (attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-        H5Awrite(attr, type, values) < 0)
-        st = XANES_RAISE(err, XANES_EIO, "cannot write attribute '%s' of '%s' in '%s'", name, where,
-                         file);
-    if (attr >= 0)
-        H5Aclose(attr);
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
-    return st;
+    return attr_vlen(obj, name, H5Screate_simple(1, &dim, NULL), values, file, where, err);
 }
 
 /* ---- datasets ---- */
