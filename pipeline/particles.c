@@ -61,12 +61,12 @@ static xanes_status check_input(const xanes_particles_input *in, int need_stack,
     for (size_t p = 0; p < n; p++) {
         int32_t l = in->labels[p];
         int32_t f = in->spectrum_labels != NULL ? in->spectrum_labels[p] : 0;
-        if (l < 0 || (size_t)l > in->n_labels || f < 0 || (size_t)f > in->n_labels)
+        const int bad_l = l < 0 || (size_t)l > in->n_labels;
+        if (bad_l || f < 0 || (size_t)f > in->n_labels)
             return XANES_RAISE(err, XANES_EDATA,
                                "particles: %slabel %d at pixel (y %zu, x %zu) is "
                                "outside 0..%zu",
-                               l < 0 || (size_t)l > in->n_labels ? "" : "spectrum ",
-                               (int)(l < 0 || (size_t)l > in->n_labels ? l : f), p / in->nx,
+                               bad_l ? "" : "spectrum ", (int)(bad_l ? l : f), p / in->nx,
                                p % in->nx, in->n_labels);
     }
     return XANES_OK;
