@@ -454,6 +454,15 @@ static void test_bad_input(void **state)
     assert_null(pt);
     assert_int_equal(n, 0);
     assert_non_null(strstr(err.message, "label 3 at pixel (y 1, x 2) is outside 0..2"));
+    /* The same check on the spectra's footprints. */
+    int32_t lab_ok[6] = {0, 1, 1, 2, 0, 2}, grown[6] = {1, 1, 1, 2, 5, 2};
+    in.labels = lab_ok;
+    in.spectrum_labels = grown;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_particles_compute(&in, &pt, &n, &err), XANES_EDATA);
+    assert_non_null(strstr(err.message, "spectrum label 5 at pixel (y 1, x 1) is outside 0..2"));
+    in.labels = lab;
+    in.spectrum_labels = NULL;
     in.n_labels = 3;
     in.stack = edge;
     double energy[6] = {1, 2, 3, 4, 5, 6};
