@@ -346,7 +346,7 @@ size_t xanes_normalize_plan_block_scratch_size(const xanes_normalize_plan *plan)
 {
     /* y and z [n][BW], the per-lane state, and one contiguous spectrum and
      * plan_apply scratch for the scalar route (derivative edge). */
-    return 2 * plan->n * BW + 8 * BW + plan->n + xanes_normalize_plan_scratch_size(plan);
+    return 2 * plan->n * BW + 6 * BW + plan->n + xanes_normalize_plan_scratch_size(plan);
 }
 
 /* Bitwise select (mask all ones or zero): a ?: on doubles is not
@@ -374,8 +374,7 @@ static inline __attribute__((always_inline)) void block_body(const xanes_normali
     const double *e = plan->energy_ev;
     double *restrict y = scratch, *restrict z = scratch + n * BW;
     double *restrict a0 = z + n * BW, *restrict a1 = a0 + BW, *restrict ss = a1 + BW;
-    double *restrict step = ss + BW, *restrict prev = step + BW, *restrict y1 = prev + BW;
-    double *restrict y2 = y1 + BW, *restrict hit_i = y2 + BW;
+    double *restrict step = ss + BW, *restrict prev = step + BW, *restrict hit_i = prev + BW;
     double *spec = hit_i + BW, *one = spec + n;
     uint64_t bad[BW], alive[BW];
 
@@ -479,11 +478,8 @@ static inline __attribute__((always_inline)) void block_body(const xanes_normali
             for (size_t j = 0; j < BW; j++) {
                 const double cur = zi[j] / step[j];
                 const uint64_t hit = alive[j] & ((uint64_t)0 - (uint64_t)(cur >= level));
-                y1[j] = sel(hit, prev[j], y1[j]);
-                y2[j] = sel(hit, cur, y2[j]);
                 hit_i[j] = sel(hit, di, hit_i[j]);
                 alive[j] &= ~hit;
-                prev[j] = cur;
             }
             any = 0;
             for (size_t j = 0; j < BW; j++)
@@ -493,14 +489,10 @@ static inline __attribute__((always_inline)) void block_body(const xanes_normali
             if (hit_i[j] == 0.0)
                 continue;
             const size_t i = (size_t)hit_i[j];
-            if (plan->crossing == XANES_EDGE_CROSS_LINEAR) {
-                const double e1 = e[i - 1], e2 = e[i];
-                out->half_edge_ev[j] = e1 + (level - y1[j]) * (e2 - e1) / (y2[j] - y1[j]);
-                continue;
-            }
-            /* The cubic's slopes need the samples around the bracket: the
-             * window i-2..i+1 (clipped to the spectrum, whose ends stay
-             * ends), normalized as plan_apply does (z / |step|). */
+            /* The crossing through the edge code, on the samples around the
+             * bracket (a cubic's slopes need them): the window i-2..i+1
+             * (clipped to the spectrum, whose ends stay ends), normalized as
+             * plan_apply does (z / |step|). */
             const size_t lo = i >= 2 ? i - 2 : 0, hi = i + 1 < n ? i + 1 : n - 1;
             double wn[4];
             for (size_t q = lo; q <= hi; q++)
