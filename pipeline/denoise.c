@@ -51,8 +51,8 @@ static xanes_status jump_gains(const xanes_normalize_plan *plan, const xanes_sub
 }
 
 /* Projects the w spectra of row y, columns x0..x0+w-1, onto the subspace:
- * fb[e * XANES_NORMALIZE_BLOCK + j] = m_e + sum_k c_kj v_ke with
- * c_kj = sum_e v_ke (y_ej - m_e), in double, sums in the order of
+ * fb[e * XANES_NORMALIZE_BLOCK + j] = sum_k c_kj v_ke with
+ * c_kj = sum_e v_ke y_ej, in double, sums in the order of
  * xanes_subspace_project (so each spectrum is what that function gives),
  * the pixels in the vector lanes.  A non-finite sample makes the whole
  * projected spectrum NaN, which the plan reports as non-finite. */
@@ -61,24 +61,24 @@ project_row(const xanes_subspace *sub, const float *stack, size_t ne, size_t ny,
             size_t y, size_t x0, size_t w, double *c, float *fb)
 {
     enum { B = XANES_NORMALIZE_BLOCK };
-    const double *m = xanes_subspace_mean_view(sub), *v = xanes_subspace_basis_view(sub);
+    const double *v = xanes_subspace_basis_view(sub);
     const size_t k = xanes_subspace_rank(sub);
     for (size_t j = 0; j < k * B; j++)
         c[j] = 0.0;
     for (size_t e = 0; e < ne; e++) {
         const float *row = stack + (e * ny + y) * nx + x0;
         for (size_t q = 0; q < k; q++) {
-            const double vq = v[q * ne + e], me = m[e];
+            const double vq = v[q * ne + e];
             double *cq = c + q * B;
 #pragma omp simd
             for (size_t j = 0; j < w; j++)
-                cq[j] += vq * ((double)row[j] - me);
+                cq[j] += vq * (double)row[j];
         }
     }
     for (size_t e = 0; e < ne; e++) {
         double acc[B];
         for (size_t j = 0; j < w; j++)
-            acc[j] = m[e];
+            acc[j] = 0.0;
         for (size_t q = 0; q < k; q++) {
             const double vq = v[q * ne + e];
             const double *cq = c + q * B;

@@ -101,8 +101,8 @@ xanes_status run_denoise_stage(const xanes_run_params *p, const xanes_stack *s,
         return st;
     if (!p->denoise || r->segment_info.n_labels == 0)
         return XANES_OK;
-    st = xanes_subspace_fit(s->absorbance, s->n_energy, s->ny, s->nx, r->footprints, &p->subspace,
-                            sub, err);
+    st = xanes_subspace_fit(s->absorbance, r->energy_ev, s->n_energy, s->ny, s->nx, r->footprints,
+                            &p->subspace, sub, err);
     if (st != XANES_OK)
         return run_with_context(err, st, "spectral subspace of stack", s->path);
     r->subspace_rank = xanes_subspace_rank(*sub);

@@ -1,16 +1,18 @@
-/* subspace.c: principal components of a stack's particle spectra and the
- * projection of averaged spectra onto them (see subspace.h for why).
+/* subspace.c: the spectral subspace of a stack's particle spectra and the
+ * projection of averaged spectra onto it (see subspace.h for why).
  *
- * Block spectra are summed chunk by chunk (CHUNK block rows per chunk, the
- * chunks shared among threads with a static schedule); each chunk keeps its
- * weight, its first block as a shift reference, and the first and second
- * moments about that reference, so the sums stay well conditioned.  The
- * chunks are then merged in order with the parallel-axis rule (Chan, Golub
- * and LeVeque, "Algorithms for computing the sample variance", 1983), which
- * makes the covariance independent of the thread count.  The symmetric
- * p x p eigenproblem is GSL's (gsl_eigen_symmv, sorted descending).
+ * Every block spectrum is first stripped of its least-squares line in
+ * energy (the edge definition ignores any added a + b E, so the line is
+ * kept as it is and only the rest is modelled).  Block rows are taken in
+ * fixed chunks of CHUNK rows, shared among threads with a static schedule;
+ * each chunk sums its weighted spectra and the upper triangle of the
+ * weighted second moment of the stripped spectra, and the chunks are added
+ * in order, so the result does not depend on the thread count.  No centring:
+ * the moment is about zero, so thickness (a scale) is one direction, not a
+ * spread around a mean.  The symmetric p x p eigenproblem is GSL's
+ * (gsl_eigen_symmv, sorted descending).
  * Blocks are taken with a deterministic stride when there are more than
- * MAX_BLOCKS of them: 20000 blocks fix an 80 x 80 covariance far better than
+ * MAX_BLOCKS of them: 20000 blocks fix an 80 x 80 moment far better than
  * the noise they carry, and the rank-one updates (p^2/2 per block) would
  * otherwise cost more than the rest of the particle stage on a 1024^2 stack.
  */
@@ -33,16 +35,16 @@
 struct xanes_subspace {
     size_t n_energy, rank, n_blocks;
     double threshold;
-    double *mean;  /* [n_energy] */
-    double *basis; /* [rank][n_energy], orthonormal rows */
+    double *mean;  /* [n_energy] weighted mean of the block spectra */
+    double *basis; /* [rank][n_energy], orthonormal rows: the line, then the components */
     double *eval;  /* [n_energy], descending */
 };
 
 void xanes_subspace_default_params(xanes_subspace_params *p)
 {
     p->block_px = 2;
-    p->min_rank = 2;
-    p->max_rank = 6;
+    p->min_rank = 4;
+    p->max_rank = 8;
     p->noise_margin = 1.5;
     p->min_blocks_per_energy = 4;
 }
@@ -91,34 +93,69 @@ void xanes_subspace_project(const xanes_subspace *s, const double *in, double *o
 {
     const size_t p = s->n_energy;
     double c[MAX_RANK];
-    for (size_t j = 0; j < s->rank; j++) {
-        const double *v = s->basis + j * p;
-        double acc = 0.0;
-        for (size_t k = 0; k < p; k++)
-            acc += v[k] * (in[k] - s->mean[k]);
-        c[j] = acc;
-    }
     if (s->rank == 0) {
         if (out != in)
             memcpy(out, in, p * sizeof *out);
         return;
     }
+    for (size_t j = 0; j < s->rank; j++) {
+        const double *v = s->basis + j * p;
+        double acc = 0.0;
+        for (size_t k = 0; k < p; k++)
+            acc += v[k] * in[k];
+        c[j] = acc;
+    }
     for (size_t k = 0; k < p; k++) {
-        double acc = s->mean[k];
+        double acc = 0.0;
         for (size_t j = 0; j < s->rank; j++)
             acc += c[j] * s->basis[j * p + k];
         out[k] = acc;
     }
 }
 
-/* Moments of one chunk: weight, blocks, reference, sum of w (m - ref) and
- * upper triangle of sum of w (m - ref)(m - ref)^T. */
+/* Sums of one chunk: weight, blocks, sum of w m and upper triangle of
+ * sum of w d d^T, d = m with its line removed. */
 typedef struct {
     double w;
     size_t n;
-    int have_ref;
-    double *ref, *s1, *s2; /* [p], [p], [p*p] */
+    double *s1, *s2; /* [p], [p*p] */
 } chunk_moments;
+
+/* The unit vectors of the constant and of the centred energy, rows 0 and 1
+ * of line[2][p]; XANES_EINVAL (message) unless the energies are finite and
+ * not all equal. */
+static xanes_status line_basis(const double *energy_ev, size_t p, double *line, xanes_error *err)
+{
+    double emean = 0.0;
+    for (size_t i = 0; i < p; i++) {
+        if (!isfinite(energy_ev[i]))
+            return XANES_RAISE(err, XANES_EINVAL, "subspace: energy %zu is not finite", i);
+        emean += energy_ev[i];
+    }
+    emean /= (double)p;
+    double ss = 0.0;
+    for (size_t i = 0; i < p; i++)
+        ss += (energy_ev[i] - emean) * (energy_ev[i] - emean);
+    if (!(ss > 0.0))
+        return XANES_RAISE(err, XANES_EINVAL, "subspace: all %zu energies are equal", p);
+    for (size_t i = 0; i < p; i++) {
+        line[i] = 1.0 / sqrt((double)p);
+        line[p + i] = (energy_ev[i] - emean) / sqrt(ss);
+    }
+    return XANES_OK;
+}
+
+/* d = m minus its projection on the two rows of line. */
+static void strip_line(const double *line, size_t p, const double *m, double *d)
+{
+    double c0 = 0.0, c1 = 0.0;
+    for (size_t i = 0; i < p; i++) {
+        c0 += line[i] * m[i];
+        c1 += line[p + i] * m[i];
+    }
+    for (size_t i = 0; i < p; i++)
+        d[i] = m[i] - c0 * line[i] - c1 * line[p + i];
+}
 
 /* Mean spectrum of block (by, bx) into m[p]; returns its pixel count (0 when
  * under half the block is labelled with finite spectra). */
@@ -171,14 +208,15 @@ static size_t count_candidates(const int32_t *labels, size_t ny, size_t nx, size
     return n;
 }
 
-xanes_status xanes_subspace_fit(const float *stack, size_t n_energy, size_t ny, size_t nx,
-                                const int32_t *labels, const xanes_subspace_params *params,
-                                xanes_subspace **out, xanes_error *err)
+xanes_status xanes_subspace_fit(const float *stack, const double *energy_ev, size_t n_energy,
+                                size_t ny, size_t nx, const int32_t *labels,
+                                const xanes_subspace_params *params, xanes_subspace **out,
+                                xanes_error *err)
 {
     xanes_status st = XANES_OK;
     xanes_subspace *s = NULL;
     chunk_moments *ch = NULL;
-    double *buf = NULL, *work = NULL;
+    double *buf = NULL, *work = NULL, *line = NULL;
     gsl_matrix *q = NULL, *evec = NULL;
     gsl_vector *eval = NULL;
     gsl_eigen_symmv_workspace *ws = NULL;
@@ -190,24 +228,29 @@ xanes_status xanes_subspace_fit(const float *stack, size_t n_energy, size_t ny, 
         xanes_subspace_default_params(&p);
     if (out != NULL)
         *out = NULL;
-    if (stack == NULL || labels == NULL || out == NULL)
+    if (stack == NULL || energy_ev == NULL || labels == NULL || out == NULL)
         return XANES_RAISE(err, XANES_EINVAL, "subspace: NULL argument");
     if (n_energy < 3 || ny == 0 || nx == 0)
         return XANES_RAISE(err, XANES_EINVAL,
                            "subspace: a %zu x %zu x %zu stack is too small (need 3 energies)",
                            n_energy, ny, nx);
-    if (p.block_px == 0 || p.min_rank > p.max_rank || p.max_rank > MAX_RANK ||
+    if (p.block_px == 0 || p.min_rank < 3 || p.min_rank > p.max_rank || p.max_rank > MAX_RANK ||
         !(p.noise_margin > 0.0))
         return XANES_RAISE(err, XANES_EINVAL,
-                           "subspace: bad parameters (block %zu px, rank %zu..%zu of at most %d, "
+                           "subspace: bad parameters (block %zu px, rank %zu..%zu within 3..%d, "
                            "noise margin %g)",
                            p.block_px, p.min_rank, p.max_rank, MAX_RANK, p.noise_margin);
     const size_t ne = n_energy, b = p.block_px;
+    line = malloc(2 * ne * sizeof *line);
+    if (line == NULL)
+        return XANES_RAISE(err, XANES_ENOMEM, "subspace: out of memory for %zu energies", ne);
+    if ((st = line_basis(energy_ev, ne, line, err)) != XANES_OK)
+        goto done;
     const size_t nby = (ny + b - 1) / b, nbx = (nx + b - 1) / b;
     nch = (nby + CHUNK - 1) / CHUNK;
     s = calloc(1, sizeof *s);
     ch = calloc(nch, sizeof *ch);
-    buf = malloc(nch * (ne * ne + 2 * ne) * sizeof *buf);
+    buf = calloc(nch * (ne * ne + ne), sizeof *buf);
     if (s == NULL || ch == NULL || buf == NULL)
         goto nomem;
     s->n_energy = ne;
@@ -216,17 +259,15 @@ xanes_status xanes_subspace_fit(const float *stack, size_t n_energy, size_t ny, 
     if (s->mean == NULL || s->eval == NULL)
         goto nomem;
     for (size_t c = 0; c < nch; c++) {
-        ch[c].ref = buf + c * (ne * ne + 2 * ne);
-        ch[c].s1 = ch[c].ref + ne;
+        ch[c].s1 = buf + c * (ne * ne + ne);
         ch[c].s2 = ch[c].s1 + ne;
-        memset(ch[c].ref, 0, (ne * ne + 2 * ne) * sizeof *buf);
     }
 
     /* Candidate index of the first block of each chunk, for the stride:
      * candidates counted per chunk up front (labels only); their total
      * sets the stride. */
     size_t *cand0 = malloc((nch + 1) * sizeof *cand0);
-    work = malloc((nch + 2) * ne * sizeof *work);
+    work = malloc(2 * (nch + 1) * ne * sizeof *work);
     if (cand0 == NULL || work == NULL) {
         free(cand0);
         goto nomem;
@@ -239,12 +280,12 @@ xanes_status xanes_subspace_fit(const float *stack, size_t n_energy, size_t ny, 
     const size_t ncand = cand0[nch];
     const size_t stride = ncand > MAX_BLOCKS ? (ncand + MAX_BLOCKS - 1) / MAX_BLOCKS : 1;
     long lnch = (long)nch;
-#pragma omp parallel for default(none) shared(stack, labels, ch, cand0, work)                      \
+#pragma omp parallel for default(none) shared(stack, labels, ch, cand0, work, line)                \
     firstprivate(lnch, ne, ny, nx, b, nby, nbx, stride) schedule(static)
     for (long lc = 0; lc < lnch; lc++) {
         size_t c = (size_t)lc, idx = cand0[c];
         chunk_moments *m = &ch[c];
-        double *spec = work + c * ne;
+        double *spec = work + 2 * c * ne, *d = spec + ne;
         for (size_t by = c * CHUNK; by < (c + 1) * CHUNK && by < nby; by++)
             for (size_t bx = 0; bx < nbx; bx++) {
                 if (!block_labelled(labels, ny, nx, b, by, bx))
@@ -256,18 +297,13 @@ xanes_status xanes_subspace_fit(const float *stack, size_t n_energy, size_t ny, 
                 if (cnt == 0)
                     continue;
                 double w = (double)cnt;
-                if (!m->have_ref) {
-                    memcpy(m->ref, spec, ne * sizeof *spec);
-                    m->have_ref = 1;
-                }
-                for (size_t i = 0; i < ne; i++)
-                    spec[i] -= m->ref[i];
+                strip_line(line, ne, spec, d);
                 for (size_t i = 0; i < ne; i++) {
                     m->s1[i] += w * spec[i];
-                    double wi = w * spec[i];
+                    double wi = w * d[i];
                     double *row = m->s2 + i * ne;
                     for (size_t j = i; j < ne; j++)
-                        row[j] += wi * spec[j];
+                        row[j] += wi * d[j];
                 }
                 m->w += w;
                 m->n++;
@@ -275,57 +311,40 @@ xanes_status xanes_subspace_fit(const float *stack, size_t n_energy, size_t ny, 
     }
     free(cand0);
 
-    /* Merge in chunk order: mean, then scatter about it. */
     double wt = 0.0;
     for (size_t c = 0; c < nch; c++) {
-        if (ch[c].n == 0)
-            continue;
         for (size_t i = 0; i < ne; i++)
-            s->mean[i] += ch[c].w * ch[c].ref[i] + ch[c].s1[i];
+            s->mean[i] += ch[c].s1[i];
         wt += ch[c].w;
         s->n_blocks += ch[c].n;
     }
-    if (s->n_blocks < p.min_blocks_per_energy * ne || !(wt > 0.0)) {
-        /* Too few blocks for a covariance: no projection (rank 0). */
-        for (size_t i = 0; i < ne; i++)
-            s->mean[i] = wt > 0.0 ? s->mean[i] / wt : 0.0;
+    for (size_t i = 0; i < ne; i++)
+        s->mean[i] = wt > 0.0 ? s->mean[i] / wt : 0.0;
+    if (s->n_blocks < p.min_blocks_per_energy * ne || !(wt > 0.0) || ne <= p.min_rank) {
+        /* Too few blocks for the moment, or too few energies for a
+         * subspace smaller than the spectra: no projection (rank 0). */
         for (size_t i = 0; i < ne; i++)
             s->eval[i] = NAN;
         s->threshold = NAN;
         goto finish;
     }
-    for (size_t i = 0; i < ne; i++)
-        s->mean[i] /= wt;
     q = gsl_matrix_calloc(ne, ne);
     evec = gsl_matrix_alloc(ne, ne);
     eval = gsl_vector_alloc(ne);
     ws = gsl_eigen_symmv_alloc(ne);
     if (q == NULL || evec == NULL || eval == NULL || ws == NULL)
         goto nomem;
-    for (size_t c = 0; c < nch; c++) {
-        if (ch[c].n == 0)
-            continue;
-        const double w = ch[c].w;
-        double *dm = work; /* chunk mean - ref, then chunk mean - total mean */
-        double *dt = work + ne;
-        for (size_t i = 0; i < ne; i++) {
-            dm[i] = ch[c].s1[i] / w;
-            dt[i] = ch[c].ref[i] + dm[i] - s->mean[i];
-        }
+    for (size_t c = 0; c < nch; c++)
         for (size_t i = 0; i < ne; i++)
-            for (size_t j = i; j < ne; j++) {
-                double v = ch[c].s2[i * ne + j] - w * dm[i] * dm[j] + w * dt[i] * dt[j];
-                double *qq = gsl_matrix_ptr(q, i, j);
-                *qq += v;
-            }
-    }
+            for (size_t j = i; j < ne; j++)
+                *gsl_matrix_ptr(q, i, j) += ch[c].s2[i * ne + j];
     for (size_t i = 0; i < ne; i++)
         for (size_t j = 0; j < i; j++)
             gsl_matrix_set(q, i, j, gsl_matrix_get(q, j, i));
     if (gsl_eigen_symmv(q, eval, evec, ws) != GSL_SUCCESS ||
         gsl_eigen_symmv_sort(eval, evec, GSL_EIGEN_SORT_VAL_DESC) != GSL_SUCCESS) {
         st = XANES_RAISE(err, XANES_EDATA,
-                         "subspace: the eigen-decomposition of the %zu x %zu covariance of %zu "
+                         "subspace: the eigen-decomposition of the %zu x %zu moment of %zu "
                          "blocks failed",
                          ne, ne, s->n_blocks);
         goto done;
@@ -333,36 +352,70 @@ xanes_status xanes_subspace_fit(const float *stack, size_t n_energy, size_t ny, 
     for (size_t i = 0; i < ne; i++)
         s->eval[i] = gsl_vector_get(eval, i);
     {
-        /* Noise bulk: median of the lower half of the spectrum (ascending
-         * copy for gsl_stats_median_from_sorted_data). */
-        size_t nlow = ne - ne / 2;
+        /* The line's two directions carry no moment (their eigenvalues are
+         * rounding, last in the order): the noise bulk is the median of the
+         * lower half of the other pd = ne - 2 (ascending copy for
+         * gsl_stats_median_from_sorted_data). */
+        const size_t pd = ne - 2, nlow = pd - pd / 2;
         for (size_t i = 0; i < nlow; i++)
-            work[i] = s->eval[ne - 1 - i];
+            work[i] = s->eval[pd - 1 - i];
         double bulk = gsl_stats_median_from_sorted_data(work, 1, nlow);
-        double ratio = sqrt((double)ne / (double)s->n_blocks);
+        double ratio = sqrt((double)pd / (double)s->n_blocks);
         s->threshold = p.noise_margin * bulk * (1.0 + ratio) * (1.0 + ratio);
+        /* Noise-free data have a bulk of rounding errors: what is below
+         * 1e-10 of the largest eigenvalue is never a component. */
+        if (s->threshold < 1e-10 * s->eval[0])
+            s->threshold = 1e-10 * s->eval[0];
         size_t k = 0;
-        while (k < ne && k < p.max_rank && s->eval[k] > s->threshold)
+        while (k < pd && k + 2 < p.max_rank && s->eval[k] > s->threshold)
             k++;
-        if (k < p.min_rank)
-            k = p.min_rank;
-        if (k > ne)
-            k = ne;
-        s->rank = k;
+        if (k + 2 < p.min_rank)
+            k = p.min_rank - 2;
+        if (k > pd)
+            k = pd;
+        s->rank = k + 2;
     }
     s->basis = malloc(s->rank * ne * sizeof *s->basis);
     if (s->basis == NULL)
         goto nomem;
-    for (size_t j = 0; j < s->rank; j++)
-        for (size_t i = 0; i < ne; i++)
-            s->basis[j * ne + i] = gsl_matrix_get(evec, i, j);
+    memcpy(s->basis, line, 2 * ne * sizeof *line);
+    {
+        /* Components past the rounding-level eigenvalues (a rank raised to
+         * min_rank on data that span fewer) may lean on the line's null
+         * directions: Gram-Schmidt against the rows before, and a direction
+         * left with under 1e-6 of its norm is dropped. */
+        size_t r = 2;
+        for (size_t j = 0; j + 2 < s->rank; j++) {
+            double *v = s->basis + r * ne;
+            for (size_t i = 0; i < ne; i++)
+                v[i] = gsl_matrix_get(evec, i, j);
+            for (size_t u = 0; u < r; u++) {
+                const double *b0 = s->basis + u * ne;
+                double dot = 0.0;
+                for (size_t i = 0; i < ne; i++)
+                    dot += b0[i] * v[i];
+                for (size_t i = 0; i < ne; i++)
+                    v[i] -= dot * b0[i];
+            }
+            double nrm = 0.0;
+            for (size_t i = 0; i < ne; i++)
+                nrm += v[i] * v[i];
+            nrm = sqrt(nrm);
+            if (!(nrm > 1e-6))
+                continue;
+            for (size_t i = 0; i < ne; i++)
+                v[i] /= nrm;
+            r++;
+        }
+        s->rank = r;
+    }
 finish:
     *out = s;
     s = NULL;
     goto done;
 nomem:
-    st = XANES_RAISE(err, XANES_ENOMEM,
-                     "subspace: out of memory for the covariance of %zu energies", n_energy);
+    st = XANES_RAISE(err, XANES_ENOMEM, "subspace: out of memory for the moment of %zu energies",
+                     n_energy);
 done:
     gsl_eigen_symmv_free(ws);
     gsl_vector_free(eval);
@@ -371,6 +424,7 @@ done:
     free(work);
     free(buf);
     free(ch);
+    free(line);
     xanes_subspace_free(s);
     return st;
 }

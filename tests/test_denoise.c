@@ -70,7 +70,7 @@ static void denoised_map(const float *stack, const int32_t *labels, const float 
     for (size_t k = 0; k < NE; k++)
         e[k] = energy(k);
     xanes_subspace *s = NULL;
-    assert_int_equal(xanes_subspace_fit(stack, NE, NY, NX, labels, NULL, &s, NULL), XANES_OK);
+    assert_int_equal(xanes_subspace_fit(stack, e, NE, NY, NX, labels, NULL, &s, NULL), XANES_OK);
     xanes_edgemap_params ep;
     edge_params(&ep);
     xanes_error err;
@@ -205,7 +205,7 @@ static void test_rank0_and_mismatch(void **state)
     for (size_t k = 0; k < NE; k++)
         e[k] = energy(k);
     xanes_subspace *s = NULL;
-    assert_int_equal(xanes_subspace_fit(stack, NE, NY, NX, labels, NULL, &s, NULL), XANES_OK);
+    assert_int_equal(xanes_subspace_fit(stack, e, NE, NY, NX, labels, NULL, &s, NULL), XANES_OK);
     assert_int_equal(xanes_subspace_rank(s), 0);
     xanes_edgemap_params ep;
     edge_params(&ep);
@@ -217,7 +217,7 @@ static void test_rank0_and_mismatch(void **state)
         assert_true(edge[p] == 8355.5f);
     assert_int_equal(info.counts.n_pixels, 0);
     xanes_subspace_free(s);
-    assert_int_equal(xanes_subspace_fit(stack, NE, NY, NX, full, NULL, &s, NULL), XANES_OK);
+    assert_int_equal(xanes_subspace_fit(stack, e, NE, NY, NX, full, NULL, &s, NULL), XANES_OK);
     xanes_error err;
     xanes_error_clear(&err);
     assert_int_equal(xanes_denoise_edgemap(s, e, NE - 1, &ep.norm, XANES_EDGEMAP_HALF, 8.0, stack,

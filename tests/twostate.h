@@ -30,6 +30,12 @@ static inline double energy(size_t k)
     return e;
 }
 
+static inline void energies(double *e)
+{
+    for (size_t k = 0; k < NE; k++)
+        e[k] = energy(k);
+}
+
 static inline double fA(double e)
 {
     return 0.5 + atan((e - 8354.3) / 1.4) / M_PI + 0.5 * exp(-pow((e - 8358.0) / 2.6, 2));

@@ -13,9 +13,9 @@
  * in the same test).  This is the PCA denoising TXM-XANES users know from
  * TXM-Wizard and PyXAS, done with the stack's own components.
  *
- * The gate, after projection.  The projected jump is g . (m + P (y - m)) for
- * the jump functional g of the edge definition, P = V V^T the projector and
- * m the subspace mean, so its standard error is sigma ||P g||, sigma being
+ * The gate, after projection.  The projected jump is g . P y for the jump
+ * functional g of the edge definition and P = V V^T the projector, so its
+ * standard error is sigma ||P g||, sigma being
  * the pixel's per-sample noise (the pre-edge RMS of its raw spectrum, which
  * edgemap.h's noise map gives as noise / max(1, ||g||)).  A pixel keeps its
  * edge when jump > 0 and jump >= min_jump_over_noise * sigma ||P g||: the

@@ -6,24 +6,38 @@
  * two samples, so on its own it uses the information of a noisy spectrum
  * poorly: on simulated NCM particles at 300 counts its edge scatters about
  * 4x the Cramer-Rao bound of a shift.  The spectra of one sample are
- * thickness x (a one-parameter family of Ni spectra) + a smooth background,
- * so they span a few dimensions; projecting a particle's averaged spectrum
- * onto the leading principal components of all particle pixels (the PCA
+ * a background line in energy + thickness x (a one-parameter family of Ni
+ * spectra), so they span a few dimensions; projecting a particle's averaged
+ * spectrum onto the leading components of all particle pixels (the PCA
  * denoising of TXM-XANES tools such as TXM-Wizard and PyXAS) removes the
  * noise outside that subspace before the same edge definition is applied.
  * Noise-free spectra inside the subspace are unchanged.
  *
+ * Model.  The subspace is linear (through zero, not about a mean) and always
+ * holds the lines a + b E: the edge definition does not see an added line
+ * (pre- and post-edge lines absorb it), so the line of a spectrum is kept
+ * as it is and only what remains is modelled.  The components are those of
+ * the spectra with their least-squares line removed, uncentred, so
+ * thickness is a scale (one direction: the mean Ni shape) and the state of
+ * charge the next.  Against centred components of the raw spectra this
+ * removes a systematic error of the projected edges: on simulated NCM
+ * stacks (10^4 counts, 108 particles, truth labels) the worst particle
+ * 0.16 -> 0.06 eV and the rms 0.034 -> 0.020 eV, because the centred model
+ * spends components on the background and on thickness x shape products.
+ *
  * Algorithm.  Labelled pixels whose spectra are finite are averaged in
  * block_px x block_px blocks (a block needs half its pixels), which lowers
- * the noise of each sample so the components stand clear of it; the
- * count-weighted covariance of the block spectra (energies x energies) is
- * diagonalised with GSL (gsl_eigen_symmv).  The rank k keeps the eigenvalues
- * above noise_margin times the Marchenko-Pastur upper edge
- * sigma^2 n (1 + sqrt(p/n))^2 of p-dimensional white noise over n blocks,
- * with sigma^2 n estimated by the median of the lower half of the
- * eigenvalues (the noise bulk), clamped to [min_rank, max_rank].  Sums run
- * in fixed chunks of block rows, added in order, so the result does not
- * depend on the thread count.  Sizes: up to 4x10^6 pixels, 20-200 energies.
+ * the noise of each sample so the components stand clear of it; each block
+ * spectrum loses its least-squares line, and the count-weighted second
+ * moment of what remains (energies x energies) is diagonalised with GSL
+ * (gsl_eigen_symmv).  It keeps the k components whose eigenvalues exceed
+ * noise_margin times the Marchenko-Pastur upper edge
+ * sigma^2 n (1 + sqrt(p/n))^2 of p = n_energy - 2 dimensional white noise
+ * over n blocks, with sigma^2 n estimated by the median of the lower half of
+ * the eigenvalues (the noise bulk); the rank is 2 (the line) + k, clamped
+ * to [min_rank, max_rank].  Sums run in fixed chunks of block rows, added
+ * in order, so the result does not depend on the thread count.  Sizes: up
+ * to 4x10^6 pixels, 20-200 energies.
  */
 #ifndef XANES_SUBSPACE_H
 #define XANES_SUBSPACE_H
@@ -35,8 +49,9 @@
 
 typedef struct {
     size_t block_px;              /* side of the averaged blocks, 2 */
-    size_t min_rank;              /* at least scale and state of charge: 2 */
-    size_t max_rank;              /* 6 */
+    size_t min_rank;              /* 4: the line, the shape and the state of charge
+                                     (at least 3) */
+    size_t max_rank;              /* 8 (at most 16) */
     double noise_margin;          /* 1.5: eigenvalue / Marchenko-Pastur edge to keep */
     size_t min_blocks_per_energy; /* 4: fewer blocks than 4 x energies and the
                                      covariance is too noisy: rank 0 (no
@@ -47,38 +62,45 @@ void xanes_subspace_default_params(xanes_subspace_params *p);
 
 typedef struct xanes_subspace xanes_subspace;
 
-/* Fits the subspace of stack [n_energy][ny][nx] (absorbance) over the pixels
- * with labels[y*nx+x] > 0.  p NULL = defaults.  *out is new (free with
- * xanes_subspace_free); its rank may be 0 when there are too few blocks, and
- * then xanes_subspace_project copies its input.
- * Returns XANES_EINVAL (NULL arguments, n_energy < 3, empty map, bad
- * params: block_px 0, min_rank > max_rank, noise_margin not > 0),
+/* Fits the subspace of stack [n_energy][ny][nx] (absorbance, energies
+ * energy_ev[n_energy] in eV) over the pixels with labels[y*nx+x] > 0.
+ * p NULL = defaults.  *out is new (free with
+ * xanes_subspace_free); its rank is 0 when there are too few blocks or no more
+ * energies than min_rank, and then xanes_subspace_project copies its input.
+ * Returns XANES_EINVAL (NULL arguments, n_energy < 3, empty map,
+ * non-finite or all-equal energies, bad params: block_px 0, min_rank < 3 or
+ * > max_rank, max_rank > 16, noise_margin not > 0),
  * XANES_EDATA (the eigen-solver failed: message says so), XANES_ENOMEM.
  * Uses OpenMP over block rows; thread-count independent. */
-xanes_status xanes_subspace_fit(const float *stack, size_t n_energy, size_t ny, size_t nx,
-                                const int32_t *labels, const xanes_subspace_params *p,
-                                xanes_subspace **out, xanes_error *err);
+xanes_status xanes_subspace_fit(const float *stack, const double *energy_ev, size_t n_energy,
+                                size_t ny, size_t nx, const int32_t *labels,
+                                const xanes_subspace_params *p, xanes_subspace **out,
+                                xanes_error *err);
 
 void xanes_subspace_free(xanes_subspace *s); /* NULL is a no-op */
 
-/* Rank k used by the projection (0: no projection). */
+/* Dimension of the subspace: 2 (the line) + the components kept; 0: no
+ * projection. */
 size_t xanes_subspace_rank(const xanes_subspace *s);
 
 /* Number of blocks the covariance was built from. */
 size_t xanes_subspace_n_blocks(const xanes_subspace *s);
 
-/* Eigenvalue j (descending, j < n_energy) of the weighted block covariance
- * and the noise threshold the rank was chosen with (same units). */
+/* Eigenvalue j (descending, j < n_energy) of the weighted second moment of
+ * the block spectra less their lines (the last two are rounding), and the
+ * noise threshold the components were chosen with (same units). */
 double xanes_subspace_eigenvalue(const xanes_subspace *s, size_t j);
 double xanes_subspace_threshold(const xanes_subspace *s);
 
-/* Lent views: the mean [n_energy] and the basis [rank][n_energy] (orthonormal
- * rows; NULL when the rank is 0), valid until xanes_subspace_free. */
+/* Lent views: the weighted mean of the block spectra [n_energy] (a
+ * representative spectrum of the particles) and the basis [rank][n_energy]
+ * (orthonormal rows, the line's two first; NULL when the rank is 0), valid
+ * until xanes_subspace_free. */
 size_t xanes_subspace_n_energy(const xanes_subspace *s);
 const double *xanes_subspace_mean_view(const xanes_subspace *s);
 const double *xanes_subspace_basis_view(const xanes_subspace *s);
 
-/* out = mean + V V^T (in - mean): in and out are [n_energy] (may alias).
+/* out = V V^T in (V the basis): in and out are [n_energy] (may alias).
  * Pure, no allocation, thread-safe. */
 void xanes_subspace_project(const xanes_subspace *s, const double *in, double *out);
 

@@ -134,9 +134,11 @@ static void print_summary(const char *stack, const char *outdir, const xanes_run
            r->norm.e0_ev);
     if (r->subspace_rank > 0) {
         const xanes_edgemap_counts *d = &r->denoise_info.counts;
-        printf("denoise: %zu principal components of %zu blocks; %zu particle pixels re-mapped "
-               "from projected spectra, %zu with an edge, %zu rejected by the gate\n",
-               r->subspace_rank, r->subspace_blocks, d->n_pixels, d->n_edge, d->n_low_jump);
+        printf("denoise: subspace of rank %zu (line + %zu components) from %zu blocks; %zu "
+               "particle pixels re-mapped from projected spectra, %zu with an edge, %zu "
+               "rejected by the gate\n",
+               r->subspace_rank, r->subspace_rank - 2, r->subspace_blocks, d->n_pixels,
+               d->n_edge, d->n_low_jump);
     } else if (p->denoise) {
         printf("denoise: off for this stack (too few particle pixels for principal "
                "components)\n");
