@@ -180,8 +180,8 @@ done:
 /* Edge of one averaged spectrum with the core code; NaN when the core finds
  * none.  fbuf holds n_fbuf >= n_energy floats, NaN past n_energy, scratch
  * the plan's scratch. */
-static void spectrum_edge(const xanes_particles_input *in, double *mu, float *fbuf,
-                          double *scratch, xanes_normalize_workspace *ws, xanes_particle *out)
+static void spectrum_edge(const xanes_particles_input *in, double *mu, float *fbuf, double *scratch,
+                          xanes_normalize_workspace *ws, xanes_particle *out)
 {
     xanes_normalize_result r;
     xanes_status st;
@@ -341,7 +341,12 @@ xanes_status xanes_particles_compute(const xanes_particles_input *in, xanes_part
                              nl, ne);
             goto done;
         }
-        mean_spectra(in, mean, count, valid, runs);
+        if (in->mean_spectra != NULL && in->mean_counts != NULL) {
+            memcpy(mean, in->mean_spectra, nl * ne * sizeof *mean);
+            memcpy(count, in->mean_counts, nl * sizeof *count);
+        } else {
+            mean_spectra(in, mean, count, valid, runs);
+        }
         for (size_t l = 0; l < nl; l++) {
             res[l].n_spectrum_px = count[l];
             if (count[l] > 0)

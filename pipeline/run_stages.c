@@ -148,7 +148,49 @@ xanes_status run_particles_stage(const xanes_run_params *p, const xanes_stack *s
         /* NaN exactly where a spectrum is not finite (edgemap.h). */
         .finite_hint = r->edge_jump,
     };
-    return xanes_particles_compute(&in, &r->particles, &r->n_particles, err);
+    r->means_subspace_rank = r->means_subspace_spectra = 0;
+    r->means_subspace_threshold = NAN;
+    /* Not when the jump map is noise-limited: then the few, noisy means fit
+     * their own noise along the component that separates them, and on 48
+     * simulated 300-count stacks 111 of 422 particle edges were off by more
+     * than 0.15 eV against 94 with the block components. */
+    if (sub == NULL || xanes_subspace_rank(sub) == 0 || r->segment_info.n_labels == 0 ||
+        r->noise_limited)
+        return xanes_particles_compute(&in, &r->particles, &r->n_particles, err);
+    /* The averaged spectra first, for their own subspace (subspace.h,
+     * xanes_subspace_fit_means); they project themselves when it has a
+     * rank, and are handed to xanes_particles_compute either way. */
+    const size_t nl = r->segment_info.n_labels, ne = s->n_energy;
+    double *mean = malloc(nl * ne * sizeof *mean);
+    size_t *count = malloc(nl * sizeof *count);
+    xanes_subspace *msub = NULL;
+    xanes_status st = XANES_OK;
+    if (mean == NULL || count == NULL) {
+        st = XANES_RAISE(err, XANES_ENOMEM, "run: out of memory for %zu averaged spectra", nl);
+        goto done;
+    }
+    if ((st = xanes_particles_mean_spectra(&in, mean, count, err)) != XANES_OK)
+        goto done;
+    st = xanes_subspace_fit_means(mean, count, nl, r->energy_ev, ne, xanes_subspace_noise_var(sub),
+                                  &p->subspace, &msub, err);
+    if (st != XANES_OK) {
+        st = run_with_context(err, st, "spectral subspace of the averaged spectra of stack",
+                              s->path);
+        goto done;
+    }
+    r->means_subspace_rank = xanes_subspace_rank(msub);
+    r->means_subspace_spectra = xanes_subspace_n_blocks(msub);
+    r->means_subspace_threshold = xanes_subspace_threshold(msub);
+    if (r->means_subspace_rank > 0)
+        in.subspace = msub;
+    in.mean_spectra = mean;
+    in.mean_counts = count;
+    st = xanes_particles_compute(&in, &r->particles, &r->n_particles, err);
+done:
+    xanes_subspace_free(msub);
+    free(count);
+    free(mean);
+    return st;
 }
 
 /* Masks the maps to the particles and derives SoC and valence maps; sums up

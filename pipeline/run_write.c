@@ -177,6 +177,10 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
     add_num(l, "subspace_eigenvalue_1", r->subspace_eval[0]);
     add_num(l, "subspace_eigenvalue_2", r->subspace_eval[1]);
     add_num(l, "subspace_eigenvalue_3", r->subspace_eval[2]);
+    add_num(l, "means_subspace_margin", p->subspace.means_margin);
+    add_num(l, "means_subspace_rank", (double)r->means_subspace_rank);
+    add_num(l, "means_subspace_spectra", (double)r->means_subspace_spectra);
+    add_num(l, "means_subspace_threshold", r->means_subspace_threshold);
     add_num(l, "edgemap_pixels_with_edge", (double)r->edgemap_counts.n_edge);
     add_num(l, "edgemap_pixels_invalid", (double)r->edgemap_counts.n_invalid);
     add_num(l, "edgemap_pixels_gated", (double)r->edgemap_counts.n_low_jump);

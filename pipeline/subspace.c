@@ -19,6 +19,7 @@
 #include "xanes/subspace.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +35,7 @@
 
 struct xanes_subspace {
     size_t n_energy, rank, n_blocks;
-    double threshold;
+    double threshold, noise_var;
     double *mean;  /* [n_energy] weighted mean of the block spectra */
     double *basis; /* [rank][n_energy], orthonormal rows: the line, then the components */
     double *eval;  /* [n_energy], descending */
@@ -47,6 +48,8 @@ void xanes_subspace_default_params(xanes_subspace_params *p)
     p->max_rank = 8;
     p->noise_margin = 1.5;
     p->min_blocks_per_energy = 4;
+    p->means_margin = 1.5;
+    p->min_means = 6;
 }
 
 void xanes_subspace_free(xanes_subspace *s)
@@ -82,6 +85,10 @@ size_t xanes_subspace_n_blocks(const xanes_subspace *s)
 double xanes_subspace_threshold(const xanes_subspace *s)
 {
     return s->threshold;
+}
+double xanes_subspace_noise_var(const xanes_subspace *s)
+{
+    return s->noise_var;
 }
 
 double xanes_subspace_eigenvalue(const xanes_subspace *s, size_t j)
@@ -208,6 +215,120 @@ static size_t count_candidates(const int32_t *labels, size_t ny, size_t nx, size
     return n;
 }
 
+/* Eigen-decomposition of the moment m[ne*ne] (upper triangle; of spectra
+ * less their lines, over s->n_blocks blocks or means), the rank, and the
+ * basis: the line's rows, then the components kept.  The threshold is the
+ * Marchenko-Pastur rule of subspace.h: for blocks (noise_var NaN) from the
+ * noise bulk of the eigenvalues themselves, which also sets s->noise_var,
+ * the per-sample noise variance; for means, from noise_var.  At most
+ * max_components components. */
+static xanes_status moment_eigen(const double *m, const double *line, size_t ne,
+                                 const xanes_subspace_params *p, double noise_var,
+                                 size_t max_components, xanes_subspace *s, xanes_error *err)
+{
+    xanes_status st = XANES_OK;
+    gsl_matrix *q = gsl_matrix_alloc(ne, ne), *evec = gsl_matrix_alloc(ne, ne);
+    gsl_vector *eval = gsl_vector_alloc(ne);
+    gsl_eigen_symmv_workspace *ws = gsl_eigen_symmv_alloc(ne);
+    double *work = malloc(ne * sizeof *work);
+    s->basis = NULL;
+    if (q == NULL || evec == NULL || eval == NULL || ws == NULL || work == NULL) {
+        st = XANES_RAISE(err, XANES_ENOMEM,
+                         "subspace: out of memory for the moment of %zu energies", ne);
+        goto done;
+    }
+    for (size_t i = 0; i < ne; i++)
+        for (size_t j = i; j < ne; j++) {
+            gsl_matrix_set(q, i, j, m[i * ne + j]);
+            gsl_matrix_set(q, j, i, m[i * ne + j]);
+        }
+    if (gsl_eigen_symmv(q, eval, evec, ws) != GSL_SUCCESS ||
+        gsl_eigen_symmv_sort(eval, evec, GSL_EIGEN_SORT_VAL_DESC) != GSL_SUCCESS) {
+        st = XANES_RAISE(err, XANES_EDATA,
+                         "subspace: the eigen-decomposition of the %zu x %zu moment of %zu "
+                         "%s failed",
+                         ne, ne, s->n_blocks, isnan(noise_var) ? "blocks" : "averaged spectra");
+        goto done;
+    }
+    for (size_t i = 0; i < ne; i++)
+        s->eval[i] = gsl_vector_get(eval, i);
+    /* The line's two directions carry no moment (their eigenvalues are
+     * rounding, last in the order): pd = ne - 2 directions are left. */
+    const size_t pd = ne - 2;
+    if (isnan(noise_var)) {
+        /* Noise bulk: the median of the lower half of the pd eigenvalues
+         * (ascending copy for gsl_stats_median_from_sorted_data); each block
+         * carries its count times its variance, so bulk / blocks is the
+         * per-pixel noise variance. */
+        const size_t nlow = pd - pd / 2;
+        for (size_t i = 0; i < nlow; i++)
+            work[i] = s->eval[pd - 1 - i];
+        double bulk = gsl_stats_median_from_sorted_data(work, 1, nlow);
+        double ratio = sqrt((double)pd / (double)s->n_blocks);
+        s->threshold = p->noise_margin * bulk * (1.0 + ratio) * (1.0 + ratio);
+        s->noise_var = bulk / (double)s->n_blocks;
+    } else {
+        /* n means of pd dimensions, each weighted by its pixel count: white
+         * noise of per-pixel variance v reaches v (sqrt n + sqrt pd)^2. */
+        double r = sqrt((double)s->n_blocks) + sqrt((double)pd);
+        s->threshold = p->means_margin * noise_var * r * r;
+        s->noise_var = noise_var;
+    }
+    /* Noise-free data have a bulk of rounding errors: what is below 1e-10
+     * of the largest eigenvalue is never a component. */
+    if (s->threshold < 1e-10 * s->eval[0])
+        s->threshold = 1e-10 * s->eval[0];
+    size_t k = 0;
+    while (k < pd && k + 2 < p->max_rank && k < max_components && s->eval[k] > s->threshold)
+        k++;
+    if (k + 2 < p->min_rank)
+        k = p->min_rank - 2;
+    if (k > pd)
+        k = pd;
+    s->basis = malloc((k + 2) * ne * sizeof *s->basis);
+    if (s->basis == NULL) {
+        st = XANES_RAISE(err, XANES_ENOMEM, "subspace: out of memory for a basis of %zu energies",
+                         ne);
+        goto done;
+    }
+    memcpy(s->basis, line, 2 * ne * sizeof *line);
+    /* Components past the rounding-level eigenvalues (a rank raised to
+     * min_rank on data that span fewer) may lean on the line's null
+     * directions: Gram-Schmidt against the rows before, and a direction left
+     * with under 1e-6 of its norm is dropped. */
+    size_t r = 2;
+    for (size_t j = 0; j < k; j++) {
+        double *v = s->basis + r * ne;
+        for (size_t i = 0; i < ne; i++)
+            v[i] = gsl_matrix_get(evec, i, j);
+        for (size_t u = 0; u < r; u++) {
+            const double *b0 = s->basis + u * ne;
+            double dot = 0.0;
+            for (size_t i = 0; i < ne; i++)
+                dot += b0[i] * v[i];
+            for (size_t i = 0; i < ne; i++)
+                v[i] -= dot * b0[i];
+        }
+        double nrm = 0.0;
+        for (size_t i = 0; i < ne; i++)
+            nrm += v[i] * v[i];
+        nrm = sqrt(nrm);
+        if (!(nrm > 1e-6))
+            continue;
+        for (size_t i = 0; i < ne; i++)
+            v[i] /= nrm;
+        r++;
+    }
+    s->rank = r;
+done:
+    gsl_eigen_symmv_free(ws);
+    gsl_vector_free(eval);
+    gsl_matrix_free(evec);
+    gsl_matrix_free(q);
+    free(work);
+    return st;
+}
+
 xanes_status xanes_subspace_fit(const float *stack, const double *energy_ev, size_t n_energy,
                                 size_t ny, size_t nx, const int32_t *labels,
                                 const xanes_subspace_params *params, xanes_subspace **out,
@@ -217,9 +338,6 @@ xanes_status xanes_subspace_fit(const float *stack, const double *energy_ev, siz
     xanes_subspace *s = NULL;
     chunk_moments *ch = NULL;
     double *buf = NULL, *work = NULL, *line = NULL;
-    gsl_matrix *q = NULL, *evec = NULL;
-    gsl_vector *eval = NULL;
-    gsl_eigen_symmv_workspace *ws = NULL;
     size_t nch = 0;
     xanes_subspace_params p;
     if (params != NULL)
@@ -325,89 +443,18 @@ xanes_status xanes_subspace_fit(const float *stack, const double *energy_ev, siz
          * subspace smaller than the spectra: no projection (rank 0). */
         for (size_t i = 0; i < ne; i++)
             s->eval[i] = NAN;
-        s->threshold = NAN;
+        s->threshold = s->noise_var = NAN;
         goto finish;
     }
-    q = gsl_matrix_calloc(ne, ne);
-    evec = gsl_matrix_alloc(ne, ne);
-    eval = gsl_vector_alloc(ne);
-    ws = gsl_eigen_symmv_alloc(ne);
-    if (q == NULL || evec == NULL || eval == NULL || ws == NULL)
-        goto nomem;
-    for (size_t c = 0; c < nch; c++)
-        for (size_t i = 0; i < ne; i++)
-            for (size_t j = i; j < ne; j++)
-                *gsl_matrix_ptr(q, i, j) += ch[c].s2[i * ne + j];
-    for (size_t i = 0; i < ne; i++)
-        for (size_t j = 0; j < i; j++)
-            gsl_matrix_set(q, i, j, gsl_matrix_get(q, j, i));
-    if (gsl_eigen_symmv(q, eval, evec, ws) != GSL_SUCCESS ||
-        gsl_eigen_symmv_sort(eval, evec, GSL_EIGEN_SORT_VAL_DESC) != GSL_SUCCESS) {
-        st = XANES_RAISE(err, XANES_EDATA,
-                         "subspace: the eigen-decomposition of the %zu x %zu moment of %zu "
-                         "blocks failed",
-                         ne, ne, s->n_blocks);
-        goto done;
-    }
-    for (size_t i = 0; i < ne; i++)
-        s->eval[i] = gsl_vector_get(eval, i);
     {
-        /* The line's two directions carry no moment (their eigenvalues are
-         * rounding, last in the order): the noise bulk is the median of the
-         * lower half of the other pd = ne - 2 (ascending copy for
-         * gsl_stats_median_from_sorted_data). */
-        const size_t pd = ne - 2, nlow = pd - pd / 2;
-        for (size_t i = 0; i < nlow; i++)
-            work[i] = s->eval[pd - 1 - i];
-        double bulk = gsl_stats_median_from_sorted_data(work, 1, nlow);
-        double ratio = sqrt((double)pd / (double)s->n_blocks);
-        s->threshold = p.noise_margin * bulk * (1.0 + ratio) * (1.0 + ratio);
-        /* Noise-free data have a bulk of rounding errors: what is below
-         * 1e-10 of the largest eigenvalue is never a component. */
-        if (s->threshold < 1e-10 * s->eval[0])
-            s->threshold = 1e-10 * s->eval[0];
-        size_t k = 0;
-        while (k < pd && k + 2 < p.max_rank && s->eval[k] > s->threshold)
-            k++;
-        if (k + 2 < p.min_rank)
-            k = p.min_rank - 2;
-        if (k > pd)
-            k = pd;
-        s->rank = k + 2;
-    }
-    s->basis = malloc(s->rank * ne * sizeof *s->basis);
-    if (s->basis == NULL)
-        goto nomem;
-    memcpy(s->basis, line, 2 * ne * sizeof *line);
-    {
-        /* Components past the rounding-level eigenvalues (a rank raised to
-         * min_rank on data that span fewer) may lean on the line's null
-         * directions: Gram-Schmidt against the rows before, and a direction
-         * left with under 1e-6 of its norm is dropped. */
-        size_t r = 2;
-        for (size_t j = 0; j + 2 < s->rank; j++) {
-            double *v = s->basis + r * ne;
+        /* The chunk sums, in chunk order, into the first chunk's buffer. */
+        double *m = ch[0].s2;
+        for (size_t c = 1; c < nch; c++)
             for (size_t i = 0; i < ne; i++)
-                v[i] = gsl_matrix_get(evec, i, j);
-            for (size_t u = 0; u < r; u++) {
-                const double *b0 = s->basis + u * ne;
-                double dot = 0.0;
-                for (size_t i = 0; i < ne; i++)
-                    dot += b0[i] * v[i];
-                for (size_t i = 0; i < ne; i++)
-                    v[i] -= dot * b0[i];
-            }
-            double nrm = 0.0;
-            for (size_t i = 0; i < ne; i++)
-                nrm += v[i] * v[i];
-            nrm = sqrt(nrm);
-            if (!(nrm > 1e-6))
-                continue;
-            for (size_t i = 0; i < ne; i++)
-                v[i] /= nrm;
-            r++;
-        }
-        s->rank = r;
+                for (size_t j = i; j < ne; j++)
+                    m[i * ne + j] += ch[c].s2[i * ne + j];
+        if ((st = moment_eigen(m, line, ne, &p, NAN, SIZE_MAX, s, err)) != XANES_OK)
+            goto done;
     }
 finish:
     *out = s;
@@ -417,13 +464,99 @@ nomem:
     st = XANES_RAISE(err, XANES_ENOMEM, "subspace: out of memory for the moment of %zu energies",
                      n_energy);
 done:
-    gsl_eigen_symmv_free(ws);
-    gsl_vector_free(eval);
-    gsl_matrix_free(evec);
-    gsl_matrix_free(q);
     free(work);
     free(buf);
     free(ch);
+    free(line);
+    xanes_subspace_free(s);
+    return st;
+}
+
+xanes_status xanes_subspace_fit_means(const double *means, const size_t *count, size_t n_means,
+                                      const double *energy_ev, size_t n_energy, double noise_var,
+                                      const xanes_subspace_params *params, xanes_subspace **out,
+                                      xanes_error *err)
+{
+    xanes_status st = XANES_OK;
+    xanes_subspace *s = NULL;
+    double *line = NULL, *m = NULL, *d = NULL;
+    xanes_subspace_params p;
+    if (params != NULL)
+        p = *params;
+    else
+        xanes_subspace_default_params(&p);
+    if (out != NULL)
+        *out = NULL;
+    if (means == NULL || count == NULL || energy_ev == NULL || out == NULL)
+        return XANES_RAISE(err, XANES_EINVAL, "subspace: NULL argument");
+    if (n_energy < 3)
+        return XANES_RAISE(err, XANES_EINVAL, "subspace: averaged spectra of %zu energies (need 3)",
+                           n_energy);
+    if (p.min_rank < 3 || p.min_rank > p.max_rank || p.max_rank > MAX_RANK ||
+        !(p.means_margin > 0.0) || p.min_means < 2)
+        return XANES_RAISE(err, XANES_EINVAL,
+                           "subspace: bad parameters (rank %zu..%zu within 3..%d, means margin "
+                           "%g, at least %zu means of at least 2)",
+                           p.min_rank, p.max_rank, MAX_RANK, p.means_margin, p.min_means);
+    const size_t ne = n_energy;
+    s = calloc(1, sizeof *s);
+    line = malloc(2 * ne * sizeof *line);
+    m = calloc(ne * ne, sizeof *m);
+    d = malloc(ne * sizeof *d);
+    if (s == NULL || line == NULL || m == NULL || d == NULL)
+        goto nomem;
+    s->n_energy = ne;
+    s->mean = calloc(ne, sizeof *s->mean);
+    s->eval = calloc(ne, sizeof *s->eval);
+    if (s->mean == NULL || s->eval == NULL)
+        goto nomem;
+    if ((st = line_basis(energy_ev, ne, line, err)) != XANES_OK)
+        goto done;
+    double wt = 0.0;
+    for (size_t l = 0; l < n_means; l++) {
+        const double *y = means + l * ne;
+        size_t k = 0;
+        while (k < ne && isfinite(y[k]))
+            k++;
+        if (count[l] == 0 || k < ne)
+            continue;
+        const double w = (double)count[l];
+        strip_line(line, ne, y, d);
+        for (size_t i = 0; i < ne; i++) {
+            s->mean[i] += w * y[i];
+            for (size_t j = i; j < ne; j++)
+                m[i * ne + j] += w * d[i] * d[j];
+        }
+        wt += w;
+        s->n_blocks++;
+    }
+    for (size_t i = 0; i < ne; i++)
+        s->mean[i] = wt > 0.0 ? s->mean[i] / wt : 0.0;
+    if (s->n_blocks < p.min_means || ne <= p.min_rank || !(noise_var > 0.0) ||
+        !isfinite(noise_var)) {
+        /* Too few spectra for components of their own, or no noise level to
+         * test them against: no projection (rank 0). */
+        for (size_t i = 0; i < ne; i++)
+            s->eval[i] = NAN;
+        s->threshold = NAN;
+        s->noise_var = noise_var;
+        goto finish;
+    }
+    /* A component of n means is also fitted to their own noise; at most one
+     * per two means keeps that share small (no cap, or a margin of 1 instead
+     * of 1.5, raised the 10^4-count errors of the run above). */
+    if ((st = moment_eigen(m, line, ne, &p, noise_var, s->n_blocks / 2, s, err)) != XANES_OK)
+        goto done;
+finish:
+    *out = s;
+    s = NULL;
+    goto done;
+nomem:
+    st = XANES_RAISE(err, XANES_ENOMEM,
+                     "subspace: out of memory for the moment of %zu averaged spectra", n_means);
+done:
+    free(d);
+    free(m);
     free(line);
     xanes_subspace_free(s);
     return st;

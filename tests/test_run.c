@@ -161,7 +161,9 @@ static void test_drift_and_maps(void **state)
     tu_remove_tree(dir);
 }
 
-/* Drift at 10^4 counts, random walk of 2.5 px rms. */
+/* Drift at 10^4 counts, random walk of 2.5 px rms; the jump map is not
+ * noise-limited, so the averaged spectra are projected onto their own
+ * subspace (run_stages.c), built from all of them. */
 static void test_drift_noisy(void **state)
 {
     (void)state;
@@ -169,13 +171,23 @@ static void test_drift_noisy(void **state)
     tu_make_tempdir(dir, sizeof dir);
     xanes_simulate_params p;
     small_params(&p, 19);
+    p.nx = p.ny = 128;
+    p.n_particles = 8; /* enough particle blocks for a block subspace */
     p.drift_px = 2.5;
     rt_accuracy a = {0};
+    xanes_run_result *r = NULL;
     xanes_error err;
     xanes_error_clear(&err);
-    assert_int_equal(rt_loop(dir, "noisy", &p, 0, NULL, &a, NULL, &err), XANES_OK);
-    print_message("10^4 counts, 2.5 px walk: drift rms error %.4f px\n", a.drift_rms_px);
+    assert_int_equal(rt_loop(dir, "noisy", &p, 0, NULL, &a, &r, &err), XANES_OK);
+    print_message("10^4 counts, 2.5 px walk: drift rms error %.4f px; means subspace rank %zu "
+                  "of %zu spectra (block rank %zu)\n",
+                  a.drift_rms_px, r->means_subspace_rank, r->means_subspace_spectra,
+                  r->subspace_rank);
     assert_true(a.drift_rms_px <= 0.1);
+    assert_false(r->noise_limited);
+    assert_true(r->means_subspace_rank >= 4);
+    assert_int_equal(r->means_subspace_spectra, r->n_particles);
+    xanes_run_result_free(r);
     tu_remove_tree(dir);
 }
 
@@ -205,6 +217,9 @@ static void test_noise_limited_segmentation(void **state)
                   r->noise_limited, r->segment_smooth_px, r->segment_info.otsu_contrast, a.f1);
     assert_true(r->noise_limited);
     assert_true(r->segment_smooth_px == 2.0);
+    /* Noise-limited: the block subspace projects the averaged spectra. */
+    assert_int_equal(r->means_subspace_rank, 0);
+    assert_true(r->subspace_rank >= 4);
     assert_true(a.f1 >= 0.95);
     xanes_run_result_free(r);
     r = NULL;

@@ -11,8 +11,13 @@
  * much of the noise (error norm below 0.55 of the raw average's) and the
  * edge of the projected spectrum is closer to the noise-free edge (rms over
  * 48 particles below 0.5 of the raw average's); an added line passes
- * through the projection unchanged; the result is the same for 1 and 2 threads (bitwise); too few
- * blocks give rank 0 and an identity projection; bad arguments are refused.
+ * through the projection unchanged; the result is the same for 1 and 2
+ * threads (bitwise); too few blocks give rank 0 and an identity projection;
+ * bad arguments are refused.  The subspace of the particles' averaged
+ * spectra (xanes_subspace_fit_means): exact on noise-free means; on a
+ * family that bends by a third shape too weak for the blocks, it keeps that
+ * component and beats both the raw averages and the block projection;
+ * too few means or no noise level give rank 0.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -249,6 +254,163 @@ static void test_few_blocks_and_errors(void **state)
     free(labels);
 }
 
+/* The 16 particles' averaged spectra [16][NE] and pixel counts. */
+static void all_means(const float *stack, const int32_t *labels, double *means, size_t *count)
+{
+    for (int32_t id = 1; id <= 16; id++) {
+        particle_mean(stack, labels, id, means + (size_t)(id - 1) * NE);
+        count[id - 1] = 0;
+        for (size_t p = 0; p < (size_t)NY * NX; p++)
+            count[id - 1] += labels[p] == id;
+    }
+}
+
+/* Subspace of the averaged spectra themselves: noise-free, the line and
+ * fA, fB (rank 4) and every mean projects onto itself. */
+static void test_means_noise_free(void **state)
+{
+    (void)state;
+    double ev[NE];
+    energies(ev);
+    float *stack = malloc((size_t)NE * NY * NX * sizeof *stack);
+    int32_t *labels = malloc((size_t)NY * NX * sizeof *labels);
+    double *means = malloc(16 * NE * sizeof *means);
+    size_t count[16];
+    make_stack(stack, labels, 0.0, 1);
+    all_means(stack, labels, means, count);
+    xanes_subspace *s = NULL;
+    xanes_error err;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_subspace_fit_means(means, count, 16, ev, NE, 1e-6, NULL, &s, &err),
+                     XANES_OK);
+    assert_int_equal(xanes_subspace_rank(s), 4);
+    assert_int_equal(xanes_subspace_n_blocks(s), 16);
+    for (size_t l = 0; l < 16; l++) {
+        double q[NE];
+        xanes_subspace_project(s, means + l * NE, q);
+        for (size_t k = 0; k < NE; k++)
+            assert_true(fabs(q[k] - means[l * NE + k]) < 1e-6);
+    }
+    xanes_subspace_free(s);
+    free(means);
+    free(stack);
+    free(labels);
+}
+
+/* A family that bends (twostate.h, make_stack_bent with bend B), white noise
+ * sd 0.05 per pixel.  The block fit's noise variance is that of the pixels
+ * (its bulk estimator reads the lower half of the Marchenko-Pastur law, a
+ * little low: 0.83 of it measured); the bend (1.0) is too weak to stand out of the
+ * noise of 2 x 2 blocks, so the block subspace has rank 4 and bends the
+ * middle states' averaged spectra back; the means, tested against that
+ * noise variance, keep it as a third component, and their projected edges
+ * are closer to the noise-free ones than both the raw averages' and the
+ * block projection's. */
+static void test_means_noisy(void **state)
+{
+    (void)state;
+    double ev[NE];
+    energies(ev);
+    const double bend = 1.0;
+    float *clean = malloc((size_t)NE * NY * NX * sizeof *clean);
+    float *noisy = malloc((size_t)NE * NY * NX * sizeof *noisy);
+    int32_t *labels = malloc((size_t)NY * NX * sizeof *labels);
+    double *cm = malloc(16 * NE * sizeof *cm), *nm = malloc(16 * NE * sizeof *nm);
+    size_t count[16];
+    make_stack_bent(clean, labels, 0.0, 1, bend);
+    all_means(clean, labels, cm, count);
+    double se_raw = 0.0, se_block = 0.0, se_means = 0.0;
+    for (unsigned long seed = 21; seed < 24; seed++) {
+        make_stack_bent(noisy, labels, 0.05, seed, bend);
+        all_means(noisy, labels, nm, count);
+        xanes_subspace *b = NULL, *s = NULL;
+        assert_int_equal(xanes_subspace_fit(noisy, ev, NE, NY, NX, labels, NULL, &b, NULL),
+                         XANES_OK);
+        double nv = xanes_subspace_noise_var(b);
+        assert_int_equal(xanes_subspace_fit_means(nm, count, 16, ev, NE, nv, NULL, &s, NULL),
+                         XANES_OK);
+        print_message("seed %lu: noise variance %.3g (pixels 0.0025); block rank %zu, means rank "
+                      "%zu, eigenvalues %.3g %.3g %.3g, threshold %.3g\n",
+                      seed, nv, xanes_subspace_rank(b), xanes_subspace_rank(s),
+                      xanes_subspace_eigenvalue(s, 0), xanes_subspace_eigenvalue(s, 1),
+                      xanes_subspace_eigenvalue(s, 2), xanes_subspace_threshold(s));
+        assert_true(nv > 0.7 * 0.0025 && nv < 0.95 * 0.0025);
+        assert_int_equal(xanes_subspace_rank(b), 4);
+        assert_int_equal(xanes_subspace_rank(s), 5);
+        for (size_t l = 0; l < 16; l++) {
+            double qb[NE], qm[NE];
+            xanes_subspace_project(b, nm + l * NE, qb);
+            xanes_subspace_project(s, nm + l * NE, qm);
+            double et = edge_of(cm + l * NE), er = edge_of(nm + l * NE), eb = edge_of(qb),
+                   em = edge_of(qm);
+            se_raw += (er - et) * (er - et);
+            se_block += (eb - et) * (eb - et);
+            se_means += (em - et) * (em - et);
+        }
+        xanes_subspace_free(s);
+        xanes_subspace_free(b);
+    }
+    double rr = sqrt(se_raw / 48), rb = sqrt(se_block / 48), rm = sqrt(se_means / 48);
+    print_message(
+        "bend %g: edge rms raw %.4f eV, block subspace %.4f eV, means' subspace %.4f eV\n", bend,
+        rr, rb, rm);
+    /* Measured 0.046, 0.053 and 0.031 eV. */
+    assert_true(rm < 0.75 * rr);
+    assert_true(rm < 0.7 * rb);
+    free(cm);
+    free(nm);
+    free(clean);
+    free(noisy);
+    free(labels);
+}
+
+/* Too few usable means (zero counts and non-finite ones skipped), no noise
+ * level: rank 0 and an identity projection; bad arguments refused. */
+static void test_means_degenerate(void **state)
+{
+    (void)state;
+    double ev[NE];
+    energies(ev);
+    float *stack = malloc((size_t)NE * NY * NX * sizeof *stack);
+    int32_t *labels = malloc((size_t)NY * NX * sizeof *labels);
+    double *means = malloc(16 * NE * sizeof *means);
+    size_t count[16];
+    make_stack(stack, labels, 0.05, 4);
+    all_means(stack, labels, means, count);
+    for (size_t l = 5; l < 16; l++)
+        count[l] = 0;
+    means[2 * NE + 7] = NAN; /* 4 usable means left of the default 6 */
+    xanes_subspace *s = NULL;
+    assert_int_equal(xanes_subspace_fit_means(means, count, 16, ev, NE, 2.5e-3, NULL, &s, NULL),
+                     XANES_OK);
+    assert_int_equal(xanes_subspace_rank(s), 0);
+    assert_int_equal(xanes_subspace_n_blocks(s), 4);
+    double q[NE];
+    xanes_subspace_project(s, means, q);
+    assert_memory_equal(q, means, sizeof q);
+    xanes_subspace_free(s);
+    all_means(stack, labels, means, count);
+    assert_int_equal(xanes_subspace_fit_means(means, count, 16, ev, NE, 0.0, NULL, &s, NULL),
+                     XANES_OK);
+    assert_int_equal(xanes_subspace_rank(s), 0);
+    xanes_subspace_free(s);
+    xanes_error err;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_subspace_fit_means(NULL, count, 16, ev, NE, 1.0, NULL, &s, &err),
+                     XANES_EINVAL);
+    assert_null(s);
+    xanes_subspace_params p;
+    xanes_subspace_default_params(&p);
+    p.min_means = 1;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_subspace_fit_means(means, count, 16, ev, NE, 1.0, &p, &s, &err),
+                     XANES_EINVAL);
+    assert_non_null(strstr(err.message, "at least 1 means"));
+    free(means);
+    free(stack);
+    free(labels);
+}
+
 int main(void)
 {
     xanes_init();
@@ -258,6 +420,9 @@ int main(void)
         cmocka_unit_test(test_line_kept),
         cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_few_blocks_and_errors),
+        cmocka_unit_test(test_means_noise_free),
+        cmocka_unit_test(test_means_noisy),
+        cmocka_unit_test(test_means_degenerate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  * (fA, fB: arctan edges with white lines at different energies and widths;
  * a, b vary smoothly over the image, t is the disc's thickness profile, w
  * the disc's state), so the noise-free spectra span exactly
- * {1, E, fA, fB}; optional white noise in absorbance. */
+ * {1, E, fA, fB}; optional white noise in absorbance.  make_stack_bent adds
+ * bend w (1 - w) fC(E), a third shape strongest between the two states. */
 #ifndef XANES_TEST_TWOSTATE_H
 #define XANES_TEST_TWOSTATE_H
 
@@ -61,8 +62,18 @@ static inline int32_t particle_at(size_t y, size_t x, double *w, double *t)
     return id;
 }
 
-/* stack [NE][NY][NX], labels, optional noise (sd in absorbance). */
-static inline void make_stack(float *stack, int32_t *labels, double noise_sd, unsigned long seed)
+/* A third, weak shape: a peak between the two edges, which a mixture
+ * (1 - w) fA + w fB + bend w (1 - w) fC carries most in the middle of the
+ * two states (a spectrum family that bends, as real ones do). */
+static inline double fC(double e)
+{
+    return exp(-pow((e - 8356.0) / 1.5, 2));
+}
+
+/* stack [NE][NY][NX], labels, optional noise (sd in absorbance) and bend
+ * (0: exactly two states). */
+static inline void make_stack_bent(float *stack, int32_t *labels, double noise_sd,
+                                   unsigned long seed, double bend)
 {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, seed);
@@ -74,12 +85,18 @@ static inline void make_stack(float *stack, int32_t *labels, double noise_sd, un
                    b = -1.0e-3 * (1.0 + 0.3 * cos(0.05 * (double)y));
             for (size_t k = 0; k < NE; k++) {
                 double e = energy(k);
-                double v = a + b * (e - E0) + t * ((1.0 - w) * fA(e) + w * fB(e));
+                double v = a + b * (e - E0) +
+                           t * ((1.0 - w) * fA(e) + w * fB(e) + bend * w * (1.0 - w) * fC(e));
                 stack[(k * NY + y) * NX + x] =
                     (float)(v + (noise_sd > 0 ? gsl_ran_gaussian(r, noise_sd) : 0.0));
             }
         }
     gsl_rng_free(r);
+}
+
+static inline void make_stack(float *stack, int32_t *labels, double noise_sd, unsigned long seed)
+{
+    make_stack_bent(stack, labels, noise_sd, seed, 0.0);
 }
 
 static inline void particle_mean(const float *stack, const int32_t *labels, int32_t id, double *m)

@@ -37,27 +37,27 @@
 /* Knobs of the normalization.  NaN (or nnorm = -1) means "choose by larch's
  * default rule".  pre1/pre2/norm1/norm2 are relative to e0, in eV. */
 typedef struct {
-    double e0_ev;        /* absolute edge energy; NaN: find_e0 */
-    double pre1_ev;      /* start of the pre-edge fit range, e.g. -150 */
-    double pre2_ev;      /* end of the pre-edge fit range, e.g. -30 */
-    double norm1_ev;     /* start of the post-edge fit range, e.g. 150 */
-    double norm2_ev;     /* end of the post-edge fit range; negative: end of data */
-    int nnorm;           /* post-edge polynomial degree 0..5; -1: default rule */
-    double nvict;        /* energy exponent of the pre-edge fit (larch nvict), 0 */
-    double half_level;   /* norm level of the "half-edge" energy, 0.5 */
+    double e0_ev;                 /* absolute edge energy; NaN: find_e0 */
+    double pre1_ev;               /* start of the pre-edge fit range, e.g. -150 */
+    double pre2_ev;               /* end of the pre-edge fit range, e.g. -30 */
+    double norm1_ev;              /* start of the post-edge fit range, e.g. 150 */
+    double norm2_ev;              /* end of the post-edge fit range; negative: end of data */
+    int nnorm;                    /* post-edge polynomial degree 0..5; -1: default rule */
+    double nvict;                 /* energy exponent of the pre-edge fit (larch nvict), 0 */
+    double half_level;            /* norm level of the "half-edge" energy, 0.5 */
     xanes_edge_crossing crossing; /* interpolation of that crossing between
                                      samples: linear (larch, default) or
                                      Steffen's monotone cubic (edge.h) */
-    int fit_interpolant; /* 0 (larch): fit the samples inside each window; nonzero:
-                            fit the piecewise-linear interpolant over the window
-                            (uniform weight in energy, continuous in e0 and the
-                            window ends, so sparse TXM grids give the spectrum's
-                            edge, not the sampling's).  Needs e0, the windows and
-                            nnorm explicit and nvict 0; e0 is then used as given,
-                            not snapped to a sample */
-    unsigned edges;      /* which edge energies to find: XANES_NORMALIZE_EDGE_* bits
-                            (default both); the per-pixel path asks for one only,
-                            since the derivative costs a third of its time */
+    int fit_interpolant;          /* 0 (larch): fit the samples inside each window; nonzero:
+                                     fit the piecewise-linear interpolant over the window
+                                     (uniform weight in energy, continuous in e0 and the
+                                     window ends, so sparse TXM grids give the spectrum's
+                                     edge, not the sampling's).  Needs e0, the windows and
+                                     nnorm explicit and nvict 0; e0 is then used as given,
+                                     not snapped to a sample */
+    unsigned edges;               /* which edge energies to find: XANES_NORMALIZE_EDGE_* bits
+                                     (default both); the per-pixel path asks for one only,
+                                     since the derivative costs a third of its time */
 } xanes_normalize_params;
 
 #define XANES_NORMALIZE_EDGE_HALF 1u
@@ -93,8 +93,8 @@ typedef struct {
     double pre_rms;
     double post_rms;
     xanes_edge_crossing crossing; /* interpolation of the half-edge crossing used */
-    double half_edge_ev;  /* first crossing of norm = half_level (edge.h), NaN if none */
-    double deriv_edge_ev; /* refined maximum of dmu/dE (edge.h), NaN if none */
+    double half_edge_ev;          /* first crossing of norm = half_level (edge.h), NaN if none */
+    double deriv_edge_ev;         /* refined maximum of dmu/dE (edge.h), NaN if none */
 } xanes_normalize_result;
 
 typedef struct xanes_normalize_workspace xanes_normalize_workspace;

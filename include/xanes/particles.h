@@ -88,6 +88,12 @@ typedef struct {
      * When given, the averaged spectra take their valid pixels from it
      * instead of a pass over the whole stack; NULL: that pass. */
     const float *finite_hint;
+    /* Optional: the averaged spectra [n_labels][n_energy] and pixel counts
+     * [n_labels] as xanes_particles_mean_spectra gives them for this same
+     * input, e.g. computed before to fit xanes_subspace_fit_means; when
+     * both are given they are used instead of a second pass. */
+    const double *mean_spectra;
+    const size_t *mean_counts;
 } xanes_particles_input;
 
 /* Computes one xanes_particle per label 1..in->n_labels (a label without

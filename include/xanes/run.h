@@ -24,8 +24,8 @@
 #include "xanes/align.h"
 #include "xanes/calibrate.h"
 #include "xanes/denoise.h"
-#include "xanes/footprint.h"
 #include "xanes/edgemap.h"
+#include "xanes/footprint.h"
 #include "xanes/particles.h"
 #include "xanes/segment.h"
 #include "xanes/spectrum.h"
@@ -159,13 +159,18 @@ typedef struct {
     size_t subspace_rank, subspace_blocks;
     double subspace_eval[XANES_RUN_N_EIGENVALUES];
     double subspace_threshold;
+    /* The subspace of the particles' averaged spectra themselves
+     * (xanes_subspace_fit_means), which projects them when its rank is not
+     * 0 (else the block subspace does): rank, spectra used, threshold. */
+    size_t means_subspace_rank, means_subspace_spectra;
+    double means_subspace_threshold;
     xanes_denoise_info denoise_info; /* gate counts of the projected pixels   */
-    int32_t *footprints; /* [ny * nx] labels grown by footprint_px (footprint.h) */
-    double footprint_px; /* radius used                                             */
-    double segment_smooth_px; /* smoothing of the jump map used for the labels, px  */
-    int noise_limited; /* the jump map as first smoothed had Otsu contrast below
-                          noise_limited_contrast                               */
-    xanes_particle *particles; /* [n_particles]                                 */
+    int32_t *footprints;             /* [ny * nx] labels grown by footprint_px (footprint.h) */
+    double footprint_px;             /* radius used                                             */
+    double segment_smooth_px;        /* smoothing of the jump map used for the labels, px  */
+    int noise_limited;               /* the jump map as first smoothed had Otsu contrast below
+                                        noise_limited_contrast                               */
+    xanes_particle *particles;       /* [n_particles]                                 */
     size_t n_particles;
     /* Summary over particles with a finite mean edge. */
     double particle_edge_mean_ev; /* mean of the particles' edge_mean_ev          */

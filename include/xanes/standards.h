@@ -33,7 +33,7 @@ typedef struct xanes_standards {
     double def_half_level;
     int def_crossing_steffen; /* "crossing": "steffen" (1) or "linear" (0, larch; the
                                 default when the key is absent) */
-    int def_fit_interpolant; /* "fit": "interpolant" (1) or "points" (0, larch) */
+    int def_fit_interpolant;  /* "fit": "interpolant" (1) or "points" (0, larch) */
 } xanes_standards;
 
 /* Reads the standards file at path.  path == NULL means

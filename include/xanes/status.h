@@ -14,14 +14,14 @@
 /* X(code, text).  XANES_EINVAL is a bad argument from the caller (a usage
  * error at the CLI, exit 2); every other failure is a data or processing
  * error (exit 1). */
-#define XANES_STATUS_TABLE(X)                                                  \
-    X(XANES_OK, "success")                                                     \
-    X(XANES_EINVAL, "invalid argument")                                        \
-    X(XANES_EIO, "input/output error")                                         \
-    X(XANES_EFORMAT, "unrecognised or malformed file")                         \
-    X(XANES_EDATA, "invalid data")                                             \
-    X(XANES_ENOMEM, "out of memory")                                           \
-    X(XANES_ENOCONV, "did not converge")                                       \
+#define XANES_STATUS_TABLE(X)                                                                      \
+    X(XANES_OK, "success")                                                                         \
+    X(XANES_EINVAL, "invalid argument")                                                            \
+    X(XANES_EIO, "input/output error")                                                             \
+    X(XANES_EFORMAT, "unrecognised or malformed file")                                             \
+    X(XANES_EDATA, "invalid data")                                                                 \
+    X(XANES_ENOMEM, "out of memory")                                                               \
+    X(XANES_ENOCONV, "did not converge")                                                           \
     X(XANES_EFAIL, "numerical failure")
 
 typedef enum {

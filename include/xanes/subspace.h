@@ -56,6 +56,9 @@ typedef struct {
     size_t min_blocks_per_energy; /* 4: fewer blocks than 4 x energies and the
                                      covariance is too noisy: rank 0 (no
                                      projection) */
+    double means_margin;          /* 1.5: eigenvalue / Marchenko-Pastur edge to keep,
+                                     for xanes_subspace_fit_means */
+    size_t min_means;             /* 6: fewer averaged spectra: rank 0 */
 } xanes_subspace_params;
 
 void xanes_subspace_default_params(xanes_subspace_params *p);
@@ -77,6 +80,37 @@ xanes_status xanes_subspace_fit(const float *stack, const double *energy_ev, siz
                                 const xanes_subspace_params *p, xanes_subspace **out,
                                 xanes_error *err);
 
+/* The subspace of n_means averaged spectra means[n_means][n_energy] (e.g.
+ * the particles' averaged spectra, row l averaged over count[l] pixels),
+ * for projecting those same spectra.  The model is that of
+ * xanes_subspace_fit (lines kept, components of the rest, uncentred), the
+ * moment weighted by count; a component is kept when its eigenvalue exceeds
+ * means_margin x noise_var (sqrt n + sqrt(n_energy - 2))^2, the
+ * Marchenko-Pastur edge of n count-weighted means of white noise with
+ * per-pixel variance noise_var (xanes_subspace_noise_var of the block
+ * subspace of the same stack), at most one component per two means.
+ * Why: within-particle noise averages out in the means, so the components
+ * that separate particles (the state of charge and how the spectrum bends
+ * with it) stand far clearer of the noise than among 2 x 2 blocks, and
+ * alignment jitter at particle rims, which dominates the blocks' weaker
+ * components, averages out too.  In `xanes run` on 48 simulated drifted
+ * stacks at 10^4 counts (432 particles) the averaged-spectrum edges had
+ * 0.028 eV rms error against 0.031 eV with the block components, and 32
+ * particles off by more than 0.05 eV against 39.  With few, noisy means
+ * (300 counts) the component between them also fits their own noise, and
+ * it did worse than the block components there; xanes run uses it only
+ * when the jump map is not noise-limited.
+ * Means with a zero count or a non-finite value are skipped; fewer than
+ * min_means usable means, no more energies than min_rank, or a noise_var
+ * that is not positive give rank 0 (xanes_subspace_project copies).
+ * xanes_subspace_n_blocks reports the means used.  Returns XANES_EINVAL
+ * (NULL arguments, n_energy < 3, non-finite or all-equal energies, bad
+ * params), XANES_EDATA (eigen-solver), XANES_ENOMEM. */
+xanes_status xanes_subspace_fit_means(const double *means, const size_t *count, size_t n_means,
+                                      const double *energy_ev, size_t n_energy, double noise_var,
+                                      const xanes_subspace_params *p, xanes_subspace **out,
+                                      xanes_error *err);
+
 void xanes_subspace_free(xanes_subspace *s); /* NULL is a no-op */
 
 /* Dimension of the subspace: 2 (the line) + the components kept; 0: no
@@ -91,6 +125,11 @@ size_t xanes_subspace_n_blocks(const xanes_subspace *s);
  * noise threshold the components were chosen with (same units). */
 double xanes_subspace_eigenvalue(const xanes_subspace *s, size_t j);
 double xanes_subspace_threshold(const xanes_subspace *s);
+
+/* Per-pixel noise variance of the absorbance (per energy, averaged over
+ * energies): for a block fit, the noise bulk over the blocks; for a means
+ * fit, the value it was given.  NaN for a rank-0 block fit. */
+double xanes_subspace_noise_var(const xanes_subspace *s);
 
 /* Lent views: the weighted mean of the block spectra [n_energy] (a
  * representative spectrum of the particles) and the basis [rank][n_energy]

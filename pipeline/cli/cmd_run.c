@@ -137,8 +137,15 @@ static void print_summary(const char *stack, const char *outdir, const xanes_run
         printf("denoise: subspace of rank %zu (line + %zu components) from %zu blocks; %zu "
                "particle pixels re-mapped from projected spectra, %zu with an edge, %zu "
                "rejected by the gate\n",
-               r->subspace_rank, r->subspace_rank - 2, r->subspace_blocks, d->n_pixels,
-               d->n_edge, d->n_low_jump);
+               r->subspace_rank, r->subspace_rank - 2, r->subspace_blocks, d->n_pixels, d->n_edge,
+               d->n_low_jump);
+        if (r->means_subspace_rank > 0)
+            printf("denoise: averaged spectra projected onto their own subspace, rank %zu from "
+                   "%zu spectra\n",
+                   r->means_subspace_rank, r->means_subspace_spectra);
+        else
+            printf("denoise: averaged spectra projected onto the block subspace (%s)\n",
+                   r->noise_limited ? "noise-limited jump map" : "too few particles");
     } else if (p->denoise) {
         printf("denoise: off for this stack (too few particle pixels for principal "
                "components)\n");
@@ -203,6 +210,7 @@ static int print_json(const char *stack, const char *outdir, const xanes_run_res
     cJSON_AddNumberToObject(o, "pixels_invalid", (double)r->edgemap_counts.n_invalid);
     cJSON_AddNumberToObject(o, "pixels_no_edge", (double)r->edgemap_counts.n_no_edge);
     cJSON_AddNumberToObject(o, "denoise_rank", (double)r->subspace_rank);
+    cJSON_AddNumberToObject(o, "denoise_means_rank", (double)r->means_subspace_rank);
     cJSON_AddNumberToObject(o, "denoise_pixels_with_edge", (double)r->denoise_info.counts.n_edge);
     cJSON_AddNumberToObject(o, "denoise_pixels_gated", (double)r->denoise_info.counts.n_low_jump);
     cJSON_AddItemToObject(o, "jump_threshold", num(r->segment_info.threshold));
