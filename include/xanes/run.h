@@ -165,12 +165,15 @@ typedef struct {
     size_t means_subspace_rank, means_subspace_spectra;
     double means_subspace_threshold;
     xanes_denoise_info denoise_info; /* gate counts of the projected pixels   */
-    int32_t *footprints;             /* [ny * nx] labels grown by footprint_px (footprint.h) */
-    double footprint_px;             /* radius used                                             */
-    double segment_smooth_px;        /* smoothing of the jump map used for the labels, px  */
-    int noise_limited;               /* the jump map as first smoothed had Otsu contrast below
-                                        noise_limited_contrast                               */
-    xanes_particle *particles;       /* [n_particles]                                 */
+    /* [ny * nx] labels grown by footprint_px (footprint.h), and the radius. */
+    int32_t *footprints;
+    double footprint_px;
+    /* Smoothing of the jump map used for the labels, px. */
+    double segment_smooth_px;
+    /* The jump map as first smoothed had Otsu contrast below
+     * noise_limited_contrast. */
+    int noise_limited;
+    xanes_particle *particles; /* [n_particles] */
     size_t n_particles;
     /* Summary over particles with a finite mean edge. */
     double particle_edge_mean_ev; /* mean of the particles' edge_mean_ev          */
