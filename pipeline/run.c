@@ -395,7 +395,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     xanes_run_params defaults;
     xanes_stack *s = NULL;
     xanes_run_result *r = NULL;
-    xanes_subspace *sub = NULL;
+    run_spectral sp = {0};
     xanes_standards std;
     stage_clock t0;
 
@@ -466,13 +466,13 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     stage_end(r, XANES_RUN_STAGE_SEGMENT, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_DENOISE);
-    st = run_denoise_stage(p, s, &std, r, &sub, err);
+    st = run_denoise_stage(p, s, &std, r, &sp, err);
     if (st != XANES_OK)
         goto done;
     stage_end(r, XANES_RUN_STAGE_DENOISE, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_PARTICLES);
-    st = run_particles_stage(p, s, &std, sub, r, err);
+    st = run_particles_stage(p, s, &std, &sp, r, err);
     if (st != XANES_OK)
         goto done;
     /* The stack is not needed any more: give its memory back before the
@@ -485,7 +485,7 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     stage_end(r, XANES_RUN_STAGE_PARTICLES, t0);
 
 done:
-    xanes_subspace_free(sub);
+    run_spectral_free(&sp);
     xanes_stack_free(s);
     if (st != XANES_OK) {
         xanes_run_result_free(r);

@@ -24,16 +24,29 @@ void run_edge_norm_params(const xanes_run_params *p, const xanes_standards *std,
 /* Mask and labels from the edge-jump map, smoothed more when noise-limited. */
 xanes_status run_segment_stage(const xanes_run_params *p, xanes_run_result *r, xanes_error *err);
 
-/* Footprints, spectral subspace and the edge map of the projected pixels;
- * *sub (owned by the caller) stays NULL when denoising is off or there is
- * no particle. */
-xanes_status run_denoise_stage(const xanes_run_params *p, const xanes_stack *s,
-                               const xanes_standards *std, xanes_run_result *r,
-                               xanes_subspace **sub, xanes_error *err);
+/* The spectral subspaces of a run and the averaged spectra behind the
+ * second; all NULL when not made.  Owned; run_spectral_free releases them
+ * and zeroes the struct. */
+typedef struct {
+    xanes_subspace *blocks; /* of the particle pixels' 2 x 2 blocks        */
+    xanes_subspace *means;  /* of the particles' averaged spectra          */
+    double *mean;           /* [n_labels][n_energy] those averaged spectra */
+    size_t *count;          /* [n_labels] their pixel counts               */
+} run_spectral;
+void run_spectral_free(run_spectral *sp);
 
-/* Per-particle statistics (averaged spectra projected onto sub when given). */
+/* Footprints, the spectral subspaces (the averaged spectra's own only when
+ * the jump map is not noise-limited) and the edge map of the projected
+ * pixels; sp (zeroed by the caller) stays empty when denoising is off or
+ * there is no particle. */
+xanes_status run_denoise_stage(const xanes_run_params *p, const xanes_stack *s,
+                               const xanes_standards *std, xanes_run_result *r, run_spectral *sp,
+                               xanes_error *err);
+
+/* Per-particle statistics, the averaged spectra projected onto sp->means
+ * when it has a rank, else onto sp->blocks when given. */
 xanes_status run_particles_stage(const xanes_run_params *p, const xanes_stack *s,
-                                 const xanes_standards *std, const xanes_subspace *sub,
+                                 const xanes_standards *std, const run_spectral *sp,
                                  xanes_run_result *r, xanes_error *err);
 
 /* Masks the maps to the particles, derives SoC and valence maps, sums up. */

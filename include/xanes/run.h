@@ -81,9 +81,11 @@ typedef struct {
     xanes_edgemap_params edgemap;
     xanes_segment_params segment; /* .min_area_px is --min-area           */
     /* Nonzero (default): the spectra of the particle pixels, and each
-     * particle's averaged spectrum, are projected onto the spectral subspace
-     * of the particle pixels (subspace.h, denoise.h) before their edges are
-     * found; zero: raw spectra. */
+     * particle's averaged spectrum, are projected onto a spectral subspace
+     * before their edges are found (subspace.h, denoise.h): that of the
+     * averaged spectra themselves when the jump map is not noise-limited
+     * and it has a rank, else that of the particle pixels' 2 x 2 blocks;
+     * zero: raw spectra. */
     int denoise;
     xanes_subspace_params subspace;
     /* A jump map is noise-limited when the segmentation's Otsu contrast
@@ -154,14 +156,15 @@ typedef struct {
     xanes_normalize_result norm; /* the normalization used for every pixel and
                                     every particle spectrum (e0, ranges)        */
     xanes_segment_info segment_info;
-    /* The subspace behind the particle spectra: rank 0 when denoise
-     * is off or there were too few blocks; its eigenvalues and threshold. */
+    /* The subspace of the particle pixels' blocks: rank 0 when denoise is
+     * off or there were too few blocks; its eigenvalues and threshold. */
     size_t subspace_rank, subspace_blocks;
     double subspace_eval[XANES_RUN_N_EIGENVALUES];
     double subspace_threshold;
     /* The subspace of the particles' averaged spectra themselves
-     * (xanes_subspace_fit_means), which projects them when its rank is not
-     * 0 (else the block subspace does): rank, spectra used, threshold. */
+     * (xanes_subspace_fit_means), which projects them and the pixels when
+     * its rank is not 0 (else the block subspace does): rank, spectra used,
+     * threshold; rank 0 when the jump map is noise-limited. */
     size_t means_subspace_rank, means_subspace_spectra;
     double means_subspace_threshold;
     xanes_denoise_info denoise_info; /* gate counts of the projected pixels   */
