@@ -256,6 +256,7 @@ typedef struct {
     double wall_s;
     long maxrss_kb;
     size_t n_particles;
+    size_t rank_blocks, rank_means; /* subspace ranks (projection cost ~ rank) */
 } child_report;
 
 /* Runs the pipeline in a child with `threads` threads. */
@@ -285,6 +286,8 @@ static child_report run_child(const char *stack, const char *outdir, int threads
             memcpy(c.seconds, r->seconds, sizeof c.seconds);
             memcpy(c.cpu_seconds, r->cpu_seconds, sizeof c.cpu_seconds);
             c.n_particles = r->n_particles;
+            c.rank_blocks = r->subspace_rank;
+            c.rank_means = r->means_subspace_rank;
         } else {
             fprintf(stderr, "bench_run: %s\n", err.message);
         }
@@ -422,8 +425,9 @@ int main(int argc, char **argv)
                rep[0].cpu_seconds[s], rep[1].cpu_seconds[s]);
     }
     printf("| **whole run** | %.4f | %.4f |\n", ctot[0], ctot[1]);
-    printf("\nparticles found: %zu (1 thread) / %zu (2 threads)\n", rep[0].n_particles,
-           rep[1].n_particles);
+    printf("\nparticles found: %zu (1 thread) / %zu (2 threads); subspace rank %zu (blocks), %zu "
+           "(averaged spectra: projects the pixels when not 0)\n",
+           rep[0].n_particles, rep[1].n_particles, rep[1].rank_blocks, rep[1].rank_means);
     printf("peak RSS: 1 thread %.1f MiB (%.2f x float32 stack), 2 threads %.1f MiB (%.2f x)\n",
            rep[0].maxrss_kb / 1024.0, rep[0].maxrss_kb / 1024.0 / f32_mb, rep[1].maxrss_kb / 1024.0,
            rep[1].maxrss_kb / 1024.0 / f32_mb);
