@@ -191,8 +191,9 @@ xanes_status run_denoise_stage(const xanes_run_params *p, const xanes_stack *s,
     resolved_norm_params(p, std, r, &np);
     /* The pixels too are projected onto the averaged spectra's subspace
      * when there is one: on 48 simulated 10^4-count stacks the particle
-     * means of the pixel map had 0.029 eV rms error against 0.033 eV with
-     * the block subspace (17 against 29 of 216 particles beyond 0.05 eV),
+     * means of the pixel map had 0.029 eV rms error against 0.037 eV with
+     * the block subspace (36 against 59 of 432 particles beyond 0.05 eV,
+     * tools/accuracy_compare.py),
      * and on stacks with a core-shell SoC gradient the pixel map's rms error
      * went 0.18-0.21 -> 0.17-0.20 eV: the state-of-charge direction within
      * a particle is the one between particles. */
