@@ -317,24 +317,6 @@ static size_t sum_counts(const xanes_stack_frame_counts *c, size_t n)
     return s;
 }
 
-/* The block of a stack's frames.  The reader threads touch it first, page
- * by page; a 320 MB stack is 80k faults of 4 KiB pages, about 0.07 s on 2
- * threads, 5 x the memory pass of bench_run.  A block of 64 MB or more is
- * aligned to 2 MiB and asks for transparent huge pages (granted where the
- * kernel's policy is "madvise" or "always"; the advice failing is
- * harmless), so the faults are 512 x fewer. */
-static float *alloc_frames(size_t bytes)
-{
-    const size_t huge = (size_t)2 << 20;
-    if (bytes < ((size_t)64 << 20))
-        return malloc(bytes);
-    const size_t rounded = (bytes + huge - 1) & ~(huge - 1);
-    void *p = aligned_alloc(huge, rounded);
-    if (p != NULL)
-        (void)madvise(p, rounded, MADV_HUGEPAGE);
-    return p;
-}
-
 /* Hands the pages of a large block back to the kernel from every thread at
  * once, before free() unmaps the emptied range: unmapping 320 MB is 0.02 s
  * of one thread's kernel time, in pieces two threads take two thirds of it. */
@@ -397,7 +379,7 @@ xanes_status xanes_stack_read(const char *path, const xanes_stack_options *opt, 
         st = XANES_RAISE(err, XANES_ENOMEM, "%s: out of memory", path);
         goto done;
     }
-    s->absorbance = alloc_frames(src.n_energy * frame * sizeof(float));
+    s->absorbance = malloc(src.n_energy * frame * sizeof(float));
     s->energy_ev = malloc(src.n_energy * sizeof(double));
     s->energy_file = malloc(src.n_energy * sizeof(double));
     s->frame_counts = calloc(src.n_energy, sizeof *s->frame_counts);
