@@ -11,16 +11,15 @@
  * block of every frame straight from the file (pread, bypassing HDF5's
  * serial read) and corrects it with the block's references still in cache,
  * through stack_correct.c's vectorised kernel, which gives the same floats
- * as the plain expression.  Raw counts follow the Beer-Lambert flat/dark
- * correction A = -ln((I - D) / (F - D)) (e.g. Meirer et al., J. Synchrotron
- * Rad. 18, 773 (2011)); a flat per energy is used as it is, a few flats (or
- * darks) are averaged pixel by pixel.  Transmission becomes A = -ln(T);
- * absorbance is copied.  Pixels that cannot give a finite absorbance
- * (NaN/Inf in a file, I or F at the integer type's maximum, i.e. saturated,
- * or a non-positive ratio, which includes the zeros FXI writes for invalid
- * pixels) become NaN and are counted per frame, never -inf.  The counts are
- * integer reductions, so they do not depend on the number of threads, and
- * each pixel's value is computed by one thread alone.
+ * as the plain expression; a uint16 flat per energy stored the same way is
+ * read alongside the counts and corrected by the same kernel.  Raw counts follow the Beer-Lambert
+ * flat/dark correction A = -ln((I - D) / (F - D)) (e.g. Meirer et al., J. Synchrotron Rad. 18, 773
+ * (2011)); a flat per energy is used as it is, a few flats (or darks) are averaged pixel by pixel.
+ * Transmission becomes A = -ln(T); absorbance is copied.  Pixels that cannot give a finite
+ * absorbance (NaN/Inf in a file, I or F at the integer type's maximum, i.e. saturated, or a
+ * non-positive ratio, which includes the zeros FXI writes for invalid pixels) become NaN and are
+ * counted per frame, never -inf.  The counts are integer reductions, so they do not depend on the
+ * number of threads, and each pixel's value is computed by one thread alone.
  */
 #define _DEFAULT_SOURCE /* pread, madvise */
 #include "xanes/stack.h"
@@ -201,7 +200,7 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
         raw && native16 && !src->flat_per_energy && !(use_dark && src->dark_per_energy);
     unsigned char *cls = fixed ? malloc(n) : NULL;
     double *inv = fixed ? malloc(n * sizeof *inv) : NULL;
-    unsigned long long *off = NULL;
+    unsigned long long *off = NULL, *foff = NULL;
     int fd = -1;
     *vmin = INFINITY;
     *vmax = -INFINITY;
@@ -236,6 +235,18 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
         st = stack_correct_fixed_blocks(src, fd, off, n, &refs, dest, counts, vmin, vmax, err);
         goto done;
     }
+    /* So does a uint16 flat per energy (FXI's img_bkg) under a fixed dark,
+     * the flat read straight from the file too. */
+    if (fd >= 0 && dest != NULL && raw && src->flat_per_energy &&
+        !(use_dark && src->dark_per_energy) && src->flat.rank == 3 &&
+        src->flat.dims[0] == src->n_energy) {
+        foff = malloc(src->n_energy * sizeof *foff);
+        if (foff != NULL && sh5_direct_offsets(src, &src->flat, foff)) {
+            st = stack_correct_flat_blocks(src, fd, off, foff, n, use_dark ? dark : NULL, dest,
+                                           counts, vmin, vmax, err);
+            goto done;
+        }
+    }
     for (size_t k = 0; k < src->n_energy; k++) {
         if (fd >= 0)
             st = read_direct(src, fd, off[k], k, img16, n, err);
@@ -263,6 +274,7 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
 done:
     if (fd >= 0)
         close(fd);
+    free(foff);
     free(off);
     free(inv);
     free(cls);

@@ -159,6 +159,17 @@ xanes_status stack_correct_fixed_blocks(const stack_source *src, int fd,
                                         xanes_stack_frame_counts *counts, double *vmin,
                                         double *vmax, xanes_error *err);
 
+/* Every frame of raw uint16 counts (whole frames at off[] of fd) under the
+ * uint16 flat of its own energy (whole frames at foff[] of fd) and the
+ * fixed dark[n] (NULL: none), corrected into dest [n_energy][n] with the
+ * floats of the per-frame path; counts and range as above.  XANES_EIO when
+ * a frame of counts or of flat cannot be read, XANES_ENOMEM. */
+xanes_status stack_correct_flat_blocks(const stack_source *src, int fd,
+                                       const unsigned long long *off,
+                                       const unsigned long long *foff, size_t n, const double *dark,
+                                       float *dest, xanes_stack_frame_counts *counts, double *vmin,
+                                       double *vmax, xanes_error *err);
+
 /* One frame img16 (n pixels, already read) corrected under refs into out,
  * in parallel pieces; counts and range as above. */
 void stack_correct_frame_u16_fixed(size_t n, const uint16_t *restrict img16,
