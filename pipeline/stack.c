@@ -12,7 +12,9 @@
  * serial read) and corrects it with the block's references still in cache,
  * through stack_correct.c's vectorised kernel, which gives the same floats
  * as the plain expression; a uint16 flat per energy stored the same way is
- * read alongside the counts and corrected by the same kernel.  Raw counts follow the Beer-Lambert
+ * read alongside the counts and corrected by the same kernel.  Whole frames
+ * of deflate-compressed stacks chunked one frame deep are inflated by the
+ * threads themselves (stack_chunks.c) instead of HDF5's serial filter.  Raw counts follow the Beer-Lambert
  * flat/dark correction A = -ln((I - D) / (F - D)) (e.g. Meirer et al., J. Synchrotron Rad. 18, 773
  * (2011)); a flat per energy is used as it is, a few flats (or darks) are averaged pixel by pixel.
  * Transmission becomes A = -ln(T); absorbance is copied.  Pixels that cannot give a finite
@@ -36,6 +38,7 @@
 
 #include <omp.h>
 
+#include "stack_chunks.h"
 #include "stack_correct.h"
 #include "stack_source.h"
 
@@ -201,7 +204,8 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
     unsigned char *cls = fixed ? malloc(n) : NULL;
     double *inv = fixed ? malloc(n * sizeof *inv) : NULL;
     unsigned long long *off = NULL, *foff = NULL;
-    int fd = -1;
+    int fd = -1, direct = 0; /* direct: the stack's frames at off[] of fd */
+    stack_chunk_readers chunks = {0};
     *vmin = INFINITY;
     *vmax = -INFINITY;
     if (img == NULL || (native16 && img16 == NULL) || (raw && flat == NULL) ||
@@ -228,16 +232,17 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
         off = malloc((size_t)src->stack.dims[0] * sizeof *off);
         if (off != NULL && sh5_direct_offsets(src, &src->stack, off))
             fd = open(src->path, O_RDONLY);
+        direct = fd >= 0;
     }
     /* The common case, whole frames of raw counts under fixed references
      * read straight from the file, goes block of pixels by block. */
-    if (fixed && fd >= 0 && dest != NULL) {
+    if (fixed && direct && dest != NULL) {
         st = stack_correct_fixed_blocks(src, fd, off, n, &refs, dest, counts, vmin, vmax, err);
         goto done;
     }
     /* So does a uint16 flat per energy (FXI's img_bkg) under a fixed dark,
      * the flat read straight from the file too. */
-    if (fd >= 0 && dest != NULL && raw && src->flat_per_energy &&
+    if (direct && dest != NULL && raw && src->flat_per_energy &&
         !(use_dark && src->dark_per_energy) && src->flat.rank == 3 &&
         src->flat.dims[0] == src->n_energy) {
         foff = malloc(src->n_energy * sizeof *foff);
@@ -247,9 +252,19 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
             goto done;
         }
     }
+    /* Whole frames of a deflate-compressed stack (or flat per energy)
+     * chunked one frame deep are inflated in parallel (stack_chunks.c):
+     * HDF5 inflates chunk after chunk in one thread. */
+    if (y0 == 0 && n_rows == src->ny &&
+        (st = stack_chunk_readers_open(src, native16, raw, &chunks, &fd, err)) != XANES_OK)
+        goto done;
     for (size_t k = 0; k < src->n_energy; k++) {
-        if (fd >= 0)
+        if (direct)
             st = read_direct(src, fd, off[k], k, img16, n, err);
+        else if (chunks.stack != NULL)
+            st = stack_chunk_readers_frame(src, &chunks, &src->stack, chunks.stack, fd, k,
+                                           native16 ? (void *)img16 : NULL, native16 ? NULL : img,
+                                           n, err);
         else if (native16)
             st = stack_dset_read_rows_as(src, &src->stack, k, y0, n_rows, H5T_NATIVE_UINT16, img16,
                                          err);
@@ -257,8 +272,12 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
             st = stack_dset_read_rows(src, &src->stack, k, y0, n_rows, img, err);
         if (st != XANES_OK)
             goto done;
-        if (raw && src->flat_per_energy &&
-            (st = stack_dset_read_rows(src, &src->flat, k, y0, n_rows, flat, err)) != XANES_OK)
+        if (raw && src->flat_per_energy && chunks.flat != NULL)
+            st = stack_chunk_readers_frame(src, &chunks, &src->flat, chunks.flat, fd, k, NULL, flat,
+                                           n, err);
+        else if (raw && src->flat_per_energy)
+            st = stack_dset_read_rows(src, &src->flat, k, y0, n_rows, flat, err);
+        if (st != XANES_OK)
             goto done;
         if (use_dark && src->dark_per_energy &&
             (st = stack_dset_read_rows(src, &src->dark, k, y0, n_rows, dark, err)) != XANES_OK)
@@ -272,6 +291,7 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
                       raw ? src->flat.saturation : INFINITY, out, &counts[k], vmin, vmax);
     }
 done:
+    stack_chunk_readers_free(&chunks);
     if (fd >= 0)
         close(fd);
     free(foff);

@@ -16,9 +16,11 @@ static inline hid_t fx_create(const char *path)
 
 /* Writes dataset `name` (intermediate groups created) of the given rank and
  * dims from data in memory type mtype, stored as ftype; chunk != NULL makes it
- * chunked, gzip > 0 deflates at that level. */
-static inline void fx_write(hid_t file, const char *name, hid_t mtype, hid_t ftype, int rank,
-                            const hsize_t *dims, const void *data, const hsize_t *chunk, int gzip)
+ * chunked, gzip > 0 deflates at that level, after the shuffle filter when
+ * shuffle is set. */
+static inline void fx_write_ex(hid_t file, const char *name, hid_t mtype, hid_t ftype, int rank,
+                               const hsize_t *dims, const void *data, const hsize_t *chunk,
+                               int gzip, int shuffle)
 {
     hid_t space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
@@ -26,6 +28,8 @@ static inline void fx_write(hid_t file, const char *name, hid_t mtype, hid_t fty
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (chunk != NULL) {
         assert_true(H5Pset_chunk(dcpl, rank, chunk) >= 0);
+        if (shuffle)
+            assert_true(H5Pset_shuffle(dcpl) >= 0);
         if (gzip > 0)
             assert_true(H5Pset_deflate(dcpl, (unsigned)gzip) >= 0);
     }
@@ -36,6 +40,12 @@ static inline void fx_write(hid_t file, const char *name, hid_t mtype, hid_t fty
     H5Pclose(dcpl);
     H5Pclose(lcpl);
     H5Sclose(space);
+}
+
+static inline void fx_write(hid_t file, const char *name, hid_t mtype, hid_t ftype, int rank,
+                            const hsize_t *dims, const void *data, const hsize_t *chunk, int gzip)
+{
+    fx_write_ex(file, name, mtype, ftype, rank, dims, data, chunk, gzip, 0);
 }
 
 static inline void fx_write_f32(hid_t file, const char *name, int rank, const hsize_t *dims,

@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
-packages=(build-essential cmake pkg-config libhdf5-dev libfftw3-dev libgsl-dev libpng-dev
-          libcairo2-dev libcjson-dev libcmocka-dev fonts-dejavu-core)
+packages=(build-essential cmake pkg-config libhdf5-dev zlib1g-dev libfftw3-dev libgsl-dev
+          libpng-dev libcairo2-dev libcjson-dev libcmocka-dev fonts-dejavu-core)
 
 install_deps() {
     local missing=()
