@@ -81,7 +81,8 @@ static int pipeline_ok(hid_t dcpl, int *shuffle_index, int *deflate_index)
     return *deflate_index >= 0 && (*shuffle_index < 0 || *shuffle_index < *deflate_index);
 }
 
-stack_chunk_reader *stack_chunk_reader_open(const stack_dset *d, size_t ny, size_t nx)
+stack_chunk_reader *stack_chunk_reader_open(const stack_dset *d, size_t ny, size_t nx,
+                                            unsigned long long file_size)
 {
     const uint16_t probe = 1;
     unsigned char first;
@@ -139,8 +140,11 @@ stack_chunk_reader *stack_chunk_reader_open(const stack_dset *d, size_t ny, size
         unsigned mask = 0;
         haddr_t addr = HADDR_UNDEF;
         hsize_t size = 0;
+        /* A chunk past the end of the file, or stored far larger than
+         * deflate can make it, is left to HDF5 to report. */
         if (H5Dget_chunk_info(d->id, space, (hsize_t)i, off, &mask, &addr, &size) < 0 ||
-            addr == HADDR_UNDEF || size == 0 || off[0] >= d->dims[0] || off[1] >= ny ||
+            addr == HADDR_UNDEF || size == 0 || addr > file_size || size > file_size - addr ||
+            size > 2 * chunk[1] * chunk[2] * elem + 4096 || off[0] >= d->dims[0] || off[1] >= ny ||
             off[2] >= nx || off[1] % chunk[1] != 0 || off[2] % chunk[2] != 0)
             goto fail;
         const size_t slot = (size_t)off[0] * per_frame + (size_t)(off[1] / chunk[1]) * per_row +
@@ -272,10 +276,10 @@ xanes_status stack_chunk_readers_open(const stack_source *src, int native16, int
                                       stack_chunk_readers *c, int *fd, xanes_error *err)
 {
     if (native16 || strcmp(src->stack.dtype, "float32") == 0)
-        c->stack = stack_chunk_reader_open(&src->stack, src->ny, src->nx);
+        c->stack = stack_chunk_reader_open(&src->stack, src->ny, src->nx, src->file_size);
     if (raw && src->flat_per_energy && src->flat.dims[0] == src->n_energy &&
         strcmp(src->flat.dtype, "uint16") == 0)
-        c->flat = stack_chunk_reader_open(&src->flat, src->ny, src->nx);
+        c->flat = stack_chunk_reader_open(&src->flat, src->ny, src->nx, src->file_size);
     if (c->stack == NULL && c->flat == NULL)
         return XANES_OK;
     size_t ss = 0;

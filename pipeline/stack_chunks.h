@@ -13,10 +13,12 @@ typedef struct stack_chunk_reader stack_chunk_reader;
 /* The chunk index of the 3-D dataset d (frames of ny x nx), when its frames
  * can be read by stack_chunk_read_frame: little-endian 2- or 4-byte
  * elements, chunks 1 x cy x cx all written, filters deflate or shuffle +
- * deflate, no user block, a little-endian host.  NULL otherwise (including
+ * deflate, every chunk inside the file_size bytes of the file, no user
+ * block, a little-endian host.  NULL otherwise (including
  * out of memory): read through HDF5 then.  Free with
  * stack_chunk_reader_free. */
-stack_chunk_reader *stack_chunk_reader_open(const stack_dset *d, size_t ny, size_t nx);
+stack_chunk_reader *stack_chunk_reader_open(const stack_dset *d, size_t ny, size_t nx,
+                                            unsigned long long file_size);
 void stack_chunk_reader_free(stack_chunk_reader *cr); /* NULL is a no-op */
 
 /* Bytes of scratch each thread needs. */
