@@ -51,9 +51,11 @@ static void print_help(void)
            "                        into the background (0 = the mask itself; default: 1 px\n"
            "                        when the mask is noise-limited, Otsu contrast < 20, else 0)\n"
            "  --denoise pca|none    project the particle pixels' spectra and each particle's\n"
-           "                        averaged spectrum onto the principal components of the\n"
-           "                        particle pixels before their edges are found (default\n"
-           "                        pca; none: raw spectra)\n"
+           "                        averaged spectrum onto principal components (of the\n"
+           "                        particles' averaged spectra, or of the particle pixels\n"
+           "                        when the jump map is noise-limited or there are under 6\n"
+           "                        particles) before their edges are found (default pca;\n"
+           "                        none: raw spectra)\n"
            "  --json                print the summary as one JSON object\n"
            "  -h, --help            this text\n\n%s",
            cli_stack_options_help());
