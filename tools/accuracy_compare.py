@@ -15,7 +15,8 @@ its numbers where it says "48 stacks per dose".
 
 Usage (repository root):
     /usr/bin/python3 tools/accuracy_compare.py --base OLD/build/xanes \\
-        [--new build/xanes] [--seeds 16] [--seed0 3000] [--column edge_mean_ev]
+        [--new build/xanes] [--new-args '--footprint-px 1'] [--seeds 16] [--seed0 3000]
+        [--column edge_mean_ev] [--doses 10000,300]
 Dev script only (h5py, numpy).
 """
 import argparse
@@ -59,12 +60,15 @@ def main():
     ap.add_argument("--seeds", type=int, default=16)
     ap.add_argument("--seed0", type=int, default=3000)
     ap.add_argument("--column", default="edge_mean_spectrum_ev")
+    ap.add_argument("--new-args", default="", help="extra `xanes run` options of the new build, "
+                    "e.g. '--footprint-px 1' (--base may then be the same build)")
+    ap.add_argument("--doses", default="10000,300")
     a = ap.parse_args()
     offsets = [1.37, -0.83, 0.61, -1.29, 2.17]
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
         i = 0
-        for dose in (10000, 300):
+        for dose in (int(x) for x in a.doses.split(",")):
             for config in ("NCM-A", "NCM-B", "NCM-C"):
                 for s in range(a.seeds):
                     seed = a.seed0 + 10 * i + s
@@ -77,9 +81,10 @@ def main():
                     if s % 2:
                         cmd += ["--touching", "--particles", "10"]
                     run(cmd)
-                    for name, exe in (("base", a.base), ("new", a.new)):
+                    for name, exe, extra in (("base", a.base, []), ("new", a.new, a.new_args.split())):
                         out = os.path.join(tmp, name)
-                        run([exe, "run", stack, "--calib", ref, "--ref-edge", "8353.01", "-o", out])
+                        run([exe, "run", stack, "--calib", ref, "--ref-edge", "8353.01", "-o", out] +
+                            extra)
                         res.setdefault((dose, name), []).append(errors(truth, out, a.column))
     print("%s against the grid truth, %d stacks per dose" % (a.column, 3 * a.seeds))
     for (dose, name), runs in sorted(res.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
