@@ -14,11 +14,11 @@
  * as the plain expression; a uint16 flat per energy stored the same way is
  * read alongside the counts and corrected by the same kernel.  Whole frames
  * of deflate-compressed stacks chunked one frame deep are inflated by the
- * threads themselves (stack_chunks.c) instead of HDF5's serial filter.  Raw counts follow the Beer-Lambert
- * flat/dark correction A = -ln((I - D) / (F - D)) (e.g. Meirer et al., J. Synchrotron Rad. 18, 773
- * (2011)); a flat per energy is used as it is, a few flats (or darks) are averaged pixel by pixel.
- * Transmission becomes A = -ln(T); absorbance is copied.  Pixels that cannot give a finite
- * absorbance (NaN/Inf in a file, I or F at the integer type's maximum, i.e. saturated, or a
+ * threads themselves (stack_chunks.c) instead of HDF5's serial filter.  Raw counts follow the
+ * Beer-Lambert flat/dark correction A = -ln((I - D) / (F - D)) (e.g. Meirer et al., J. Synchrotron
+ * Rad. 18, 773 (2011)); a flat per energy is used as it is, a few flats (or darks) are averaged
+ * pixel by pixel. Transmission becomes A = -ln(T); absorbance is copied.  Pixels that cannot give a
+ * finite absorbance (NaN/Inf in a file, I or F at the integer type's maximum, i.e. saturated, or a
  * non-positive ratio, which includes the zeros FXI writes for invalid pixels) become NaN and are
  * counted per frame, never -inf.  The counts are integer reductions, so they do not depend on the
  * number of threads, and each pixel's value is computed by one thread alone.
@@ -256,13 +256,13 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
      * chunked one frame deep are inflated in parallel (stack_chunks.c):
      * HDF5 inflates chunk after chunk in one thread. */
     if (y0 == 0 && n_rows == src->ny &&
-        (st = stack_chunk_readers_open(src, native16, raw, &chunks, &fd, err)) != XANES_OK)
+        (st = stack_chunk_readers_open(src, native16, raw, &chunks, err)) != XANES_OK)
         goto done;
     for (size_t k = 0; k < src->n_energy; k++) {
         if (direct)
             st = read_direct(src, fd, off[k], k, img16, n, err);
         else if (chunks.stack != NULL)
-            st = stack_chunk_readers_frame(src, &chunks, &src->stack, chunks.stack, fd, k,
+            st = stack_chunk_readers_frame(src, &chunks, &src->stack, chunks.stack, k,
                                            native16 ? (void *)img16 : NULL, native16 ? NULL : img,
                                            n, err);
         else if (native16)
@@ -273,8 +273,8 @@ static xanes_status stream(const stack_source *src, size_t y0, size_t n_rows, fl
         if (st != XANES_OK)
             goto done;
         if (raw && src->flat_per_energy && chunks.flat != NULL)
-            st = stack_chunk_readers_frame(src, &chunks, &src->flat, chunks.flat, fd, k, NULL, flat,
-                                           n, err);
+            st = stack_chunk_readers_frame(src, &chunks, &src->flat, chunks.flat, k, NULL, flat, n,
+                                           err);
         else if (raw && src->flat_per_energy)
             st = stack_dset_read_rows(src, &src->flat, k, y0, n_rows, flat, err);
         if (st != XANES_OK)

@@ -1,58 +1,41 @@
-/* stack_chunks.c: frames of deflate-compressed chunked stacks read in
- * parallel, bypassing HDF5's serial filter pipeline (for stack.c).
+/* stack_chunks.c: frames of deflate-compressed chunked stacks inflated in
+ * parallel, instead of by HDF5's serial filter pipeline (for stack.c).
  *
  * A TXM stack written frame by frame is usually chunked one frame deep
  * (chunk 1 x cy x cx) and compressed with deflate (h5py's and our
- * simulator's gzip), often after the shuffle filter.  HDF5 decompresses the
+ * simulator's gzip), often after the shuffle filter.  HDF5 inflates the
  * chunks of a read one after the other in the calling thread, so on 2 cores
  * reading such a stack took 1.1 s of a 1.5 s `xanes run` (1024^2 x 80).
- * Here the chunk index is taken once (H5Dget_chunk_info: each chunk's
- * position, file address, stored size and filter mask), and the chunks of a
- * frame are read with pread, inflated with zlib's uncompress (the filter
- * HDF5 itself uses) and unshuffled by the threads, each chunk into its own
- * part of the frame, so the bytes are exactly those HDF5 would give.  Only
- * what that covers is taken: little-endian 2- or 4-byte elements, chunks one
- * frame deep, a filter pipeline of deflate or shuffle + deflate (a chunk
- * whose filter mask says a filter was skipped is taken as stored); anything
- * else (another filter, a user block, a big-endian host) returns "not
- * supported" and the caller reads through HDF5.
+ * Here the calling thread fetches a frame's chunks as stored
+ * (H5Dget_chunk_storage_size and H5Dread_chunk: a B-tree lookup each, no
+ * filters), and the threads inflate them with zlib's uncompress (the
+ * library HDF5's deflate filter uses) and unshuffle them, each chunk into
+ * its own part of the frame, so the bytes are exactly those H5Dread gives.
+ * Only what that covers is taken: little-endian 2- or 4-byte elements,
+ * chunks one frame deep, a filter pipeline of deflate or shuffle + deflate
+ * (a chunk whose filter mask says a filter was skipped is taken as stored);
+ * anything else returns "not supported" and the caller reads through HDF5.
  */
-#define _DEFAULT_SOURCE /* pread */
 #include "stack_chunks.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <omp.h>
 #include <zlib.h>
 
-/* Most chunks indexed (see stack_chunk_reader_open). */
-#define MAX_CHUNKS ((size_t)8192)
-
-typedef struct {
-    size_t frame, y0, x0;
-    unsigned long long addr, size;
-    unsigned mask;
-} chunk_entry;
-
 struct stack_chunk_reader {
+    hid_t dset; /* the dataset's id (owned by the stack source) */
     size_t n_frames, ny, nx, cy, cx, elem;
-    int shuffle_index;  /* position of shuffle in the pipeline, -1 if none */
-    int deflate_index;  /* position of deflate                             */
-    size_t per_frame;   /* chunks per frame                                */
-    chunk_entry *chunk; /* [n_frames * per_frame], frame by frame          */
-    size_t max_stored;  /* largest stored chunk, bytes                     */
+    int shuffle_index; /* position of shuffle in the pipeline, -1 if none */
+    int deflate_index; /* position of deflate                             */
+    size_t per_frame;  /* chunks per frame                                */
+    size_t max_stored; /* largest stored size accepted, bytes             */
 };
 
 void stack_chunk_reader_free(stack_chunk_reader *cr)
 {
-    if (cr == NULL)
-        return;
-    free(cr->chunk);
     free(cr);
 }
 
@@ -81,8 +64,7 @@ static int pipeline_ok(hid_t dcpl, int *shuffle_index, int *deflate_index)
     return *deflate_index >= 0 && (*shuffle_index < 0 || *shuffle_index < *deflate_index);
 }
 
-stack_chunk_reader *stack_chunk_reader_open(const stack_dset *d, size_t ny, size_t nx,
-                                            unsigned long long file_size)
+stack_chunk_reader *stack_chunk_reader_open(const stack_dset *d, size_t ny, size_t nx)
 {
     const uint16_t probe = 1;
     unsigned char first;
@@ -91,82 +73,38 @@ stack_chunk_reader *stack_chunk_reader_open(const stack_dset *d, size_t ny, size
         return NULL;
     stack_chunk_reader *cr = NULL;
     hid_t type = H5Dget_type(d->id), dcpl = H5Dget_create_plist(d->id);
-    hid_t fid = H5Iget_file_id(d->id);
-    hid_t fcpl = fid >= 0 ? H5Fget_create_plist(fid) : H5I_INVALID_HID;
-    hid_t space = H5I_INVALID_HID;
-    hsize_t userblock = 1, chunk[3] = {0, 0, 0};
+    hsize_t chunk[3] = {0, 0, 0};
     int sh = -1, de = -1;
-    /* Addresses are relative to the superblock, which a user block moves. */
-    if (type < 0 || dcpl < 0 || fcpl < 0 || H5Pget_userblock(fcpl, &userblock) < 0 ||
-        userblock != 0 || H5Pget_layout(dcpl) != H5D_CHUNKED || H5Pget_chunk(dcpl, 3, chunk) != 3 ||
-        chunk[0] != 1 || chunk[1] == 0 || chunk[2] == 0 || !pipeline_ok(dcpl, &sh, &de))
+    if (type < 0 || dcpl < 0 || H5Pget_layout(dcpl) != H5D_CHUNKED ||
+        H5Pget_chunk(dcpl, 3, chunk) != 3 || chunk[0] != 1 || chunk[1] == 0 || chunk[2] == 0 ||
+        !pipeline_ok(dcpl, &sh, &de))
         goto done;
     H5T_class_t cls = H5Tget_class(type);
     size_t elem = H5Tget_size(type);
     if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || (elem != 2 && elem != 4) ||
         H5Tget_order(type) != H5T_ORDER_LE)
         goto done;
-    const size_t per_row = (size_t)((nx + chunk[2] - 1) / chunk[2]);
-    const size_t per_frame = (size_t)((ny + chunk[1] - 1) / chunk[1]) * per_row;
-    const size_t n_chunks = (size_t)d->dims[0] * per_frame;
-    /* HDF5 1.10 finds a chunk's address by walking the index from the
-     * start, by index or by coordinates alike (measured: the last 256 of
-     * 20480 chunks took 150 x the first 256), about 4 ns per chunk passed:
-     * 0.006 s for all 1280 chunks of a 1024^2 x 80 stack in 256^2 tiles,
-     * 0.27 s for 8192.  Past MAX_CHUNKS the walk costs more than it saves
-     * (1.12 will have H5Dchunk_iter). */
-    if (n_chunks > MAX_CHUNKS)
+    cr = malloc(sizeof *cr);
+    if (cr == NULL)
         goto done;
-    space = H5Dget_space(d->id);
-    cr = calloc(1, sizeof *cr);
-    if (space < 0 || cr == NULL)
-        goto done;
-    *cr = (stack_chunk_reader){.n_frames = d->dims[0],
-                               .ny = ny,
-                               .nx = nx,
-                               .cy = chunk[1],
-                               .cx = chunk[2],
-                               .elem = elem,
-                               .shuffle_index = sh,
-                               .deflate_index = de,
-                               .per_frame = per_frame};
-    /* Each chunk goes to its slot (frame, row, column of chunks); a slot
-     * filled twice or left empty means an index we do not understand. */
-    cr->chunk = calloc(n_chunks, sizeof *cr->chunk);
-    if (cr->chunk == NULL)
-        goto fail;
-    for (size_t i = 0; i < n_chunks; i++) {
-        hsize_t off[3];
-        unsigned mask = 0;
-        haddr_t addr = HADDR_UNDEF;
-        hsize_t size = 0;
-        /* A chunk past the end of the file, or stored far larger than
-         * deflate can make it, is left to HDF5 to report. */
-        if (H5Dget_chunk_info(d->id, space, (hsize_t)i, off, &mask, &addr, &size) < 0 ||
-            addr == HADDR_UNDEF || size == 0 || addr > file_size || size > file_size - addr ||
-            size > 2 * chunk[1] * chunk[2] * elem + 4096 || off[0] >= d->dims[0] || off[1] >= ny ||
-            off[2] >= nx || off[1] % chunk[1] != 0 || off[2] % chunk[2] != 0)
-            goto fail;
-        const size_t slot = (size_t)off[0] * per_frame + (size_t)(off[1] / chunk[1]) * per_row +
-                            (size_t)(off[2] / chunk[2]);
-        if (cr->chunk[slot].size != 0)
-            goto fail;
-        cr->chunk[slot] =
-            (chunk_entry){(size_t)off[0], (size_t)off[1], (size_t)off[2], addr, size, mask};
-        if (size > cr->max_stored)
-            cr->max_stored = (size_t)size;
-    }
-    goto done;
-fail:
-    stack_chunk_reader_free(cr);
-    cr = NULL;
+    const size_t raw = (size_t)chunk[1] * (size_t)chunk[2] * elem;
+    *cr = (stack_chunk_reader){
+        .dset = d->id,
+        .n_frames = d->dims[0],
+        .ny = ny,
+        .nx = nx,
+        .cy = chunk[1],
+        .cx = chunk[2],
+        .elem = elem,
+        .shuffle_index = sh,
+        .deflate_index = de,
+        .per_frame =
+            (size_t)((ny + chunk[1] - 1) / chunk[1]) * (size_t)((nx + chunk[2] - 1) / chunk[2]),
+        /* deflate never grows data by more than a few bytes per 16 KiB
+         * block: a larger stored size is a corrupt index. */
+        .max_stored = raw + raw / 8 + 4096,
+    };
 done:
-    if (space >= 0)
-        H5Sclose(space);
-    if (fcpl >= 0)
-        H5Pclose(fcpl);
-    if (fid >= 0)
-        H5Fclose(fid);
     if (dcpl >= 0)
         H5Pclose(dcpl);
     if (type >= 0)
@@ -176,49 +114,43 @@ done:
 
 size_t stack_chunk_reader_scratch_size(const stack_chunk_reader *cr)
 {
-    return cr->max_stored + cr->cy * cr->cx * cr->elem;
+    return cr->cy * cr->cx * cr->elem;
 }
 
-/* pread until `bytes` are in; 0 when the file ends or fails first. */
-static int pread_all(int fd, unsigned char *buf, size_t bytes, unsigned long long at)
+size_t stack_chunk_reader_stored_size(const stack_chunk_reader *cr)
 {
-    size_t got = 0;
-    while (got < bytes) {
-        ssize_t r = pread(fd, buf + got, bytes - got, (off_t)(at + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return 0;
-        got += (size_t)r;
-    }
-    return 1;
+    return cr->per_frame * cr->max_stored;
 }
 
-/* One chunk into its place in frame (ny x nx elements of cr->elem bytes);
- * scratch holds stack_chunk_reader_scratch_size bytes.  0 on a read or
- * decompression failure. */
-static int chunk_into_frame(const stack_chunk_reader *cr, int fd, const chunk_entry *c,
-                            unsigned char *scratch, unsigned char *frame)
+size_t stack_chunk_reader_chunks_per_frame(const stack_chunk_reader *cr)
+{
+    return cr->per_frame;
+}
+
+/* One chunk of `size` stored bytes (filter mask `mask`) at chunk position
+ * (y0, x0) into its place in frame (ny x nx elements of cr->elem bytes);
+ * scratch holds stack_chunk_reader_scratch_size bytes.  0 when it does not
+ * inflate to a whole chunk. */
+static int chunk_into_frame(const stack_chunk_reader *cr, const unsigned char *stored, size_t size,
+                            unsigned mask, size_t y0, size_t x0, unsigned char *scratch,
+                            unsigned char *frame)
 {
     const size_t raw = cr->cy * cr->cx * cr->elem;
-    unsigned char *stored = scratch, *a = scratch + cr->max_stored;
-    if (!pread_all(fd, stored, (size_t)c->size, c->addr))
-        return 0;
     const unsigned char *data = stored;
-    if (!(c->mask & (1u << cr->deflate_index))) {
+    if (!(mask & (1u << cr->deflate_index))) {
         uLongf len = (uLongf)raw;
-        if (uncompress(a, &len, stored, (uLong)c->size) != Z_OK || len != raw)
+        if (uncompress(scratch, &len, stored, (uLong)size) != Z_OK || len != raw)
             return 0;
-        data = a;
-    } else if (c->size != raw) {
+        data = scratch;
+    } else if (size != raw) {
         return 0;
     }
-    const size_t rows = c->y0 + cr->cy <= cr->ny ? cr->cy : cr->ny - c->y0;
-    const size_t cols = c->x0 + cr->cx <= cr->nx ? cr->cx : cr->nx - c->x0;
+    const size_t rows = y0 + cr->cy <= cr->ny ? cr->cy : cr->ny - y0;
+    const size_t cols = x0 + cr->cx <= cr->nx ? cr->cx : cr->nx - x0;
     const size_t e = cr->elem;
-    if (cr->shuffle_index < 0 || (c->mask & (1u << cr->shuffle_index))) {
+    if (cr->shuffle_index < 0 || (mask & (1u << cr->shuffle_index))) {
         for (size_t y = 0; y < rows; y++)
-            memcpy(frame + ((c->y0 + y) * cr->nx + c->x0) * e, data + y * cr->cx * e, cols * e);
+            memcpy(frame + ((y0 + y) * cr->nx + x0) * e, data + y * cr->cx * e, cols * e);
         return 1;
     }
     /* HDF5's shuffle stores byte j of every element together: element i is
@@ -227,7 +159,7 @@ static int chunk_into_frame(const stack_chunk_reader *cr, int fd, const chunk_en
     const size_t n = cr->cy * cr->cx;
     for (size_t y = 0; y < rows; y++) {
         const unsigned char *p0 = data + y * cr->cx;
-        unsigned char *out = frame + ((c->y0 + y) * cr->nx + c->x0) * e;
+        unsigned char *out = frame + ((y0 + y) * cr->nx + x0) * e;
         if (e == 2) {
             uint16_t *o = (uint16_t *)(void *)out;
             for (size_t x = 0; x < cols; x++)
@@ -242,21 +174,38 @@ static int chunk_into_frame(const stack_chunk_reader *cr, int fd, const chunk_en
     return 1;
 }
 
-int stack_chunk_read_frame(const stack_chunk_reader *cr, int fd, size_t frame, void *buf,
+int stack_chunk_read_frame(const stack_chunk_reader *cr, size_t frame, void *buf,
+                           unsigned char *stored, size_t *sizes, unsigned *masks,
                            unsigned char *scratch, int n_threads)
 {
     if (frame >= cr->n_frames)
         return 0;
-    const chunk_entry *c = cr->chunk + frame * cr->per_frame;
-    const size_t per_frame = cr->per_frame, ss = stack_chunk_reader_scratch_size(cr);
+    const size_t per_row = (cr->nx + cr->cx - 1) / cr->cx, per_frame = cr->per_frame;
+    /* The stored chunks, in this thread (HDF5 calls are serial): chunk i at
+     * stored + i max_stored. */
+    for (size_t i = 0; i < per_frame; i++) {
+        hsize_t off[3] = {frame, (i / per_row) * cr->cy, (i % per_row) * cr->cx}, size = 0;
+        uint32_t filters = 0;
+        if (H5Dget_chunk_storage_size(cr->dset, off, &size) < 0 || size == 0 ||
+            size > cr->max_stored ||
+            H5Dread_chunk(cr->dset, H5P_DEFAULT, off, &filters, stored + i * cr->max_stored) < 0)
+            return 0;
+        sizes[i] = (size_t)size;
+        masks[i] = filters;
+    }
+    const size_t ss = stack_chunk_reader_scratch_size(cr);
     unsigned char *out = buf;
     size_t failed = 0;
     const long n = (long)per_frame;
 #pragma omp parallel for num_threads(n_threads) default(none) schedule(static)                   \
-    shared(cr, fd, c, scratch, out) firstprivate(n, ss) reduction(+ : failed)
-    for (long i = 0; i < n; i++)
-        failed +=
-            !chunk_into_frame(cr, fd, &c[i], scratch + (size_t)omp_get_thread_num() * ss, out);
+    shared(cr, stored, sizes, masks, scratch, out) firstprivate(n, ss, per_row)                   \
+    reduction(+ : failed)
+    for (long i = 0; i < n; i++) {
+        const size_t c = (size_t)i;
+        failed += !chunk_into_frame(cr, stored + c * cr->max_stored, sizes[c], masks[c],
+                                    (c / per_row) * cr->cy, (c % per_row) * cr->cx,
+                                    scratch + (size_t)omp_get_thread_num() * ss, out);
+    }
     return failed == 0;
 }
 
@@ -266,51 +215,57 @@ void stack_chunk_readers_free(stack_chunk_readers *c)
     stack_chunk_reader_free(c->flat);
     free(c->scratch);
     free(c->frame);
+    free(c->stored);
+    free(c->sizes);
+    free(c->masks);
     *c = (stack_chunk_readers){0};
 }
 
-/* Chunk readers for the stack (uint16 or float32) and a uint16 flat per
- * energy where stack_chunks.c can read them, and *fd opened when one
- * exists; none is an answer too (HDF5 reads then). */
+/* The larger of a and b. */
+static size_t max_size(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
 xanes_status stack_chunk_readers_open(const stack_source *src, int native16, int raw,
-                                      stack_chunk_readers *c, int *fd, xanes_error *err)
+                                      stack_chunk_readers *c, xanes_error *err)
 {
     if (native16 || strcmp(src->stack.dtype, "float32") == 0)
-        c->stack = stack_chunk_reader_open(&src->stack, src->ny, src->nx, src->file_size);
+        c->stack = stack_chunk_reader_open(&src->stack, src->ny, src->nx);
     if (raw && src->flat_per_energy && src->flat.dims[0] == src->n_energy &&
         strcmp(src->flat.dtype, "uint16") == 0)
-        c->flat = stack_chunk_reader_open(&src->flat, src->ny, src->nx, src->file_size);
+        c->flat = stack_chunk_reader_open(&src->flat, src->ny, src->nx);
     if (c->stack == NULL && c->flat == NULL)
         return XANES_OK;
-    size_t ss = 0;
-    if (c->stack != NULL)
-        ss = stack_chunk_reader_scratch_size(c->stack);
-    if (c->flat != NULL && stack_chunk_reader_scratch_size(c->flat) > ss)
-        ss = stack_chunk_reader_scratch_size(c->flat);
+    size_t ss = 0, stored = 0, per_frame = 0;
+    const stack_chunk_reader *r[2] = {c->stack, c->flat};
+    for (int i = 0; i < 2; i++)
+        if (r[i] != NULL) {
+            ss = max_size(ss, stack_chunk_reader_scratch_size(r[i]));
+            stored = max_size(stored, stack_chunk_reader_stored_size(r[i]));
+            per_frame = max_size(per_frame, stack_chunk_reader_chunks_per_frame(r[i]));
+        }
     c->n_threads = omp_get_max_threads();
     c->scratch = malloc((size_t)c->n_threads * ss);
     c->frame = malloc(src->ny * src->nx * 4);
-    if (*fd < 0)
-        *fd = open(src->path, O_RDONLY);
-    if (c->scratch == NULL || c->frame == NULL || *fd < 0) {
+    c->stored = malloc(stored);
+    c->sizes = malloc(per_frame * sizeof *c->sizes);
+    c->masks = malloc(per_frame * sizeof *c->masks);
+    if (c->scratch == NULL || c->frame == NULL || c->stored == NULL || c->sizes == NULL ||
+        c->masks == NULL) {
         stack_chunk_readers_free(c);
-        if (*fd < 0) /* the file just opened by HDF5: no reason to fail here, use HDF5 */
-            return XANES_OK;
         return XANES_RAISE(err, XANES_ENOMEM, "%s: out of memory for chunk buffers", src->path);
     }
     return XANES_OK;
 }
 
-/* Frame k of d through its chunk reader cr: into u16 (uint16 elements as
- * stored) when given, else widened into dbl (uint16 or float32 elements),
- * in parallel.  XANES_EIO naming the frame when a chunk cannot be read or
- * inflated. */
 xanes_status stack_chunk_readers_frame(const stack_source *src, const stack_chunk_readers *c,
-                                       const stack_dset *d, const stack_chunk_reader *cr, int fd,
-                                       size_t k, void *u16, double *dbl, size_t n, xanes_error *err)
+                                       const stack_dset *d, const stack_chunk_reader *cr, size_t k,
+                                       void *u16, double *dbl, size_t n, xanes_error *err)
 {
     void *into = u16 != NULL ? u16 : (void *)c->frame;
-    if (!stack_chunk_read_frame(cr, fd, k, into, c->scratch, c->n_threads))
+    if (!stack_chunk_read_frame(cr, k, into, c->stored, c->sizes, c->masks, c->scratch,
+                                c->n_threads))
         return XANES_RAISE(err, XANES_EIO,
                            "%s: cannot read frame %zu of %s: a compressed chunk is truncated or "
                            "corrupt",
