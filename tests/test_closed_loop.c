@@ -185,8 +185,9 @@ static void test_edge_rms(void **state)
  * 0.37 eV at worst.  The information limit: the Cramer-Rao bound of an
  * edge shift per particle (tools/accuracy_table.py) is at most 0.026 eV at
  * 10^4 counts and 0.15 eV at 300 on these stacks, so a per-particle maximum
- * of 0.15 eV at low dose is beyond any estimator here, and the worst
- * particles at 10^4 counts are 3-7 bounds off: a bias, not noise.
+ * of 0.15 eV at low dose is beyond any estimator here; the worst particles
+ * at 10^4 counts are 3-7 bounds off (bounds over all of a particle's
+ * pixels, of which segmentation keeps 55-85 %), README "Accuracy".
  * The check runs when XANES_STRICT_ACCURACY=1 and is skipped otherwise, so
  * that CI stays green while the numbers stay visible; issue 4 stays open on
  * it. */
