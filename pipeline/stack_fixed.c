@@ -59,6 +59,40 @@ static stack_fixed_refs refs_at(const stack_fixed_refs *refs, size_t p0)
     return r;
 }
 
+/* The per-thread, per-frame counts tc[nthr][ne] of a block pass added to
+ * counts[ne], and [*vmin, *vmax] widened by the counts seen (n pixels). */
+static void merge_counts(const stack_correct_counts *tc, int nthr, size_t ne, size_t n,
+                         xanes_stack_frame_counts *counts, double *vmin, double *vmax)
+{
+    unsigned lo = 65536, hi = 0;
+    for (int t = 0; t < nthr; t++)
+        for (size_t k = 0; k < ne; k++) {
+            const stack_correct_counts *c = &tc[(size_t)t * ne + k];
+            counts[k].nonfinite += c->nonfinite;
+            counts[k].saturated += c->saturated;
+            counts[k].nonpositive += c->nonpositive;
+            lo = c->lo < lo ? c->lo : lo;
+            hi = c->hi > hi ? c->hi : hi;
+        }
+    if (n > 0) {
+        *vmin = (double)lo < *vmin ? (double)lo : *vmin;
+        *vmax = (double)hi > *vmax ? (double)hi : *vmax;
+    }
+}
+
+/* One pixel's references in the correction's precedence (stack_correct.h):
+ * its class, f - d, and 1/(f - d) (1 where the class is not OK). */
+static inline void classify_ref(double f, double d, double sat_flat, unsigned char *cls,
+                                double *den, double *inv)
+{
+    *cls = !isfinite(f) || !isfinite(d) ? STACK_REF_NONFINITE
+           : f >= sat_flat              ? STACK_REF_SATURATED
+           : f - d <= 0.0               ? STACK_REF_NONPOSITIVE
+                                        : STACK_REF_OK;
+    *den = f - d;
+    *inv = *cls == STACK_REF_OK ? 1.0 / *den : 1.0;
+}
+
 /* For references that are the same for every frame: classifies each pixel
  * once into cls (STACK_REF_*, stack_correct.h) and replaces flat by the
  * denominator f - d, computed as correct_frame computes it; inv gets 1/(f-d)
@@ -67,15 +101,8 @@ void stack_prepare_fixed_refs(size_t n, double *restrict flat, const double *res
                               double sat_flat, unsigned char *restrict cls, double *restrict inv)
 {
 #pragma omp parallel for default(none) schedule(static) shared(n, flat, dark, sat_flat, cls, inv)
-    for (size_t i = 0; i < n; i++) {
-        const double f = flat[i], d = dark != NULL ? dark[i] : 0.0;
-        cls[i] = !isfinite(f) || !isfinite(d) ? STACK_REF_NONFINITE
-                 : f >= sat_flat              ? STACK_REF_SATURATED
-                 : f - d <= 0.0               ? STACK_REF_NONPOSITIVE
-                                              : STACK_REF_OK;
-        flat[i] = f - d;
-        inv[i] = cls[i] == STACK_REF_OK ? 1.0 / flat[i] : 1.0;
-    }
+    for (size_t i = 0; i < n; i++)
+        classify_ref(flat[i], dark != NULL ? dark[i] : 0.0, sat_flat, &cls[i], &flat[i], &inv[i]);
 }
 
 /* The pixel ranges of one thread's work: BLOCK pixels of every frame.
@@ -138,20 +165,7 @@ xanes_status stack_correct_fixed_blocks(const stack_source *src, int fd,
                          off[failed_frame]);
         goto done;
     }
-    unsigned lo = 65536, hi = 0;
-    for (int t = 0; t < nthr; t++)
-        for (size_t k = 0; k < ne; k++) {
-            const stack_correct_counts *c = &tc[(size_t)t * ne + k];
-            counts[k].nonfinite += c->nonfinite;
-            counts[k].saturated += c->saturated;
-            counts[k].nonpositive += c->nonpositive;
-            lo = c->lo < lo ? c->lo : lo;
-            hi = c->hi > hi ? c->hi : hi;
-        }
-    if (n > 0) {
-        *vmin = (double)lo < *vmin ? (double)lo : *vmin;
-        *vmax = (double)hi > *vmax ? (double)hi : *vmax;
-    }
+    merge_counts(tc, nthr, ne, n, counts, vmin, vmax);
 done:
     free(buf);
     free(tc);
@@ -161,10 +175,10 @@ done:
 /* Raw uint16 counts under a uint16 flat per energy and a fixed dark (or
  * none), whole frames of both stored plainly (counts at off[k], flats at
  * foff[k] of fd): each thread takes a block of pixels and, frame by frame,
- * fetches the block's counts and flat with pread, classifies the flat as
- * stack_prepare_fixed_refs does (same expressions, so the same references
- * and then the same floats as the per-frame path and the reference
- * expression) and corrects the block with stack_correct.c's kernel.  The
+ * fetches the block's counts and flat with pread, classifies the flat with
+ * classify_ref as stack_prepare_fixed_refs does (so the same references and
+ * then the same floats as the per-frame path and the reference expression)
+ * and corrects the block with stack_correct.c's kernel.  The
  * per-frame path read each flat through HDF5's serial uint16 -> double
  * conversion, 3-4 x the time of the fixed-flat path on a 1024^2 x 80 stack.
  * Per-thread scratch: the block's counts and flat (2 + 2 bytes a pixel),
@@ -216,15 +230,9 @@ xanes_status stack_correct_flat_blocks(const stack_source *src, int fd,
                     }
                     break;
                 }
-                for (size_t i = 0; i < m; i++) {
-                    const double f = (double)fb[i], dd = d != NULL ? d[i] : 0.0;
-                    cls[i] = !isfinite(dd)   ? STACK_REF_NONFINITE
-                             : f >= sat_flat ? STACK_REF_SATURATED
-                             : f - dd <= 0.0 ? STACK_REF_NONPOSITIVE
-                                             : STACK_REF_OK;
-                    den[i] = f - dd;
-                    inv[i] = cls[i] == STACK_REF_OK ? 1.0 / den[i] : 1.0;
-                }
+                for (size_t i = 0; i < m; i++)
+                    classify_ref((double)fb[i], d != NULL ? d[i] : 0.0, sat_flat, &cls[i], &den[i],
+                                 &inv[i]);
                 stack_correct_u16_fixed(m, b, &r, dest + k * n + p0, &c[k]);
             }
         }
@@ -238,20 +246,7 @@ xanes_status stack_correct_flat_blocks(const stack_source *src, int fd,
                         n * sizeof(uint16_t), failed_flat ? foff[failed_frame] : off[failed_frame]);
         goto done;
     }
-    unsigned lo = 65536, hi = 0;
-    for (int t = 0; t < nthr; t++)
-        for (size_t k = 0; k < ne; k++) {
-            const stack_correct_counts *c = &tc[(size_t)t * ne + k];
-            counts[k].nonfinite += c->nonfinite;
-            counts[k].saturated += c->saturated;
-            counts[k].nonpositive += c->nonpositive;
-            lo = c->lo < lo ? c->lo : lo;
-            hi = c->hi > hi ? c->hi : hi;
-        }
-    if (n > 0) {
-        *vmin = (double)lo < *vmin ? (double)lo : *vmin;
-        *vmax = (double)hi > *vmax ? (double)hi : *vmax;
-    }
+    merge_counts(tc, nthr, ne, n, counts, vmin, vmax);
 done:
     free(cbuf);
     free(rbuf);
