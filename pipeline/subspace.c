@@ -164,6 +164,55 @@ static void strip_line(const double *line, size_t p, const double *m, double *d)
         d[i] = m[i] - c0 * line[i] - c1 * line[p + i];
 }
 
+/* A new subspace of ne energies, rank 0, zeroed mean and eigenvalues;
+ * NULL when out of memory. */
+static xanes_subspace *subspace_new(size_t ne)
+{
+    xanes_subspace *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->n_energy = ne;
+    s->mean = calloc(ne, sizeof *s->mean);
+    s->eval = calloc(ne, sizeof *s->eval);
+    if (s->mean == NULL || s->eval == NULL) {
+        xanes_subspace_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Adds spectrum y[p] with weight w: w y to s1[p], and w d d^T (upper
+ * triangle) to s2[p*p], d = y less its line (d[p] is scratch). */
+static void add_moment(const double *line, size_t p, double w, const double *y, double *d,
+                       double *s1, double *s2)
+{
+    strip_line(line, p, y, d);
+    for (size_t i = 0; i < p; i++) {
+        s1[i] += w * y[i];
+        double wi = w * d[i];
+        double *row = s2 + i * p;
+        for (size_t j = i; j < p; j++)
+            row[j] += wi * d[j];
+    }
+}
+
+/* s->mean, holding the weighted sum of wt, becomes the weighted mean. */
+static void mean_divide(xanes_subspace *s, double wt)
+{
+    for (size_t i = 0; i < s->n_energy; i++)
+        s->mean[i] = wt > 0.0 ? s->mean[i] / wt : 0.0;
+}
+
+/* No components: rank 0 (an identity projection), NaN eigenvalues and
+ * threshold, the given noise variance. */
+static void no_components(xanes_subspace *s, double noise_var)
+{
+    for (size_t i = 0; i < s->n_energy; i++)
+        s->eval[i] = NAN;
+    s->threshold = NAN;
+    s->noise_var = noise_var;
+}
+
 /* Mean spectrum of block (by, bx) into m[p]; returns its pixel count (0 when
  * under half the block is labelled with finite spectra). */
 static size_t block_spectrum(const float *stack, size_t p, size_t ny, size_t nx,
@@ -366,15 +415,10 @@ xanes_status xanes_subspace_fit(const float *stack, const double *energy_ev, siz
         goto done;
     const size_t nby = (ny + b - 1) / b, nbx = (nx + b - 1) / b;
     nch = (nby + CHUNK - 1) / CHUNK;
-    s = calloc(1, sizeof *s);
+    s = subspace_new(ne);
     ch = calloc(nch, sizeof *ch);
     buf = calloc(nch * (ne * ne + ne), sizeof *buf);
     if (s == NULL || ch == NULL || buf == NULL)
-        goto nomem;
-    s->n_energy = ne;
-    s->mean = calloc(ne, sizeof *s->mean);
-    s->eval = calloc(ne, sizeof *s->eval);
-    if (s->mean == NULL || s->eval == NULL)
         goto nomem;
     for (size_t c = 0; c < nch; c++) {
         ch[c].s1 = buf + c * (ne * ne + ne);
@@ -415,14 +459,7 @@ xanes_status xanes_subspace_fit(const float *stack, const double *energy_ev, siz
                 if (cnt == 0)
                     continue;
                 double w = (double)cnt;
-                strip_line(line, ne, spec, d);
-                for (size_t i = 0; i < ne; i++) {
-                    m->s1[i] += w * spec[i];
-                    double wi = w * d[i];
-                    double *row = m->s2 + i * ne;
-                    for (size_t j = i; j < ne; j++)
-                        row[j] += wi * d[j];
-                }
+                add_moment(line, ne, w, spec, d, m->s1, m->s2);
                 m->w += w;
                 m->n++;
             }
@@ -436,14 +473,11 @@ xanes_status xanes_subspace_fit(const float *stack, const double *energy_ev, siz
         wt += ch[c].w;
         s->n_blocks += ch[c].n;
     }
-    for (size_t i = 0; i < ne; i++)
-        s->mean[i] = wt > 0.0 ? s->mean[i] / wt : 0.0;
+    mean_divide(s, wt);
     if (s->n_blocks < p.min_blocks_per_energy * ne || !(wt > 0.0) || ne <= p.min_rank) {
         /* Too few blocks for the moment, or too few energies for a
          * subspace smaller than the spectra: no projection (rank 0). */
-        for (size_t i = 0; i < ne; i++)
-            s->eval[i] = NAN;
-        s->threshold = s->noise_var = NAN;
+        no_components(s, NAN);
         goto finish;
     }
     {
@@ -499,16 +533,11 @@ xanes_status xanes_subspace_fit_means(const double *means, const size_t *count, 
                            "%g, at least %zu means of at least 2)",
                            p.min_rank, p.max_rank, MAX_RANK, p.means_margin, p.min_means);
     const size_t ne = n_energy;
-    s = calloc(1, sizeof *s);
+    s = subspace_new(ne);
     line = malloc(2 * ne * sizeof *line);
     m = calloc(ne * ne, sizeof *m);
     d = malloc(ne * sizeof *d);
     if (s == NULL || line == NULL || m == NULL || d == NULL)
-        goto nomem;
-    s->n_energy = ne;
-    s->mean = calloc(ne, sizeof *s->mean);
-    s->eval = calloc(ne, sizeof *s->eval);
-    if (s->mean == NULL || s->eval == NULL)
         goto nomem;
     if ((st = line_basis(energy_ev, ne, line, err)) != XANES_OK)
         goto done;
@@ -521,25 +550,16 @@ xanes_status xanes_subspace_fit_means(const double *means, const size_t *count, 
         if (count[l] == 0 || k < ne)
             continue;
         const double w = (double)count[l];
-        strip_line(line, ne, y, d);
-        for (size_t i = 0; i < ne; i++) {
-            s->mean[i] += w * y[i];
-            for (size_t j = i; j < ne; j++)
-                m[i * ne + j] += w * d[i] * d[j];
-        }
+        add_moment(line, ne, w, y, d, s->mean, m);
         wt += w;
         s->n_blocks++;
     }
-    for (size_t i = 0; i < ne; i++)
-        s->mean[i] = wt > 0.0 ? s->mean[i] / wt : 0.0;
+    mean_divide(s, wt);
     if (s->n_blocks < p.min_means || ne <= p.min_rank || !(noise_var > 0.0) ||
         !isfinite(noise_var)) {
         /* Too few spectra for components of their own, or no noise level to
          * test them against: no projection (rank 0). */
-        for (size_t i = 0; i < ne; i++)
-            s->eval[i] = NAN;
-        s->threshold = NAN;
-        s->noise_var = noise_var;
+        no_components(s, noise_var);
         goto finish;
     }
     /* A component of n means is also fitted to their own noise; at most one
