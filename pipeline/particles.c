@@ -314,10 +314,15 @@ xanes_status xanes_particles_compute(const xanes_particles_input *in, xanes_part
         pixel_stats(edges + start[l], start[l + 1] - start[l], std, &res[l]);
 
     if (in->stack != NULL) {
+        /* Given averaged spectra need no pass over the stack, nor its 17
+         * bytes a pixel of scratch. */
+        const int given = in->mean_spectra != NULL && in->mean_counts != NULL;
         mean = malloc(nl * ne * sizeof *mean);
         count = malloc(nl * sizeof *count);
-        valid = malloc(n);
-        runs = malloc(n * sizeof *runs);
+        if (!given) {
+            valid = malloc(n);
+            runs = malloc(n * sizeof *runs);
+        }
         /* A plan built on a longer grid than energy_ev would read past the
          * spectrum; the plan does not tell its length, but its scratch is at
          * least that long, so the buffer is padded to it with NaN, which the
@@ -334,14 +339,15 @@ xanes_status xanes_particles_compute(const xanes_particles_input *in, xanes_part
         if (fbuf != NULL)
             for (size_t k = ne; k < n_fbuf; k++)
                 fbuf[k] = NAN;
-        if (!mean || !count || !valid || !runs || !fbuf || (in->plan != NULL ? !scratch : !ws)) {
+        if (!mean || !count || (!given && (!valid || !runs)) || !fbuf ||
+            (in->plan != NULL ? !scratch : !ws)) {
             st = XANES_RAISE(err, XANES_ENOMEM,
                              "particles: cannot allocate %zu averaged spectra "
                              "of %zu energies",
                              nl, ne);
             goto done;
         }
-        if (in->mean_spectra != NULL && in->mean_counts != NULL) {
+        if (given) {
             memcpy(mean, in->mean_spectra, nl * ne * sizeof *mean);
             memcpy(count, in->mean_counts, nl * sizeof *count);
         } else {
