@@ -15,9 +15,7 @@
 #include "align_private.h"
 #include "isa.h"
 
-/* Keys cubic convolution weights (a = -1/2) of the taps at -1, 0, 1, 2 for
- * a sample at fractional position t in [0, 1). */
-static void keys_weights(double t, float w[4])
+void align_keys_weights(double t, float w[4])
 {
     double t2 = t * t, t3 = t2 * t;
     w[0] = (float)(-0.5 * t3 + t2 - 0.5 * t);
@@ -76,8 +74,8 @@ shift_frame(float *restrict f, float *restrict ring, size_t ny, size_t nx, doubl
     long oy = (long)sy, ox = (long)sx, lny = (long)ny;
     double fy = -dy - sy, fx = -dx - sx;
     float wy[4], wx[4];
-    keys_weights(fy, wy);
-    keys_weights(fx, wx);
+    align_keys_weights(fy, wy);
+    align_keys_weights(fx, wx);
     long nring = (oy < 0 ? -oy : oy) + 5;
     if (nring > lny)
         nring = lny;

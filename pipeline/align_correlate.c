@@ -125,6 +125,121 @@ int align_prepare(const xanes_align *a, const float *restrict src, size_t src_nx
     return 1;
 }
 
+/* c[t], t = 0..bin+2: the Keys taps at fraction frac followed by a sum of
+ * bin neighbours, c[t] = sum over i + j = t (i < 4, j < bin) of w[i]. */
+static void shift_bin_taps(double frac, size_t bin, float *c)
+{
+    float w[4];
+    align_keys_weights(frac, w);
+    for (size_t t = 0; t < bin + 3; t++)
+        c[t] = 0.0f;
+    for (size_t j = 0; j < bin; j++)
+        for (size_t i = 0; i < 4; i++)
+            c[i + j] += w[i];
+}
+
+static long clamp_index(long i, long n)
+{
+    return i < 0 ? 0 : (i >= n ? n - 1 : i);
+}
+
+/* g[x] = sum_i w[i] r[x + o + i] for x < ng (the Keys shift of a row, the
+ * taps clamped to its n pixels), then out[X] = the sum of g over the bin
+ * pixels of X: the shift-and-bin filter split into two vector loops. */
+static void shift_bin_row(const float *restrict r, long n, long o, const float w[4], size_t bin,
+                          float *restrict g, float *restrict out, size_t nxb)
+{
+    long ng = (long)(nxb * bin);
+    long lo = -o, hi = n - 4 - o; /* x in [lo, hi]: taps x+o .. x+o+3 inside */
+    if (lo < 0)
+        lo = 0;
+    if (hi > ng - 1)
+        hi = ng - 1;
+    for (long x = 0; x < lo && x < ng; x++)
+        g[x] = w[0] * r[clamp_index(x + o, n)] + w[1] * r[clamp_index(x + o + 1, n)] +
+               w[2] * r[clamp_index(x + o + 2, n)] + w[3] * r[clamp_index(x + o + 3, n)];
+    if (lo <= hi) {
+        const float *restrict p = r + o;
+#pragma omp simd
+        for (long x = lo; x <= hi; x++)
+            g[x] = w[0] * p[x] + w[1] * p[x + 1] + w[2] * p[x + 2] + w[3] * p[x + 3];
+    }
+    for (long x = (hi + 1 > lo ? hi + 1 : lo); x < ng; x++)
+        g[x] = w[0] * r[clamp_index(x + o, n)] + w[1] * r[clamp_index(x + o + 1, n)] +
+               w[2] * r[clamp_index(x + o + 2, n)] + w[3] * r[clamp_index(x + o + 3, n)];
+    for (size_t x = 0; x < nxb; x++)
+        out[x] = 0.0f;
+    bin_row(g, out, nxb, bin);
+}
+
+int align_prepare_shifted(const xanes_align *a, scratch *s, const float *restrict src, double dy,
+                          double dx, float *restrict dst)
+{
+    size_t ny = a->ny, nx = a->nx, nyb = a->nyb, nxb = a->nxb, bin = a->p.bin, nt = bin + 3;
+    /* out(y, x) = in(y - dy, x - dx) = sum_i w_i in(. + o + i - 1), as in
+     * align_apply.c's shift_frame. */
+    double sy = floor(-dy), sx = floor(-dx);
+    long oy = (long)sy - 1, ox = (long)sx - 1;
+    float *cy = s->taps, wx[4];
+    shift_bin_taps(-dy - sy, bin, cy);
+    align_keys_weights(-dx - sx, wx);
+    double sum = 0.0;
+    size_t count = 0;
+    for (size_t q = 0; q < ny; q++) {
+        const float *r = src + q * nx;
+        float rs = 0.0f;
+        size_t rc = 0;
+        /* v - v is 0 for finite v and NaN for NaN or Inf. */
+#pragma omp simd reduction(+ : rs, rc)
+        for (size_t x = 0; x < nx; x++) {
+            float v = r[x];
+            int fin = (v - v) == 0.0f;
+            rs += fin ? v : 0.0f;
+            rc += (size_t)fin;
+        }
+        sum += rs;
+        count += rc;
+        s->row_nan[q] = rc == 0;
+        if (rc == 0)
+            continue;
+        if (rc < nx) {
+            fill_row(r, s->row, nx, 0.0f);
+            r = s->row;
+        }
+        shift_bin_row(r, (long)nx, ox, wx, bin, s->frame, s->hbuf + q * nxb, nxb);
+    }
+    if (count == 0)
+        return 0;
+    float mean = (float)(sum / (double)count);
+    float inv = 1.0f / (float)(bin * bin);
+    for (size_t y = 0; y < nyb; y++) {
+        float *restrict out = dst + y * nxb;
+        for (size_t x = 0; x < nxb; x++)
+            out[x] = 0.0f;
+        /* All-NaN raw rows stand in as the mean, as in align_prepare; a
+         * row's taps along x sum to bin. */
+        float nan_weight = 0.0f;
+        for (size_t t = 0; t < nt; t++) {
+            size_t q = (size_t)clamp_index((long)(bin * y) + oy + (long)t, (long)ny);
+            if (s->row_nan[q]) {
+                nan_weight += cy[t] * (float)bin;
+                continue;
+            }
+            const float *restrict h = s->hbuf + q * nxb;
+            float c = cy[t];
+#pragma omp simd
+            for (size_t x = 0; x < nxb; x++)
+                out[x] += c * h[x];
+        }
+        float off = mean * (1.0f - nan_weight * inv);
+        float wy = a->win_y[y];
+#pragma omp simd
+        for (size_t x = 0; x < nxb; x++)
+            out[x] = (out[x] * inv - off) * wy * a->win_x[x];
+    }
+    return 1;
+}
+
 /* Phase factors exp(-2 pi i (ky dy/nyb + kx dx/nxb)) (signed ky) that
  * translate a binned spectrum by (dy, dx) full-size px, split by axis. */
 void align_shift_phase(const xanes_align *a, scratch *s, double dy, double dx)
@@ -213,11 +328,14 @@ static double cross_power(const xanes_align *a, const scratch *s, fftwf_complex 
     return sqrt((double)maxmag2);
 }
 
-/* Local upsampled DFT of R (in s->spec) around the integer peak (py, px),
- * signed binned pixels; writes the refined position. */
-static void refine(const xanes_align *a, scratch *s, double py, double px, double *oy, double *ox)
+/* Local upsampled DFT of R (in s->spec) on an m x m grid (m odd, at most
+ * a->m) of 1/upsample px around (py, px), signed binned pixels; writes the
+ * refined position.  Returns 1 when the grid's maximum is not on its
+ * border. */
+static int refine(const xanes_align *a, scratch *s, double py, double px, size_t m, double *oy,
+                  double *ox)
 {
-    size_t nyb = a->nyb, nxb = a->nxb, nxh = a->nxh, m = a->m, h = m / 2;
+    size_t nyb = a->nyb, nxb = a->nxb, nxh = a->nxh, h = m / 2;
     double up = (double)a->p.upsample;
     for (size_t kx = 0; kx < nxh; kx++) {
         /* Columns kx and nxb-kx pair up; kx = 0 and the Nyquist column of
@@ -286,11 +404,13 @@ static void refine(const xanes_align *a, scratch *s, double py, double px, doubl
     }
     *oy = py + ((double)bi + di - (double)h) / up;
     *ox = px + ((double)bj + dj - (double)h) / up;
+    return bi > 0 && bi + 1 < m && bj > 0 && bj + 1 < m;
 }
 
 /* Registers one prepared frame (in s->real) on the reference.  Returns 1 and
  * the shift in full-size px when the peak is sharp enough. */
-int align_register_frame(const xanes_align *a, scratch *s, size_t n_ref, double *dy, double *dx)
+int align_register_frame(const xanes_align *a, scratch *s, size_t n_ref, int local, double *dy,
+                         double *dx)
 {
     /* On entry *dy, *dx hold the first-pass shift used by leave-one-out. */
     if (n_ref > 1)
@@ -299,6 +419,19 @@ int align_register_frame(const xanes_align *a, scratch *s, size_t n_ref, double 
     fftwf_execute_dft_r2c(a->r2c, s->real, s->spec);
     if (cross_power(a, s, s->spec, n_ref) <= 0.0)
         return 0;
+    if (local) {
+        /* A residual of a frame resampled by its shift: well inside 1/4
+         * binned px, so a 5 x 5 grid around zero (2.7 x fewer operations
+         * than the full grid, no correlation surface) finds it; a maximum
+         * on the grid's border means it did not. */
+        double ry, rx;
+        size_t m = a->m < 5 ? a->m : 5;
+        if (!refine(a, s, 0.0, 0.0, m, &ry, &rx))
+            return 0;
+        *dy = ry * (double)a->p.bin;
+        *dx = rx * (double)a->p.bin;
+        return 1;
+    }
     memcpy(s->spec2, s->spec, nspec * sizeof *s->spec);
     fftwf_execute_dft_c2r(a->c2r, s->spec2, s->real);
     size_t imax = 0;
@@ -322,7 +455,7 @@ int align_register_frame(const xanes_align *a, scratch *s, size_t n_ref, double 
     if (2 * (imax % nxb) > nxb)
         px -= (double)nxb;
     double ry, rx;
-    refine(a, s, py, px, &ry, &rx);
+    refine(a, s, py, px, a->m, &ry, &rx);
     *dy = ry * (double)a->p.bin;
     *dx = rx * (double)a->p.bin;
     return 1;

@@ -27,6 +27,9 @@ typedef struct {
     float *ph_y, *ph_x;    /* [2*nyb], [2*nxh] separable shift phase factors */
     float *row;            /* [nx] one raw row with NaN filled               */
     size_t *nan_rows;      /* [nyb] all-NaN raw rows per binned row          */
+    float *hbuf;           /* [ny*nxb] rows shifted and binned along x (bin >= 2) */
+    unsigned char *row_nan; /* [ny] all-NaN raw rows (bin >= 2)             */
+    float *taps;           /* [2*(bin+3)] shift-and-bin taps (bin >= 2)     */
 } scratch;
 
 struct xanes_align {
@@ -48,6 +51,20 @@ struct xanes_align {
 int align_prepare(const xanes_align *a, const float *restrict src, size_t src_nx, size_t bin,
                   float *restrict dst, float *restrict row, size_t *restrict nan_rows);
 
+/* align_prepare of the frame src [ny*nx] shifted by (dy, dx) with the
+ * bicubic kernel of xanes_align_apply, without making the shifted frame:
+ * per axis the 4 taps and the bin-sum are one filter of bin+3 taps at the
+ * binned positions.  Beyond the frame the edge pixels repeat (apply writes
+ * NaN there; for a registration the window makes the difference small).
+ * Scratch in s (hbuf, row_nan, taps, row: needs bin >= 2).  Returns 0 when
+ * the frame has no finite pixel. */
+int align_prepare_shifted(const xanes_align *a, scratch *s, const float *restrict src, double dy,
+                          double dx, float *restrict dst);
+
+/* Keys cubic convolution weights (a = -1/2) of the taps at -1, 0, 1, 2 for
+ * a sample at fractional position t in [0, 1). */
+void align_keys_weights(double t, float w[4]);
+
 /* Phase factors in s that translate a binned spectrum by (dy, dx)
  * full-size px. */
 void align_shift_phase(const xanes_align *a, scratch *s, double dy, double dx);
@@ -58,7 +75,11 @@ void align_translate(const xanes_align *a, const scratch *s, fftwf_complex *spec
 /* Registers the prepared frame in s->real on a->ref_spec.  n_ref > 1: the
  * frame is one of n_ref frames averaged into the reference and is taken out
  * of it (leave-one-out) at the first-pass shift given in *dy, *dx.  Returns
- * 1 and the shift in full-size px when the peak is sharp enough, else 0. */
-int align_register_frame(const xanes_align *a, scratch *s, size_t n_ref, double *dy, double *dx);
+ * 1 and the shift in full-size px when the peak is sharp enough, else 0.
+ * local: the shift is known to be a small residual (a frame resampled by
+ * its estimate); only the neighbourhood of zero is searched, and 0 is
+ * returned when the maximum is not inside it. */
+int align_register_frame(const xanes_align *a, scratch *s, size_t n_ref, int local, double *dy,
+                         double *dx);
 
 #endif

@@ -24,6 +24,7 @@
 #define PI 3.14159265358979323846
 
 #include "testutil.h"
+#include "align_private.h"
 #include "xanes/align.h"
 
 /* xorshift64* and Box-Muller: a fixed, platform-independent noise source. */
@@ -183,10 +184,13 @@ static void test_precision_noise_free(void **state)
 {
     (void)state;
     /* What remains without noise is the contrast change across the edge
-     * (each particle has its own edge energy) and the fixed window. */
+     * (each particle has its own edge energy), the fixed window and the
+     * interpolation of the resampled pass.  Measured 0.015 px; without that
+     * pass (binned frames registered at the phase their drift gave them)
+     * 0.037 px. */
     double rms = run_precision(0.0, 10, NULL, NULL, NULL);
     print_message("drift rms error noise-free (defaults): %.4f px\n", rms);
-    assert_true(rms <= 0.05);
+    assert_true(rms <= 0.02);
 }
 
 static void test_precision_normal_dose(void **state)
@@ -194,7 +198,8 @@ static void test_precision_normal_dose(void **state)
     (void)state;
     double rms = run_precision(3000.0, 11, NULL, NULL, NULL);
     print_message("drift rms error at 3000 counts (defaults): %.4f px\n", rms);
-    assert_true(rms <= 0.06);
+    /* 0.029 px measured, 0.041 without the resampled pass. */
+    assert_true(rms <= 0.035);
 }
 
 static void test_precision_low_dose(void **state)
@@ -202,7 +207,8 @@ static void test_precision_low_dose(void **state)
     (void)state;
     double rms = run_precision(300.0, 12, NULL, NULL, NULL);
     print_message("drift rms error at 300 counts (defaults): %.4f px\n", rms);
-    assert_true(rms <= 0.1);
+    /* 0.043 px measured, 0.061 without the resampled pass. */
+    assert_true(rms <= 0.05);
 }
 
 static void test_precision_other_settings(void **state)
@@ -213,12 +219,12 @@ static void test_precision_other_settings(void **state)
     p.reference = XANES_ALIGN_REF_SUM;
     double rms = run_precision(3000.0, 13, &p, NULL, NULL);
     print_message("drift rms error at 3000 counts (sum reference): %.4f px\n", rms);
-    assert_true(rms <= 0.1);
+    assert_true(rms <= 0.035); /* 0.025 measured, 0.046 without the resampled pass */
     xanes_align_default_params(&p);
     p.bin = 2;
     rms = run_precision(3000.0, 14, &p, NULL, NULL);
     print_message("drift rms error at 3000 counts (bin 2): %.4f px\n", rms);
-    assert_true(rms <= 0.1);
+    assert_true(rms <= 0.035); /* 0.030 measured, 0.037 without the resampled pass */
 }
 
 static void test_single_reference_frame_is_absolute(void **state)
@@ -247,7 +253,8 @@ static void test_single_reference_frame_is_absolute(void **state)
     }
     double rms = sqrt(sum2 / (2.0 * NE));
     print_message("absolute drift rms error, single reference frame: %.4f px\n", rms);
-    assert_true(rms <= 0.1);
+    /* 0.030 px measured, 0.050 without the resampled pass. */
+    assert_true(rms <= 0.04);
     xanes_align_free(a);
     free(stack);
 }
@@ -554,6 +561,97 @@ static void test_errors(void **state)
     free(stack);
 }
 
+/* align_prepare_shifted against its definition written out here in double:
+ * the frame shifted by the Keys kernel with the edge pixels repeated, bin x
+ * bin block means, all-NaN rows standing in as the mean of the finite
+ * pixels, that mean removed, the windows applied.  Shifts of both signs,
+ * integer and fractional, larger than a bin; bins 2 and 3 (the general
+ * path of the binning), frame sides not multiples of the bin; a frame with
+ * an all-NaN row. */
+static double keys_w(double t, int i)
+{
+    double t2 = t * t, t3 = t2 * t;
+    switch (i) {
+    case 0:
+        return -0.5 * t3 + t2 - 0.5 * t;
+    case 1:
+        return 1.5 * t3 - 2.5 * t2 + 1.0;
+    case 2:
+        return -1.5 * t3 + 2.0 * t2 + 0.5 * t;
+    default:
+        return 0.5 * t3 - 0.5 * t2;
+    }
+}
+
+static long clampi(long i, long n)
+{
+    return i < 0 ? 0 : i >= n ? n - 1 : i;
+}
+
+static void check_prepare_shifted(size_t py, size_t px, size_t bin, int with_nan_row)
+{
+    float *f = malloc(py * px * sizeof *f), *got = malloc(py * px * sizeof *got);
+    assert_true(f != NULL && got != NULL);
+    rng_state = 1234 + bin;
+    for (size_t i = 0; i < py * px; i++)
+        f[i] = (float)(urand() + 0.3 * sin(0.2 * (double)(i % px)));
+    if (with_nan_row)
+        for (size_t x = 0; x < px; x++)
+            f[33 * px + x] = NAN;
+    xanes_align_params p;
+    xanes_align_default_params(&p);
+    p.bin = bin;
+    xanes_align *a = xanes_align_alloc(py, px, &p, NULL);
+    assert_non_null(a);
+    assert_int_equal(a->p.bin, bin); /* frames large enough to keep it */
+    double mean = 0.0;
+    size_t cnt = 0;
+    for (size_t i = 0; i < py * px; i++)
+        if (isfinite(f[i])) {
+            mean += f[i];
+            cnt++;
+        }
+    mean /= (double)cnt;
+    const double shifts[][2] = {{0.0, 0.0}, {0.3, -0.7}, {-2.0, 1.0}, {-3.6, 5.25}, {4.9, -0.01}};
+    for (size_t c = 0; c < sizeof shifts / sizeof shifts[0]; c++) {
+        double dy = shifts[c][0], dx = shifts[c][1];
+        assert_int_equal(align_prepare_shifted(a, &a->s[0], f, dy, dx, got), 1);
+        double sy = floor(-dy), sx = floor(-dx), fy = -dy - sy, fx = -dx - sx;
+        double worst = 0.0;
+        for (size_t yb = 0; yb < a->nyb; yb++)
+            for (size_t xb = 0; xb < a->nxb; xb++) {
+                double acc = 0.0;
+                for (size_t y = yb * bin; y < (yb + 1) * bin; y++)
+                    for (size_t x = xb * bin; x < (xb + 1) * bin; x++)
+                        for (int i = 0; i < 4; i++) {
+                            long q = clampi((long)y + (long)sy + i - 1, (long)py);
+                            for (int j = 0; j < 4; j++) {
+                                long r = clampi((long)x + (long)sx + j - 1, (long)px);
+                                double v = f[q * (long)px + r];
+                                if (isnan(v))
+                                    v = mean;
+                                acc += keys_w(fy, i) * keys_w(fx, j) * v;
+                            }
+                        }
+                double v = (acc / (double)(bin * bin) - mean) * a->win_y[yb] * a->win_x[xb];
+                worst = fmax(worst, fabs(v - got[yb * a->nxb + xb]));
+            }
+        if (!(worst < 2e-5))
+            fail_msg("bin %zu shift (%g, %g): worst difference %g", bin, dy, dx, worst);
+    }
+    xanes_align_free(a);
+    free(f);
+    free(got);
+}
+
+static void test_prepare_shifted_matches_definition(void **state)
+{
+    (void)state;
+    check_prepare_shifted(130, 150, 2, 0);
+    check_prepare_shifted(200, 193, 3, 0);
+    check_prepare_shifted(131, 128, 2, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -569,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_estimate_then_apply_registers),
         cmocka_unit_test(test_thread_count_independent),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_prepare_shifted_matches_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,8 @@ def main():
     ap.add_argument("--new-args", default="", help="extra `xanes run` options of the new build, "
                     "e.g. '--footprint-px 1' (--base may then be the same build)")
     ap.add_argument("--doses", default="10000,300")
+    ap.add_argument("--per-run", action="store_true", help="print each run's seed, configuration "
+                    "and worst error per build")
     a = ap.parse_args()
     offsets = [1.37, -0.83, 0.61, -1.29, 2.17]
     res = {}
@@ -86,6 +88,11 @@ def main():
                         run([exe, "run", stack, "--calib", ref, "--ref-edge", "8353.01", "-o", out] +
                             extra)
                         res.setdefault((dose, name), []).append(errors(truth, out, a.column))
+                    if a.per_run:
+                        print("%6d counts %s seed %d%s: worst base %.3f new %.3f eV" % (
+                            dose, config, seed, " touching" if s % 2 else "",
+                            np.max(np.abs(res[(dose, "base")][-1]), initial=0),
+                            np.max(np.abs(res[(dose, "new")][-1]), initial=0)), flush=True)
     print("%s against the grid truth, %d stacks per dose" % (a.column, 3 * a.seeds))
     for (dose, name), runs in sorted(res.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
         e = np.abs(np.concatenate([np.array(r) for r in runs]))

@@ -15,15 +15,17 @@
  * frame gets exactly (0, 0); an averaged reference is built in register with
  * its pivot frame (see xanes_align_estimate), so the shifts are relative to
  * that frame up to a few 0.01 px.  Differences between frames are what the
- * estimate guarantees (tested to <= 0.1 px rms).
+ * estimate guarantees (tested on analytic drifted stacks: 0.015 px rms
+ * noise-free, 0.03 at 3000 counts, 0.04 at 300).
  *
  * Memory: the object holds the reference spectrum (one complex half frame)
- * and, per OpenMP thread, three frames of scratch (one real, two complex
- * half frames), all allocated by xanes_align_alloc.  The stack itself is
- * never copied; xanes_align_apply modifies it in place.  While
- * xanes_align_estimate runs with an averaged reference and bin >= 2, it
- * keeps every frame binned and windowed (1/bin^2 of the stack, 1/16 at the
- * default), because the averaged frames are read three times.
+ * and, per OpenMP thread, one full frame, three binned frames (one real,
+ * two complex half frames) and, with bin >= 2, ny x nx/bin floats of
+ * scratch, all allocated by xanes_align_alloc.  The stack itself is never
+ * copied; xanes_align_apply modifies it in place.  While
+ * xanes_align_estimate runs with bin >= 2, it keeps every frame binned and
+ * windowed (1/bin^2 of the stack, 1/16 at the default), because the
+ * averaged frames are read three times.
  */
 #ifndef XANES_ALIGN_H
 #define XANES_ALIGN_H
@@ -112,8 +114,14 @@ void xanes_align_free(xanes_align *a);
  * one nearest the middle of their energy range), averaged in register, and
  * then every frame is registered on that mean; a frame that is part of the
  * mean is compared with the mean of the others (leave-one-out), so its own
- * noise does not pull its estimate.  Cost: one registration per frame plus
- * one per averaged frame.
+ * noise does not pull its estimate.  With bin >= 2 (either reference) every
+ * frame is then binned again as if resampled by its shift and registered on
+ * the reference made the same way, near zero only, and the residual is
+ * added: binning samples the scene at a phase that follows the drift,
+ * which biased the binned registration periodically in the shift (0.04 px
+ * at bin 2, noise-free).  Cost: one registration per frame plus one per
+ * averaged frame, and with bin >= 2 one more read of the stack and a local
+ * registration per frame.
  * Writes shift_px [n_energy][2] = (dy, dx) px (convention above) and
  * frame_ok [n_energy] (1 = aligned, 0 = flat, featureless or a peak below
  * min_peak_z: its shift is written as 0, 0 so that xanes_align_apply leaves
