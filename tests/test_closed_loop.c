@@ -130,8 +130,8 @@ static void test_detection_drift_offset(void **state)
 
 /* The denoising earns its place where it matters: at 300 counts the rms
  * error of the averaged-spectrum edges over all low-dose particles must be
- * below 0.6 of the raw averages' (measured: 0.126 against 0.251 eV here,
- * ratio 0.50; no denoising gives 1). */
+ * below 0.6 of the raw averages' (measured: 0.123 against 0.297 eV here,
+ * ratio 0.42; no denoising gives 1). */
 static void test_denoise_gain(void **state)
 {
     (void)state;
@@ -153,7 +153,7 @@ static void test_denoise_gain(void **state)
 
 /* The edge tolerances of issue 4 read as the rms over the particles of
  * each dose (averaged-spectrum edges against the grid truth): <= 0.05 eV
- * at 10^4 counts, <= 0.15 eV at 300 (measured 0.023 and 0.126 eV). */
+ * at 10^4 counts, <= 0.15 eV at 300 (measured 0.024 and 0.123 eV). */
 static void test_edge_rms(void **state)
 {
     (void)state;
@@ -177,12 +177,12 @@ static void test_edge_rms(void **state)
  * spectrum, the robust estimate; the pixel mean is printed beside it)
  * against the grid truth.
  * KNOWN FAILING (numbers printed above by every run): at 10^4 counts the
- * averaged-spectrum edges are 0.007-0.035 eV rms per case and every
- * particle is within 0.05 eV in 4 of the 6 cases, 0.054 and 0.074 eV at
+ * averaged-spectrum edges are 0.007-0.037 eV rms per case and every
+ * particle is within 0.05 eV in 4 of the 6 cases, 0.056 and 0.078 eV at
  * worst in the others (touching pairs, and the particles whose state of
  * charge lies far from the rest, where the projection's few components
- * bend the spectrum least well); at 300 counts 0.12-0.13 eV rms, 0.21 and
- * 0.37 eV at worst.  The information limit: the Cramer-Rao bound of an
+ * bend the spectrum least well); at 300 counts 0.12-0.13 eV rms, 0.19 and
+ * 0.38 eV at worst.  The information limit: the Cramer-Rao bound of an
  * edge shift per particle (tools/accuracy_table.py) is at most 0.026 eV at
  * 10^4 counts and 0.15 eV at 300 on these stacks, so a per-particle maximum
  * of 0.15 eV at low dose is beyond any estimator here; the worst particles
