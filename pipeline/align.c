@@ -208,7 +208,7 @@ xanes_align *xanes_align_alloc(size_t ny, size_t nx, const xanes_align_params *p
         if (a->p.bin >= 2) { /* the resampled pass */
             s->hbuf = malloc(ny * a->nxb * sizeof *s->hbuf);
             s->row_nan = malloc(ny);
-            s->taps = malloc(2 * (a->p.bin + 3) * sizeof *s->taps);
+            s->taps = malloc((a->p.bin + 3) * sizeof *s->taps);
             if (s->hbuf == NULL || s->row_nan == NULL || s->taps == NULL)
                 goto nomem;
         }
@@ -286,8 +286,8 @@ static void register_pass(const xanes_align *a, const frames *f, const size_t *l
             size_t k = list[j];
             int use_loo = loo != NULL && loo[k] && n_ref > 1;
             double dy = use_loo ? first[2 * k] : 0.0, dx = use_loo ? first[2 * k + 1] : 0.0;
-            int good =
-                load(a, s, f, k) && align_register_frame(a, s, use_loo ? n_ref : 0, local, &dy, &dx);
+            int good = load(a, s, f, k) &&
+                       align_register_frame(a, s, use_loo ? n_ref : 0, local, &dy, &dx);
             shift[2 * k] = good ? dy : 0.0;
             shift[2 * k + 1] = good ? dx : 0.0;
             ok[k] = (unsigned char)good;
@@ -375,7 +375,7 @@ static void resampled_pass(xanes_align *a, const frames *f, size_t n_energy, con
     const float *stack = f->stack;
     float *cache = f->cache;
     unsigned char *cache_ok = f->cache_ok;
-#pragma omp parallel num_threads(a->nthr) default(none)                                           \
+#pragma omp parallel num_threads(a->nthr) default(none)                                            \
     shared(ac, stack, cache, cache_ok, shift, list) firstprivate(n_list, nb, ny, nx)
     {
         scratch *s = &ac->s[omp_get_thread_num()];

@@ -16,20 +16,20 @@
 
 /* Scratch of one thread, allocated by xanes_align_alloc. */
 typedef struct {
-    float *frame;          /* [ny*nx] apply scratch                        */
-    float *real;           /* [nyb*nxb] windowed frame / correlation        */
-    fftwf_complex *spec;   /* [nyb*nxh] spectrum, then cross-power R        */
-    fftwf_complex *spec2;  /* [nyb*nxh] copy of R consumed by the c2r FFT   */
-    float *kc_re, *kc_im;  /* [nxh*m] column kernel of the local DFT        */
-    float *t_re, *t_im;    /* [nyb*m] partial sums of the local DFT         */
-    double *kr_re, *kr_im; /* [m*nyb] row kernel                            */
-    double *grid;          /* [m*m] upsampled correlation                   */
-    float *ph_y, *ph_x;    /* [2*nyb], [2*nxh] separable shift phase factors */
-    float *row;            /* [nx] one raw row with NaN filled               */
-    size_t *nan_rows;      /* [nyb] all-NaN raw rows per binned row          */
-    float *hbuf;           /* [ny*nxb] rows shifted and binned along x (bin >= 2) */
-    unsigned char *row_nan; /* [ny] all-NaN raw rows (bin >= 2)             */
-    float *taps;           /* [2*(bin+3)] shift-and-bin taps (bin >= 2)     */
+    float *frame;           /* [ny*nx] apply scratch; a row of align_prepare_shifted */
+    float *real;            /* [nyb*nxb] windowed frame / correlation        */
+    fftwf_complex *spec;    /* [nyb*nxh] spectrum, then cross-power R        */
+    fftwf_complex *spec2;   /* [nyb*nxh] copy of R consumed by the c2r FFT   */
+    float *kc_re, *kc_im;   /* [nxh*m] column kernel of the local DFT        */
+    float *t_re, *t_im;     /* [nyb*m] partial sums of the local DFT         */
+    double *kr_re, *kr_im;  /* [m*nyb] row kernel                            */
+    double *grid;           /* [m*m] upsampled correlation                   */
+    float *ph_y, *ph_x;     /* [2*nyb], [2*nxh] separable shift phase factors */
+    float *row;             /* [nx] one raw row with NaN filled               */
+    size_t *nan_rows;       /* [nyb] all-NaN raw rows per binned row          */
+    float *hbuf;            /* [ny*nxb] rows shifted and binned along x (bin >= 2) */
+    unsigned char *row_nan; /* [ny] all-NaN raw rows (bin >= 2) */
+    float *taps;            /* [bin+3] shift-and-bin taps along y (bin >= 2) */
 } scratch;
 
 struct xanes_align {
@@ -53,11 +53,12 @@ int align_prepare(const xanes_align *a, const float *restrict src, size_t src_nx
 
 /* align_prepare of the frame src [ny*nx] shifted by (dy, dx) with the
  * bicubic kernel of xanes_align_apply, without making the shifted frame:
- * per axis the 4 taps and the bin-sum are one filter of bin+3 taps at the
- * binned positions.  Beyond the frame the edge pixels repeat (apply writes
- * NaN there; for a registration the window makes the difference small).
- * Scratch in s (hbuf, row_nan, taps, row: needs bin >= 2).  Returns 0 when
- * the frame has no finite pixel. */
+ * each row is shifted along x and bin-summed into hbuf, and along y the 4
+ * taps and the bin-sum are one filter of bin+3 taps over hbuf's rows.
+ * Beyond the frame the edge pixels repeat (apply writes NaN there; for a
+ * registration the window makes the difference small).  Scratch in s
+ * (hbuf, row_nan, taps, row, and frame as one row: needs bin >= 2).
+ * Returns 0 when the frame has no finite pixel. */
 int align_prepare_shifted(const xanes_align *a, scratch *s, const float *restrict src, double dy,
                           double dx, float *restrict dst);
 

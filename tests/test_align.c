@@ -23,8 +23,8 @@
 /* C11 has no M_PI. */
 #define PI 3.14159265358979323846
 
-#include "testutil.h"
 #include "align_private.h"
+#include "testutil.h"
 #include "xanes/align.h"
 
 /* xorshift64* and Box-Muller: a fixed, platform-independent noise source. */
