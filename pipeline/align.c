@@ -392,7 +392,7 @@ static void resampled_pass(xanes_align *a, const frames *f, size_t n_energy, con
     register_pass(a, f, list, n_list, sel, n_ref, resid, 1, resid, ok2);
     for (size_t j = 0; j < n_list; j++) {
         size_t k = list[j];
-        if (ok2[k] && f->cache_ok[k]) {
+        if (ok2[k]) { /* 0 also where the frame had no finite pixel */
             shift[2 * k] += resid[2 * k];
             shift[2 * k + 1] += resid[2 * k + 1];
         }

@@ -24,11 +24,6 @@ void align_keys_weights(double t, float w[4])
     w[3] = (float)(0.5 * t3 - 0.5 * t2);
 }
 
-static long clampl(long i, long n)
-{
-    return i < 0 ? 0 : (i >= n ? n - 1 : i);
-}
-
 /* dst[x] = src(x - d) for one row of n pixels: 4 taps around the source
  * position, edge pixels repeated beyond the row; a zero fraction copies
  * (so that NaN neighbours with zero weight do not leak in). */
@@ -38,7 +33,7 @@ static inline __attribute__((always_inline)) void shift_row(const float *restric
 {
     if (frac == 0.0) {
         for (long x = 0; x < n; x++)
-            dst[x] = src[clampl(x + off, n)];
+            dst[x] = src[align_clamp(x + off, n)];
         return;
     }
     long lo = 1 - off, hi = n - 3 - off; /* taps x+off-1 .. x+off+2 all inside */
@@ -56,8 +51,7 @@ static inline __attribute__((always_inline)) void shift_row(const float *restric
             continue;
         }
         long b = x + off;
-        dst[x] = w[0] * src[clampl(b - 1, n)] + w[1] * src[clampl(b, n)] +
-                 w[2] * src[clampl(b + 1, n)] + w[3] * src[clampl(b + 2, n)];
+        dst[x] = align_keys_clamped(src, n, b - 1, w);
     }
 }
 
@@ -103,12 +97,12 @@ shift_frame(float *restrict f, float *restrict ring, size_t ny, size_t nx, doubl
         }
         long b = y + oy;
         if (fy == 0.0) {
-            memcpy(out, ring + (size_t)(clampl(b, lny) % nring) * nx, nx * sizeof *out);
+            memcpy(out, ring + (size_t)(align_clamp(b, lny) % nring) * nx, nx * sizeof *out);
         } else {
-            const float *r0 = ring + (size_t)(clampl(b - 1, lny) % nring) * nx;
-            const float *r1 = ring + (size_t)(clampl(b, lny) % nring) * nx;
-            const float *r2 = ring + (size_t)(clampl(b + 1, lny) % nring) * nx;
-            const float *r3 = ring + (size_t)(clampl(b + 2, lny) % nring) * nx;
+            const float *r0 = ring + (size_t)(align_clamp(b - 1, lny) % nring) * nx;
+            const float *r1 = ring + (size_t)(align_clamp(b, lny) % nring) * nx;
+            const float *r2 = ring + (size_t)(align_clamp(b + 1, lny) % nring) * nx;
+            const float *r3 = ring + (size_t)(align_clamp(b + 2, lny) % nring) * nx;
 #pragma omp simd
             for (size_t x = 0; x < nx; x++)
                 out[x] = wy[0] * r0[x] + wy[1] * r1[x] + wy[2] * r2[x] + wy[3] * r3[x];

@@ -48,6 +48,33 @@ static void fill_row(const float *restrict src, float *restrict dst, size_t n, f
         dst[i] = lastv;
 }
 
+/* The sum (in *sum) and the number of the finite pixels of r [n]. */
+static size_t finite_sum(const float *restrict r, size_t n, float *sum)
+{
+    float rs = 0.0f;
+    size_t rc = 0;
+    /* v - v is 0 for finite v and NaN for NaN or Inf. */
+#pragma omp simd reduction(+ : rs, rc)
+    for (size_t x = 0; x < n; x++) {
+        float v = r[x];
+        int fin = (v - v) == 0.0f;
+        rs += fin ? v : 0.0f;
+        rc += (size_t)fin;
+    }
+    *sum = rs;
+    return rc;
+}
+
+/* Binned row y of block sums (out [nxb]) to block means less off, times
+ * the windows. */
+static void window_row(const xanes_align *a, size_t y, float *restrict out, float inv, float off)
+{
+    float wy = a->win_y[y];
+#pragma omp simd
+    for (size_t x = 0; x < a->nxb; x++)
+        out[x] = (out[x] * inv - off) * wy * a->win_x[x];
+}
+
 /* Adds the bin x bin block sums of one raw row u to out [nxb]. */
 static void bin_row(const float *restrict u, float *restrict out, size_t nxb, size_t bin)
 {
@@ -86,16 +113,8 @@ int align_prepare(const xanes_align *a, const float *restrict src, size_t src_nx
         nan_rows[y] = 0;
         for (size_t i = 0; i < bin; i++) {
             const float *r = src + (y * bin + i) * src_nx;
-            float rs = 0.0f;
-            size_t rc = 0;
-            /* v - v is 0 for finite v and NaN for NaN or Inf. */
-#pragma omp simd reduction(+ : rs, rc)
-            for (size_t x = 0; x < n; x++) {
-                float v = r[x];
-                int fin = (v - v) == 0.0f;
-                rs += fin ? v : 0.0f;
-                rc += (size_t)fin;
-            }
+            float rs;
+            size_t rc = finite_sum(r, n, &rs);
             sum += rs;
             count += rc;
             if (rc == 0) {
@@ -116,11 +135,7 @@ int align_prepare(const xanes_align *a, const float *restrict src, size_t src_nx
     for (size_t y = 0; y < nyb; y++) {
         float *out = dst + y * nxb;
         /* Block mean minus frame mean; all-NaN raw rows stand in as mean. */
-        float off = mean * (1.0f - (float)(nan_rows[y] * bin) * inv);
-        float wy = a->win_y[y];
-#pragma omp simd
-        for (size_t x = 0; x < nxb; x++)
-            out[x] = (out[x] * inv - off) * wy * a->win_x[x];
+        window_row(a, y, out, inv, mean * (1.0f - (float)(nan_rows[y] * bin) * inv));
     }
     return 1;
 }
@@ -138,11 +153,6 @@ static void shift_bin_taps(double frac, size_t bin, float *c)
             c[i + j] += w[i];
 }
 
-static long clamp_index(long i, long n)
-{
-    return i < 0 ? 0 : (i >= n ? n - 1 : i);
-}
-
 /* g[x] = sum_i w[i] r[x + o + i] for x < ng (the Keys shift of a row, the
  * taps clamped to its n pixels), then out[X] = the sum of g over the bin
  * pixels of X: the shift-and-bin filter split into two vector loops. */
@@ -156,8 +166,7 @@ static void shift_bin_row(const float *restrict r, long n, long o, const float w
     if (hi > ng - 1)
         hi = ng - 1;
     for (long x = 0; x < lo && x < ng; x++)
-        g[x] = w[0] * r[clamp_index(x + o, n)] + w[1] * r[clamp_index(x + o + 1, n)] +
-               w[2] * r[clamp_index(x + o + 2, n)] + w[3] * r[clamp_index(x + o + 3, n)];
+        g[x] = align_keys_clamped(r, n, x + o, w);
     if (lo <= hi) {
         const float *restrict p = r + o;
 #pragma omp simd
@@ -165,8 +174,7 @@ static void shift_bin_row(const float *restrict r, long n, long o, const float w
             g[x] = w[0] * p[x] + w[1] * p[x + 1] + w[2] * p[x + 2] + w[3] * p[x + 3];
     }
     for (long x = (hi + 1 > lo ? hi + 1 : lo); x < ng; x++)
-        g[x] = w[0] * r[clamp_index(x + o, n)] + w[1] * r[clamp_index(x + o + 1, n)] +
-               w[2] * r[clamp_index(x + o + 2, n)] + w[3] * r[clamp_index(x + o + 3, n)];
+        g[x] = align_keys_clamped(r, n, x + o, w);
     for (size_t x = 0; x < nxb; x++)
         out[x] = 0.0f;
     bin_row(g, out, nxb, bin);
@@ -187,16 +195,8 @@ int align_prepare_shifted(const xanes_align *a, scratch *s, const float *restric
     size_t count = 0;
     for (size_t q = 0; q < ny; q++) {
         const float *r = src + q * nx;
-        float rs = 0.0f;
-        size_t rc = 0;
-        /* v - v is 0 for finite v and NaN for NaN or Inf. */
-#pragma omp simd reduction(+ : rs, rc)
-        for (size_t x = 0; x < nx; x++) {
-            float v = r[x];
-            int fin = (v - v) == 0.0f;
-            rs += fin ? v : 0.0f;
-            rc += (size_t)fin;
-        }
+        float rs;
+        size_t rc = finite_sum(r, nx, &rs);
         sum += rs;
         count += rc;
         s->row_nan[q] = rc == 0;
@@ -220,7 +220,7 @@ int align_prepare_shifted(const xanes_align *a, scratch *s, const float *restric
          * row's taps along x sum to bin. */
         float nan_weight = 0.0f;
         for (size_t t = 0; t < nt; t++) {
-            size_t q = (size_t)clamp_index((long)(bin * y) + oy + (long)t, (long)ny);
+            size_t q = (size_t)align_clamp((long)(bin * y) + oy + (long)t, (long)ny);
             if (s->row_nan[q]) {
                 nan_weight += cy[t] * (float)bin;
                 continue;
@@ -231,11 +231,7 @@ int align_prepare_shifted(const xanes_align *a, scratch *s, const float *restric
             for (size_t x = 0; x < nxb; x++)
                 out[x] += c * h[x];
         }
-        float off = mean * (1.0f - nan_weight * inv);
-        float wy = a->win_y[y];
-#pragma omp simd
-        for (size_t x = 0; x < nxb; x++)
-            out[x] = (out[x] * inv - off) * wy * a->win_x[x];
+        window_row(a, y, out, inv, mean * (1.0f - nan_weight * inv));
     }
     return 1;
 }

@@ -62,6 +62,20 @@ int align_prepare(const xanes_align *a, const float *restrict src, size_t src_nx
 int align_prepare_shifted(const xanes_align *a, scratch *s, const float *restrict src, double dy,
                           double dx, float *restrict dst);
 
+/* i clamped to [0, n - 1]: the edge pixel repeats beyond a row or column. */
+static inline long align_clamp(long i, long n)
+{
+    return i < 0 ? 0 : (i >= n ? n - 1 : i);
+}
+
+/* w[0] r[b] + w[1] r[b+1] + w[2] r[b+2] + w[3] r[b+3], the indices clamped
+ * to the n pixels of r: one Keys tap set at a row's border. */
+static inline float align_keys_clamped(const float *r, long n, long b, const float w[4])
+{
+    return w[0] * r[align_clamp(b, n)] + w[1] * r[align_clamp(b + 1, n)] +
+           w[2] * r[align_clamp(b + 2, n)] + w[3] * r[align_clamp(b + 3, n)];
+}
+
 /* Keys cubic convolution weights (a = -1/2) of the taps at -1, 0, 1, 2 for
  * a sample at fractional position t in [0, 1). */
 void align_keys_weights(double t, float w[4]);
