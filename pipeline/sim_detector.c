@@ -10,7 +10,8 @@
  *   dark   = dark_offset + Normal(0, read_noise),
  * drawn with GSL (gsl_ran_poisson, gsl_ran_gaussian).  Each image row of
  * each frame has its own mt19937 stream, seeded by a splitmix64 hash of
- * (seed, kind of frame, frame index, row): rows are drawn in parallel
+ * (seed, kind of frame, frame index, row), noise_seed standing for seed when
+ * given: rows are drawn in parallel
  * (OpenMP, one generator per thread, reseeded per row), and the bytes do not
  * depend on the thread count or order.  Noise-free mode writes the
  * expectations.
@@ -65,7 +66,7 @@ static uint64_t mix64(uint64_t x)
 
 unsigned long sim_stream_seed(const xanes_simulate_scene *sc, int kind, size_t k, size_t row)
 {
-    uint64_t h = mix64((uint64_t)sc->p.seed);
+    uint64_t h = mix64((uint64_t)(sc->p.noise_seed != 0 ? sc->p.noise_seed : sc->p.seed));
     h = mix64(h ^ (uint64_t)kind);
     h = mix64(h ^ (uint64_t)k);
     h = mix64(h ^ (uint64_t)row);

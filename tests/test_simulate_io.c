@@ -1,7 +1,9 @@
 /* test_simulate_io.c: what the simulator writes.
  *
  * - determinism: the same seed gives byte-identical datasets (also with one
- *   thread), another seed not;
+ *   thread), another seed not; a noise seed alone redraws the noise of the
+ *   same scene (truth, drift and flat expectation unchanged), and a noise
+ *   seed equal to the seed is the default;
  * - Poisson statistics of flats and samples, Gaussian darks;
  * - layouts: datasets, dtypes, shapes, keV energies with units, offset;
  *   noise-free FXI transmission = exp(-absorbance);
@@ -71,6 +73,20 @@ static void test_determinism(void **state)
     for (size_t i = 0; i < 4; i++)
         assert_true(same_bytes(s1, s3, fxi[i]));
     assert_true(same_bytes(t1, t3, "edge_energy"));
+    /* --noise-seed: the same truth, another noise draw; equal to the seed
+     * it is the default. */
+    p.noise_seed = 977;
+    run_to(&p, dir, "e", s3, t3, NULL, sizeof s3);
+    assert_false(same_bytes(s1, s3, "img_xanes"));
+    assert_false(same_bytes(s1, s3, "img_bkg"));
+    for (size_t i = 0; i < 5; i++)
+        assert_true(same_bytes(t1, t3, tr[i]));
+    assert_true(same_bytes(s1, s3, "X_eng"));
+    p.noise_seed = p.seed;
+    run_to(&p, dir, "f", s3, t3, NULL, sizeof s3);
+    for (size_t i = 0; i < 4; i++)
+        assert_true(same_bytes(s1, s3, fxi[i]));
+    p.noise_seed = 0;
     p.seed = 4243;
     run_to(&p, dir, "c", s3, t3, NULL, sizeof s3);
     assert_false(same_bytes(s1, s3, "img_xanes"));

@@ -116,6 +116,9 @@ typedef struct {
 
     /* Detector and beamline. */
     unsigned long seed;
+    unsigned long noise_seed; /* seed of the counting and read noise only (0: seed): the same
+                                 scene, drift and flat with a fresh noise draw, for Monte
+                                 Carlo repeats of one stack */
     int noise;          /* zero: noise-free counts (expectation values, rounded for ints) */
     double dose_counts; /* mean flat-field counts per pixel and frame (10000) */
     double dark_offset_counts, read_noise_counts; /* 100, 3 */

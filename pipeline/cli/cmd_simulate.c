@@ -45,6 +45,8 @@ static void usage(FILE *to)
             "  --radius-min-px R --radius-max-px R  in-plane semi-axes (5 %% .. 11 %% of the\n"
             "                           smaller image side)\n"
             "  --seed S                 RNG seed, GSL mt19937 (1)\n"
+            "  --noise-seed S           seed of the counting noise alone (default: --seed): the\n"
+            "                           same scene, drift and flat with a new noise draw\n"
             "  --dose COUNTS            mean flat-field counts per pixel (10000)\n"
             "  --noise-free             no counting/read noise (expectation values)\n"
             "  --drift-px RMS           per-energy sample drift, random walk rms (0)\n"
@@ -120,6 +122,7 @@ int xanes_cmd_simulate(int argc, char **argv)
         NUM_OPT("--radius-min-px", 2.0, 4096.0, p.radius_min_px = d)
         NUM_OPT("--radius-max-px", 2.0, 4096.0, p.radius_max_px = d)
         INT_OPT("--seed", 0, 4294967295L, p.seed = (unsigned long)l)
+        INT_OPT("--noise-seed", 1, 4294967295L, p.noise_seed = (unsigned long)l)
         NUM_OPT("--dose", 1.0, 1e9, p.dose_counts = d)
         NUM_OPT("--drift-px", 0.0, 1000.0, p.drift_px = d)
         NUM_OPT("--energy-offset-ev", -50.0, 50.0, p.energy_offset_ev = d)
@@ -199,6 +202,8 @@ int xanes_cmd_simulate(int argc, char **argv)
         if (ref != NULL)
             cJSON_AddStringToObject(o, "reference", ref);
         cJSON_AddNumberToObject(o, "seed", (double)p.seed);
+        if (p.noise_seed != 0)
+            cJSON_AddNumberToObject(o, "noise_seed", (double)p.noise_seed);
         cJSON_AddNumberToObject(o, "particles", (double)sum.n_particles);
         if (sum.n_particles > 0) {
             cJSON_AddNumberToObject(o, "edge_mean_ev", sum.edge_mean_ev);
