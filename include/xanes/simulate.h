@@ -119,8 +119,8 @@ typedef struct {
     unsigned long noise_seed; /* seed of the counting and read noise only (0: seed): the same
                                  scene, drift and flat with a fresh noise draw, for Monte
                                  Carlo repeats of one stack */
-    int noise;          /* zero: noise-free counts (expectation values, rounded for ints) */
-    double dose_counts; /* mean flat-field counts per pixel and frame (10000) */
+    int noise;                /* zero: noise-free counts (expectation values, rounded for ints) */
+    double dose_counts;       /* mean flat-field counts per pixel and frame (10000) */
     double dark_offset_counts, read_noise_counts; /* 100, 3 */
     size_t n_dark;                                /* dark frames written (5) */
     int flat_per_energy;       /* nonzero: one flat per energy, drifting (default); zero: the
