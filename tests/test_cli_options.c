@@ -1,7 +1,7 @@
 /* test_cli_options.c: the command-line grammar that every 1-D subcommand
  * shares through one option walker (pipeline/cli/cli_util.c): option values
  * taken from the next argument even when it looks like an option, the
- * "--opt=value" form of the stack options only, flags that take no value,
+ * "--opt=value" form of every option that takes a value, flags that take no value,
  * "-" as a file, --help in order, and the usage errors for a missing value,
  * an empty file name, a bad energy unit, a second file and too many
  * references, each with exit status 2 and the option or files named.
@@ -41,8 +41,8 @@ static void test_values_and_help_order(void **state)
     tu_cli_expect(1, "-: cannot open", "norm -");
 }
 
-/* Stack options take "--opt=value"; flags and the spectrum and subcommand
- * options do not. */
+/* Every option that takes a value also takes "--opt=value" (stack, spectrum
+ * and subcommand options alike); flags do not. */
 static void test_inline_values(void **state)
 {
     (void)state;
@@ -54,7 +54,13 @@ static void test_inline_values(void **state)
     tu_cli_expect(2, "option --layout needs a value", "info '%s' --layout", stack);
     tu_cli_expect(2, "unknown option '--raw=1'", "info '%s' --raw=1", stack);
     tu_cli_expect(2, "unknown option '--sort=1'", "norm '%s' --sort=1", nio);
-    tu_cli_expect(2, "unknown option '--e0=8340'", "norm '%s' --e0=8340", nio);
+    tu_cli_expect(2, "unknown option '--json=1'", "norm '%s' --json=1", nio);
+    tu_cli_expect(0, "e0 8339.946 eV", "norm '%s' --e0=8340", nio); /* as "--e0 8340" */
+    tu_cli_expect(2, "option --e0: 'x' is not a finite number", "norm '%s' --e0=x", nio);
+    tu_cli_expect(2, "option --e0: '' is not a finite number", "norm '%s' --e0=", nio);
+    tu_cli_expect(2, "option --energy-col: column 0 out of range", "norm '%s' --energy-col=0", nio);
+    tu_cli_expect(2, "option --threads: 0 is outside the accepted range",
+                  "run '%s' -o /nonexistent/x --threads=0", stack);
 }
 
 static void test_value_errors(void **state)

@@ -99,12 +99,11 @@ int cli_opt_file(const char *cmd, const cli_opt *o, char *value);
 int cli_opt_energy_unit(const char *cmd, const cli_opt *o, char *value);
 
 /* Consumes argv[*i] when it names an option (CLI_FLAG, CLI_VALUE,
- * CLI_VALUE_OR_NULL) of table (with inline_values also "--opt=value" for
- * options that take one), advancing *i past a value taken from the next
- * argument.  Returns 1 when consumed, 0 when argv[*i] is not in the table,
- * -1 after printing a usage error. */
-int cli_option(const char *cmd, const cli_opt *table, int inline_values, int argc, char **argv,
-               int *i);
+ * CLI_VALUE_OR_NULL) of table ("--opt value" or "--opt=value" for options
+ * that take one; a flag takes no "="), advancing *i past a value taken from
+ * the next argument.  Returns 1 when consumed, 0 when argv[*i] is not in the
+ * table, -1 after printing a usage error. */
+int cli_option(const char *cmd, const cli_opt *table, int argc, char **argv, int *i);
 
 /* What cli_parse_command returns when the arguments were parsed and the
  * subcommand should go on (any other value is its exit code). */

@@ -162,8 +162,8 @@ int cli_opt_energy_unit(const char *cmd, const cli_opt *o, char *value)
 }
 
 /* Nonzero when arg spells option o; *inline_value is then the text after
- * "--opt=" (inline_values only) or NULL. */
-static int matches(const cli_opt *o, char *arg, int inline_values, char **inline_value)
+ * "--opt=" or NULL. */
+static int matches(const cli_opt *o, char *arg, char **inline_value)
 {
     size_t n = strlen(o->name);
     *inline_value = NULL;
@@ -171,20 +171,19 @@ static int matches(const cli_opt *o, char *arg, int inline_values, char **inline
         return 0;
     if (arg[n] == '\0')
         return 1;
-    if (arg[n] == '=' && inline_values && o->kind != CLI_FLAG) {
+    if (arg[n] == '=' && o->kind != CLI_FLAG) {
         *inline_value = arg + n + 1;
         return 1;
     }
     return 0;
 }
 
-int cli_option(const char *cmd, const cli_opt *table, int inline_values, int argc, char **argv,
-               int *i)
+int cli_option(const char *cmd, const cli_opt *table, int argc, char **argv, int *i)
 {
     const cli_opt *o = table;
     char *value = NULL;
     while (o->name != NULL &&
-           (o->kind > CLI_VALUE_OR_NULL || !matches(o, argv[*i], inline_values, &value)))
+           (o->kind > CLI_VALUE_OR_NULL || !matches(o, argv[*i], &value)))
         o++;
     if (o->name == NULL)
         return 0;
@@ -224,7 +223,7 @@ int cli_parse_command(const char *cmd, void (*help)(void), const cli_opt *table,
             else if (o->kind == CLI_SPECTRUM_OPTIONS)
                 r = cli_spectrum_option(cmd, argc, argv, &i, o->dst);
         if (r == 0)
-            r = cli_option(cmd, table, 0, argc, argv, &i);
+            r = cli_option(cmd, table, argc, argv, &i);
         if (r < 0)
             return CLI_EXIT_USAGE;
         if (r > 0)

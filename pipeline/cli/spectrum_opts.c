@@ -120,7 +120,7 @@ int cli_spectrum_option(const char *cmd, int argc, char **argv, int *i, xanes_sp
         {"--grid-step", CLI_VALUE, cli_opt_double, &opt->grid_step_ev, 1e-6, 1e4},
         {0},
     };
-    return cli_option(cmd, table, 0, argc, argv, i);
+    return cli_option(cmd, table, argc, argv, i);
 }
 
 const char *cli_spectrum_options_help(void)

@@ -59,7 +59,7 @@ int cli_stack_option(const char *cmd, int argc, char **argv, int *i, xanes_stack
         {"--energy-unit", CLI_VALUE, cli_opt_energy_unit, &opt->energy_unit, 0, 0},
         {0},
     };
-    return cli_option(cmd, table, 1, argc, argv, i);
+    return cli_option(cmd, table, argc, argv, i);
 }
 
 const char *cli_stack_options_help(void)
