@@ -42,7 +42,7 @@ static void test_values_and_help_order(void **state)
 }
 
 /* Every option that takes a value also takes "--opt=value" (stack, spectrum
- * and subcommand options alike); flags do not. */
+ * and subcommand options alike, simulate's and model's too); flags do not. */
 static void test_inline_values(void **state)
 {
     (void)state;
@@ -61,6 +61,18 @@ static void test_inline_values(void **state)
     tu_cli_expect(2, "option --energy-col: column 0 out of range", "norm '%s' --energy-col=0", nio);
     tu_cli_expect(2, "option --threads: 0 is outside the accepted range",
                   "run '%s' -o /nonexistent/x --threads=0", stack);
+    /* simulate and model parse their own words, with the same grammar. */
+    tu_cli_expect(2, "option --layout: 'nexus' is not fxi or aps",
+                  "simulate -o /nonexistent/x.h5 --layout=nexus");
+    tu_cli_expect(2, "option --nx: 3 is outside the accepted range",
+                  "simulate -o /nonexistent/x.h5 --nx=3");
+    tu_cli_expect(2, "option --dose needs a value", "simulate -o /nonexistent/x.h5 --dose");
+    tu_cli_expect(2, "unknown option '--touching=1'", "simulate -o /nonexistent/x.h5 --touching=1");
+    tu_cli_expect(0, "config NCM-B: 50 particles", "model --config=NCM-B --particles=50");
+    tu_cli_expect(2, "option --particles: 0 is outside the accepted range",
+                  "model --config NCM-B --particles=0");
+    tu_cli_expect(2, "option --config needs a value", "model --config");
+    tu_cli_expect(2, "unknown option '--json=1'", "model --config NCM-B --json=1");
 }
 
 static void test_value_errors(void **state)

@@ -105,6 +105,14 @@ int cli_opt_energy_unit(const char *cmd, const cli_opt *o, char *value);
  * table, -1 after printing a usage error. */
 int cli_option(const char *cmd, const cli_opt *table, int argc, char **argv, int *i);
 
+/* For the subcommands that parse their own words (simulate, model): when
+ * argv[*i] is option name, as "name value" or "name=value", sets *value and
+ * returns 1, advancing *i past a value taken from the next argument; returns
+ * 0 when argv[*i] is another word, -1 after printing that the value is
+ * missing. */
+int cli_value_word(const char *cmd, const char *name, int argc, char **argv, int *i,
+                   const char **value);
+
 /* What cli_parse_command returns when the arguments were parsed and the
  * subcommand should go on (any other value is its exit code). */
 enum { CLI_PARSED = -1 };

@@ -178,12 +178,30 @@ static int matches(const cli_opt *o, char *arg, char **inline_value)
     return 0;
 }
 
+int cli_value_word(const char *cmd, const char *name, int argc, char **argv, int *i,
+                   const char **value)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+        return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (*i + 1 >= argc) {
+        cli_usage_error(cmd, "option %s needs a value", name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
 int cli_option(const char *cmd, const cli_opt *table, int argc, char **argv, int *i)
 {
     const cli_opt *o = table;
     char *value = NULL;
-    while (o->name != NULL &&
-           (o->kind > CLI_VALUE_OR_NULL || !matches(o, argv[*i], &value)))
+    while (o->name != NULL && (o->kind > CLI_VALUE_OR_NULL || !matches(o, argv[*i], &value)))
         o++;
     if (o->name == NULL)
         return 0;

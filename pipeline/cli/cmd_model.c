@@ -279,55 +279,66 @@ int xanes_cmd_model(int argc, char **argv)
     const char *config = NULL, *csv = NULL, *png = NULL;
     int json = 0, fit = 0, write = 0, predict = 0;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *a = argv[i], *v = NULL;
         double x;
         long l;
+        int w;
         if (cli_is_help(a)) {
             usage(stdout);
             return CLI_EXIT_OK;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
+            continue;
         } else if (strcmp(a, "--fit") == 0) {
             fit = 1;
+            continue;
         } else if (strcmp(a, "--write") == 0) {
             write = 1;
+            continue;
         } else if (strcmp(a, "--predict") == 0) {
             predict = 1;
-        } else if (strcmp(a, "--config") == 0 && v) {
-            config = argv[++i];
-        } else if (strcmp(a, "-o") == 0 && v) {
-            csv = argv[++i];
-        } else if (strcmp(a, "--png") == 0 && v) {
-            png = argv[++i];
-        } else if (strcmp(a, "--particles") == 0) {
-            if (cli_parse_long("model", a, v, 1, 1000000, &l))
-                return CLI_EXIT_USAGE;
-            p.n_particles = (size_t)l;
-            i++;
-        } else if (strcmp(a, "--seed") == 0) {
-            if (cli_parse_long("model", a, v, 0, 2147483647L, &l))
-                return CLI_EXIT_USAGE;
-            p.seed = (unsigned long)l;
-            i++;
-        } else if (strcmp(a, "--c-rate") == 0) {
-            if (cli_parse_double("model", a, v, 0.001, 20.0, &x))
-                return CLI_EXIT_USAGE;
-            p.c_rate = x;
-            i++;
-        } else if (strcmp(a, "--temperature") == 0) {
-            if (cli_parse_double("model", a, v, -40.0, 150.0, &x))
-                return CLI_EXIT_USAGE;
-            p.temperature_c = x;
-            i++;
-        } else if (strcmp(a, "--cutoff-v") == 0) {
-            if (cli_parse_double("model", a, v, 3.0, 5.0, &x))
-                return CLI_EXIT_USAGE;
-            p.cutoff_v = x;
-            i++;
-        } else {
-            return cli_usage_error("model", "unknown option or missing value: '%s'", a);
+            continue;
         }
+/* Each value option, as "--opt value" or "--opt=value" (cli_value_word). */
+#define VALUE_WORD(name)                                                                           \
+    if ((w = cli_value_word("model", name, argc, argv, &i, &v)) < 0)                               \
+        return CLI_EXIT_USAGE;                                                                     \
+    if (w > 0)
+#define STR_OPT(name, var)                                                                         \
+    VALUE_WORD(name)                                                                               \
+    {                                                                                              \
+        var = v;                                                                                   \
+        continue;                                                                                  \
+    }
+#define NUM_OPT(name, lo, hi, assign)                                                              \
+    VALUE_WORD(name)                                                                               \
+    {                                                                                              \
+        if (cli_parse_double("model", name, v, lo, hi, &x))                                        \
+            return CLI_EXIT_USAGE;                                                                 \
+        assign;                                                                                    \
+        continue;                                                                                  \
+    }
+#define INT_OPT(name, lo, hi, assign)                                                              \
+    VALUE_WORD(name)                                                                               \
+    {                                                                                              \
+        if (cli_parse_long("model", name, v, lo, hi, &l))                                          \
+            return CLI_EXIT_USAGE;                                                                 \
+        assign;                                                                                    \
+        continue;                                                                                  \
+    }
+        STR_OPT("--config", config)
+        STR_OPT("-o", csv)
+        STR_OPT("--png", png)
+        INT_OPT("--particles", 1, 1000000, p.n_particles = (size_t)l)
+        INT_OPT("--seed", 0, 2147483647L, p.seed = (unsigned long)l)
+        NUM_OPT("--c-rate", 0.001, 20.0, p.c_rate = x)
+        NUM_OPT("--temperature", -40.0, 150.0, p.temperature_c = x)
+        NUM_OPT("--cutoff-v", 3.0, 5.0, p.cutoff_v = x)
+#undef STR_OPT
+#undef NUM_OPT
+#undef INT_OPT
+#undef VALUE_WORD
+        return cli_usage_error("model", "unknown option '%s'", a);
     }
     if (!fit && !predict && config == NULL)
         return cli_usage_error("model", "--config is required");

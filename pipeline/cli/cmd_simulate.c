@@ -63,15 +63,6 @@ static void usage(FILE *to)
             "  -h, --help               this text\n");
 }
 
-static int need(int i, int argc, char **argv)
-{
-    if (i + 1 >= argc) {
-        cli_usage_error(CMD, "option %s needs a value", argv[i]);
-        return 1;
-    }
-    return 0;
-}
-
 int xanes_cmd_simulate(int argc, char **argv)
 {
     xanes_simulate_params p;
@@ -80,30 +71,37 @@ int xanes_cmd_simulate(int argc, char **argv)
     int json = 0, have_soc = 0;
     double soc_mean = p.soc_mean, soc_std = p.soc_std;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *v = NULL;
         double d;
         long l;
+        int w;
         if (cli_is_help(a)) {
             usage(stdout);
             return CLI_EXIT_OK;
         }
+/* Each value option, as "--opt value" or "--opt=value" (cli_value_word). */
+#define VALUE_WORD(name)                                                                           \
+    if ((w = cli_value_word(CMD, name, argc, argv, &i, &v)) < 0)                                   \
+        return CLI_EXIT_USAGE;                                                                     \
+    if (w > 0)
 #define STR_OPT(name, var)                                                                         \
-    if (strcmp(a, name) == 0) {                                                                    \
-        if (need(i, argc, argv))                                                                   \
-            return CLI_EXIT_USAGE;                                                                 \
-        var = argv[++i];                                                                           \
+    VALUE_WORD(name)                                                                               \
+    {                                                                                              \
+        var = v;                                                                                   \
         continue;                                                                                  \
     }
 #define NUM_OPT(name, lo, hi, assign)                                                              \
-    if (strcmp(a, name) == 0) {                                                                    \
-        if (need(i, argc, argv) || cli_parse_double(CMD, name, argv[++i], lo, hi, &d))             \
+    VALUE_WORD(name)                                                                               \
+    {                                                                                              \
+        if (cli_parse_double(CMD, name, v, lo, hi, &d))                                            \
             return CLI_EXIT_USAGE;                                                                 \
         assign;                                                                                    \
         continue;                                                                                  \
     }
 #define INT_OPT(name, lo, hi, assign)                                                              \
-    if (strcmp(a, name) == 0) {                                                                    \
-        if (need(i, argc, argv) || cli_parse_long(CMD, name, argv[++i], lo, hi, &l))               \
+    VALUE_WORD(name)                                                                               \
+    {                                                                                              \
+        if (cli_parse_long(CMD, name, v, lo, hi, &l))                                              \
             return CLI_EXIT_USAGE;                                                                 \
         assign;                                                                                    \
         continue;                                                                                  \
@@ -131,37 +129,38 @@ int xanes_cmd_simulate(int argc, char **argv)
 #undef STR_OPT
 #undef NUM_OPT
 #undef INT_OPT
-        if (strcmp(a, "--layout") == 0) {
-            if (need(i, argc, argv))
-                return CLI_EXIT_USAGE;
-            const char *v = argv[++i];
+        VALUE_WORD("--layout")
+        {
             if (strcmp(v, "fxi") == 0)
                 p.layout = XANES_SIMULATE_FXI;
             else if (strcmp(v, "aps") == 0)
                 p.layout = XANES_SIMULATE_APS;
             else
                 return cli_usage_error(CMD, "option --layout: '%s' is not fxi or aps", v);
-        } else if (strcmp(a, "--ref-grid") == 0) {
-            if (need(i, argc, argv))
-                return CLI_EXIT_USAGE;
-            const char *v = argv[++i];
+            continue;
+        }
+        VALUE_WORD("--ref-grid")
+        {
             if (strcmp(v, "stack") == 0)
                 p.ref_grid = XANES_SIMULATE_REF_STACK;
             else if (strcmp(v, "fine") == 0)
                 p.ref_grid = XANES_SIMULATE_REF_FINE;
             else
                 return cli_usage_error(CMD, "option --ref-grid: '%s' is not stack or fine", v);
-        } else if (strcmp(a, "--dtype") == 0) {
-            if (need(i, argc, argv))
-                return CLI_EXIT_USAGE;
-            const char *v = argv[++i];
+            continue;
+        }
+        VALUE_WORD("--dtype")
+        {
             if (strcmp(v, "uint16") == 0)
                 p.dtype = XANES_SIMULATE_DTYPE_UINT16;
             else if (strcmp(v, "float32") == 0)
                 p.dtype = XANES_SIMULATE_DTYPE_FLOAT32;
             else
                 return cli_usage_error(CMD, "option --dtype: '%s' is not uint16 or float32", v);
-        } else if (strcmp(a, "--touching") == 0) {
+            continue;
+        }
+#undef VALUE_WORD
+        if (strcmp(a, "--touching") == 0) {
             p.touching = 1;
         } else if (strcmp(a, "--gradient") == 0) {
             p.gradient = 1;
