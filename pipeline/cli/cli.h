@@ -113,6 +113,40 @@ int cli_option(const char *cmd, const cli_opt *table, int argc, char **argv, int
 int cli_value_word(const char *cmd, const char *name, int argc, char **argv, int *i,
                    const char **value);
 
+/* The loops of those subcommands: each option that takes a value, tried in
+ * turn.  They use the loop's locals argc, argv, i (the index), and
+ * const char *v, int w, double d, long l as scratch; a match runs its
+ * assignment and goes on with the next word (continue), a bad value returns
+ * CLI_EXIT_USAGE from the subcommand.  CLI_VALUE_WORD(cmd, name) { ... }
+ * is the bare form, for values of its own kind (end the block with
+ * continue). */
+#define CLI_VALUE_WORD(cmd, name)                                                                  \
+    if ((w = cli_value_word(cmd, name, argc, argv, &i, &v)) < 0)                                   \
+        return CLI_EXIT_USAGE;                                                                     \
+    if (w > 0)
+#define CLI_STR_OPT(cmd, name, var)                                                                \
+    CLI_VALUE_WORD(cmd, name)                                                                      \
+    {                                                                                              \
+        var = v;                                                                                   \
+        continue;                                                                                  \
+    }
+#define CLI_NUM_OPT(cmd, name, lo, hi, assign)                                                     \
+    CLI_VALUE_WORD(cmd, name)                                                                      \
+    {                                                                                              \
+        if (cli_parse_double(cmd, name, v, lo, hi, &d))                                            \
+            return CLI_EXIT_USAGE;                                                                 \
+        assign;                                                                                    \
+        continue;                                                                                  \
+    }
+#define CLI_INT_OPT(cmd, name, lo, hi, assign)                                                     \
+    CLI_VALUE_WORD(cmd, name)                                                                      \
+    {                                                                                              \
+        if (cli_parse_long(cmd, name, v, lo, hi, &l))                                              \
+            return CLI_EXIT_USAGE;                                                                 \
+        assign;                                                                                    \
+        continue;                                                                                  \
+    }
+
 /* What cli_parse_command returns when the arguments were parsed and the
  * subcommand should go on (any other value is its exit code). */
 enum { CLI_PARSED = -1 };

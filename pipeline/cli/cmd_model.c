@@ -280,7 +280,7 @@ int xanes_cmd_model(int argc, char **argv)
     int json = 0, fit = 0, write = 0, predict = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
-        double x;
+        double d;
         long l;
         int w;
         if (cli_is_help(a)) {
@@ -299,45 +299,14 @@ int xanes_cmd_model(int argc, char **argv)
             predict = 1;
             continue;
         }
-/* Each value option, as "--opt value" or "--opt=value" (cli_value_word). */
-#define VALUE_WORD(name)                                                                           \
-    if ((w = cli_value_word("model", name, argc, argv, &i, &v)) < 0)                               \
-        return CLI_EXIT_USAGE;                                                                     \
-    if (w > 0)
-#define STR_OPT(name, var)                                                                         \
-    VALUE_WORD(name)                                                                               \
-    {                                                                                              \
-        var = v;                                                                                   \
-        continue;                                                                                  \
-    }
-#define NUM_OPT(name, lo, hi, assign)                                                              \
-    VALUE_WORD(name)                                                                               \
-    {                                                                                              \
-        if (cli_parse_double("model", name, v, lo, hi, &x))                                        \
-            return CLI_EXIT_USAGE;                                                                 \
-        assign;                                                                                    \
-        continue;                                                                                  \
-    }
-#define INT_OPT(name, lo, hi, assign)                                                              \
-    VALUE_WORD(name)                                                                               \
-    {                                                                                              \
-        if (cli_parse_long("model", name, v, lo, hi, &l))                                          \
-            return CLI_EXIT_USAGE;                                                                 \
-        assign;                                                                                    \
-        continue;                                                                                  \
-    }
-        STR_OPT("--config", config)
-        STR_OPT("-o", csv)
-        STR_OPT("--png", png)
-        INT_OPT("--particles", 1, 1000000, p.n_particles = (size_t)l)
-        INT_OPT("--seed", 0, 2147483647L, p.seed = (unsigned long)l)
-        NUM_OPT("--c-rate", 0.001, 20.0, p.c_rate = x)
-        NUM_OPT("--temperature", -40.0, 150.0, p.temperature_c = x)
-        NUM_OPT("--cutoff-v", 3.0, 5.0, p.cutoff_v = x)
-#undef STR_OPT
-#undef NUM_OPT
-#undef INT_OPT
-#undef VALUE_WORD
+        CLI_STR_OPT("model", "--config", config)
+        CLI_STR_OPT("model", "-o", csv)
+        CLI_STR_OPT("model", "--png", png)
+        CLI_INT_OPT("model", "--particles", 1, 1000000, p.n_particles = (size_t)l)
+        CLI_INT_OPT("model", "--seed", 0, 2147483647L, p.seed = (unsigned long)l)
+        CLI_NUM_OPT("model", "--c-rate", 0.001, 20.0, p.c_rate = d)
+        CLI_NUM_OPT("model", "--temperature", -40.0, 150.0, p.temperature_c = d)
+        CLI_NUM_OPT("model", "--cutoff-v", 3.0, 5.0, p.cutoff_v = d)
         return cli_usage_error("model", "unknown option '%s'", a);
     }
     if (!fit && !predict && config == NULL)

@@ -79,57 +79,27 @@ int xanes_cmd_simulate(int argc, char **argv)
             usage(stdout);
             return CLI_EXIT_OK;
         }
-/* Each value option, as "--opt value" or "--opt=value" (cli_value_word). */
-#define VALUE_WORD(name)                                                                           \
-    if ((w = cli_value_word(CMD, name, argc, argv, &i, &v)) < 0)                                   \
-        return CLI_EXIT_USAGE;                                                                     \
-    if (w > 0)
-#define STR_OPT(name, var)                                                                         \
-    VALUE_WORD(name)                                                                               \
-    {                                                                                              \
-        var = v;                                                                                   \
-        continue;                                                                                  \
-    }
-#define NUM_OPT(name, lo, hi, assign)                                                              \
-    VALUE_WORD(name)                                                                               \
-    {                                                                                              \
-        if (cli_parse_double(CMD, name, v, lo, hi, &d))                                            \
-            return CLI_EXIT_USAGE;                                                                 \
-        assign;                                                                                    \
-        continue;                                                                                  \
-    }
-#define INT_OPT(name, lo, hi, assign)                                                              \
-    VALUE_WORD(name)                                                                               \
-    {                                                                                              \
-        if (cli_parse_long(CMD, name, v, lo, hi, &l))                                              \
-            return CLI_EXIT_USAGE;                                                                 \
-        assign;                                                                                    \
-        continue;                                                                                  \
-    }
-        STR_OPT("-o", out)
-        STR_OPT("--output", out)
-        STR_OPT("--truth", truth)
-        STR_OPT("--ref-out", ref)
-        STR_OPT("--config", config)
-        NUM_OPT("--soc-mean", -1.0, 2.0, (soc_mean = d, have_soc = 1))
-        NUM_OPT("--soc-std", 0.0, 2.0, (soc_std = d, have_soc = 1))
-        INT_OPT("--nx", 8, 16384, p.nx = (size_t)l)
-        INT_OPT("--ny", 8, 16384, p.ny = (size_t)l)
-        INT_OPT("--ne", 10, 10000, p.ne = (size_t)l)
-        INT_OPT("--particles", 0, XANES_SIMULATE_MAX_PARTICLES, p.n_particles = (size_t)l)
-        NUM_OPT("--radius-min-px", 2.0, 4096.0, p.radius_min_px = d)
-        NUM_OPT("--radius-max-px", 2.0, 4096.0, p.radius_max_px = d)
-        INT_OPT("--seed", 0, 4294967295L, p.seed = (unsigned long)l)
-        INT_OPT("--noise-seed", 1, 4294967295L, p.noise_seed = (unsigned long)l)
-        NUM_OPT("--dose", 1.0, 1e9, p.dose_counts = d)
-        NUM_OPT("--drift-px", 0.0, 1000.0, p.drift_px = d)
-        NUM_OPT("--energy-offset-ev", -50.0, 50.0, p.energy_offset_ev = d)
-        NUM_OPT("--gradient-soc", -1.0, 1.0, (p.gradient_soc = d, p.gradient = 1))
-        INT_OPT("--mantissa-bits", 0, 23, p.mantissa_bits = (int)l)
-#undef STR_OPT
-#undef NUM_OPT
-#undef INT_OPT
-        VALUE_WORD("--layout")
+        CLI_STR_OPT(CMD, "-o", out)
+        CLI_STR_OPT(CMD, "--output", out)
+        CLI_STR_OPT(CMD, "--truth", truth)
+        CLI_STR_OPT(CMD, "--ref-out", ref)
+        CLI_STR_OPT(CMD, "--config", config)
+        CLI_NUM_OPT(CMD, "--soc-mean", -1.0, 2.0, (soc_mean = d, have_soc = 1))
+        CLI_NUM_OPT(CMD, "--soc-std", 0.0, 2.0, (soc_std = d, have_soc = 1))
+        CLI_INT_OPT(CMD, "--nx", 8, 16384, p.nx = (size_t)l)
+        CLI_INT_OPT(CMD, "--ny", 8, 16384, p.ny = (size_t)l)
+        CLI_INT_OPT(CMD, "--ne", 10, 10000, p.ne = (size_t)l)
+        CLI_INT_OPT(CMD, "--particles", 0, XANES_SIMULATE_MAX_PARTICLES, p.n_particles = (size_t)l)
+        CLI_NUM_OPT(CMD, "--radius-min-px", 2.0, 4096.0, p.radius_min_px = d)
+        CLI_NUM_OPT(CMD, "--radius-max-px", 2.0, 4096.0, p.radius_max_px = d)
+        CLI_INT_OPT(CMD, "--seed", 0, 4294967295L, p.seed = (unsigned long)l)
+        CLI_INT_OPT(CMD, "--noise-seed", 1, 4294967295L, p.noise_seed = (unsigned long)l)
+        CLI_NUM_OPT(CMD, "--dose", 1.0, 1e9, p.dose_counts = d)
+        CLI_NUM_OPT(CMD, "--drift-px", 0.0, 1000.0, p.drift_px = d)
+        CLI_NUM_OPT(CMD, "--energy-offset-ev", -50.0, 50.0, p.energy_offset_ev = d)
+        CLI_NUM_OPT(CMD, "--gradient-soc", -1.0, 1.0, (p.gradient_soc = d, p.gradient = 1))
+        CLI_INT_OPT(CMD, "--mantissa-bits", 0, 23, p.mantissa_bits = (int)l)
+        CLI_VALUE_WORD(CMD, "--layout")
         {
             if (strcmp(v, "fxi") == 0)
                 p.layout = XANES_SIMULATE_FXI;
@@ -139,7 +109,7 @@ int xanes_cmd_simulate(int argc, char **argv)
                 return cli_usage_error(CMD, "option --layout: '%s' is not fxi or aps", v);
             continue;
         }
-        VALUE_WORD("--ref-grid")
+        CLI_VALUE_WORD(CMD, "--ref-grid")
         {
             if (strcmp(v, "stack") == 0)
                 p.ref_grid = XANES_SIMULATE_REF_STACK;
@@ -149,7 +119,7 @@ int xanes_cmd_simulate(int argc, char **argv)
                 return cli_usage_error(CMD, "option --ref-grid: '%s' is not stack or fine", v);
             continue;
         }
-        VALUE_WORD("--dtype")
+        CLI_VALUE_WORD(CMD, "--dtype")
         {
             if (strcmp(v, "uint16") == 0)
                 p.dtype = XANES_SIMULATE_DTYPE_UINT16;
@@ -159,7 +129,6 @@ int xanes_cmd_simulate(int argc, char **argv)
                 return cli_usage_error(CMD, "option --dtype: '%s' is not uint16 or float32", v);
             continue;
         }
-#undef VALUE_WORD
         if (strcmp(a, "--touching") == 0) {
             p.touching = 1;
         } else if (strcmp(a, "--gradient") == 0) {
