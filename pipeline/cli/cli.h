@@ -130,22 +130,19 @@ int cli_value_word(const char *cmd, const char *name, int argc, char **argv, int
         var = v;                                                                                   \
         continue;                                                                                  \
     }
+/* parse (cli_parse_double or cli_parse_long) into *out within [lo, hi]. */
+#define CLI_PARSED_OPT(cmd, name, parse, out, lo, hi, assign)                                      \
+    CLI_VALUE_WORD(cmd, name)                                                                      \
+    {                                                                                              \
+        if (parse(cmd, name, v, lo, hi, out))                                                      \
+            return CLI_EXIT_USAGE;                                                                 \
+        assign;                                                                                    \
+        continue;                                                                                  \
+    }
 #define CLI_NUM_OPT(cmd, name, lo, hi, assign)                                                     \
-    CLI_VALUE_WORD(cmd, name)                                                                      \
-    {                                                                                              \
-        if (cli_parse_double(cmd, name, v, lo, hi, &d))                                            \
-            return CLI_EXIT_USAGE;                                                                 \
-        assign;                                                                                    \
-        continue;                                                                                  \
-    }
+    CLI_PARSED_OPT(cmd, name, cli_parse_double, &d, lo, hi, assign)
 #define CLI_INT_OPT(cmd, name, lo, hi, assign)                                                     \
-    CLI_VALUE_WORD(cmd, name)                                                                      \
-    {                                                                                              \
-        if (cli_parse_long(cmd, name, v, lo, hi, &l))                                              \
-            return CLI_EXIT_USAGE;                                                                 \
-        assign;                                                                                    \
-        continue;                                                                                  \
-    }
+    CLI_PARSED_OPT(cmd, name, cli_parse_long, &l, lo, hi, assign)
 
 /* What cli_parse_command returns when the arguments were parsed and the
  * subcommand should go on (any other value is its exit code). */

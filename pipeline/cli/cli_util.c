@@ -178,25 +178,6 @@ static int matches(const cli_opt *o, char *arg, char **inline_value)
     return 0;
 }
 
-int cli_value_word(const char *cmd, const char *name, int argc, char **argv, int *i,
-                   const char **value)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '='))
-        return 0;
-    if (a[n] == '=') {
-        *value = a + n + 1;
-        return 1;
-    }
-    if (*i + 1 >= argc) {
-        cli_usage_error(cmd, "option %s needs a value", name);
-        return -1;
-    }
-    *value = argv[++*i];
-    return 1;
-}
-
 int cli_option(const char *cmd, const cli_opt *table, int argc, char **argv, int *i)
 {
     const cli_opt *o = table;
@@ -219,6 +200,14 @@ int cli_option(const char *cmd, const cli_opt *table, int argc, char **argv, int
         return -1;
     *i += from_next;
     return 1;
+}
+
+int cli_value_word(const char *cmd, const char *name, int argc, char **argv, int *i,
+                   const char **value)
+{
+    /* A one-option table: the same matching and the same messages. */
+    const cli_opt table[] = {{name, CLI_VALUE, cli_opt_string, value, 0, 0}, {0}};
+    return cli_option(cmd, table, argc, argv, i);
 }
 
 int cli_parse_command(const char *cmd, void (*help)(void), const cli_opt *table, int argc,
