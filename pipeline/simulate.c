@@ -136,6 +136,18 @@ done:
     return st;
 }
 
+double xanes_simulate_max_dose_counts(const xanes_simulate_params *p)
+{
+    /* The peaks of sim_detector.c's factors: I0 (scan position u in [0, 1]
+     * and its 1 % wiggle), the beam (Gaussian at its centre), the fringe. */
+    const double peak = (1.0 + 0.5 * fabs(p->flat_drift) + 0.01) *
+                        (1.0 + 0.5 * fabs(p->flat_nonuniformity)) * 1.02;
+    /* 5 sigma of noise at the clip level itself bounds it at any dose below. */
+    const double room = XANES_SIMULATE_MAX_COUNT - p->dark_offset_counts -
+                        5.0 * sqrt(XANES_SIMULATE_MAX_COUNT) - 5.0 * p->read_noise_counts;
+    return room > 0.0 ? room / peak : 0.0;
+}
+
 static xanes_status check_params(const xanes_simulate_params *p, xanes_error *err)
 {
 #define BAD(cond, ...)                                                                             \
@@ -148,10 +160,11 @@ static xanes_status check_params(const xanes_simulate_params *p, xanes_error *er
         "model ensemble of %zu particles is outside 1..100000", p->model_ensemble);
     BAD(p->n_particles > XANES_SIMULATE_MAX_PARTICLES, "%zu particles exceed %d", p->n_particles,
         XANES_SIMULATE_MAX_PARTICLES);
-    BAD(p->noise && !(p->dose_counts > 0 && p->dose_counts <= 1e9),
-        "dose %g counts is not in "
-        "(0, 1e9]",
-        p->dose_counts);
+    BAD(!(p->dose_counts > 0), "dose %g counts is not positive", p->dose_counts);
+    BAD(p->dose_counts > xanes_simulate_max_dose_counts(p),
+        "dose %g counts would clip the 16-bit detector at 65535 (flat pattern, dark offset "
+        "and 5 sigma of noise included); use at most %.0f",
+        p->dose_counts, floor(xanes_simulate_max_dose_counts(p)));
     BAD(!(p->drift_px >= 0 && p->drift_px <= 0.25 * (double)(p->nx < p->ny ? p->nx : p->ny)),
         "drift %g px rms is not in [0, a quarter of the image]", p->drift_px);
     BAD(!(fabs(p->energy_offset_ev) <= 50), "energy offset %g eV is not in [-50, 50]",

@@ -445,6 +445,8 @@ static void test_config_and_bad_input(void **state)
     tu_cli_expect(2, "--ref-grid: 'coarse' is not stack or fine",
                   "simulate -o /tmp/x.h5 --ref-grid coarse");
     tu_cli_expect(2, "--dose", "simulate -o /tmp/x.h5 --dose -5");
+    tu_cli_expect(2, "would clip the 16-bit detector at 65535",
+                  "simulate -o /tmp/x.h5 --dose 100000");
     tu_cli_expect(2, "--noise-seed", "simulate -o /tmp/x.h5 --noise-seed 0");
     tu_cli_expect(0, "--noise-seed S", "simulate --help");
     tu_cli_expect(1, "/nonexistent-dir/x.h5",

@@ -5,6 +5,9 @@
  *   same scene (truth, drift and flat expectation unchanged), and a noise
  *   seed equal to the seed is the default;
  * - Poisson statistics of flats and samples, Gaussian darks;
+ * - the dose limit of the 16-bit detector: at the largest dose allowed the
+ *   flat expectation with its noise fits under 65535 and nothing clips; a
+ *   dose above it is refused with the limit in the message;
  * - layouts: datasets, dtypes, shapes, keV energies with units, offset;
  *   noise-free FXI transmission = exp(-absorbance);
  * - reference spectrum: XDI 1.0, by default on the stack's own nominal
@@ -173,6 +176,70 @@ static void test_poisson_statistics(void **state)
     free(ab);
     free(ee);
     xanes_simulate_scene_free(sc);
+    tu_remove_tree(dir);
+}
+
+static void test_dose_limit(void **state)
+{
+    (void)state;
+    char dir[512], s[600], t[600];
+    tu_make_tempdir(dir, sizeof dir);
+    xanes_simulate_params p;
+    small_params(&p);
+    p.nx = p.ny = 64;
+    p.ne = 20;
+    p.layout = XANES_SIMULATE_APS;
+    const double dmax = xanes_simulate_max_dose_counts(&p);
+    p.dose_counts = floor(dmax);
+    xanes_error err;
+    xanes_error_clear(&err);
+    xanes_simulate_scene *sc = NULL;
+    assert_int_equal(xanes_simulate_scene_alloc(&p, &sc, &err), XANES_OK);
+    /* The bound against the flat pattern itself: its brightest expected
+     * count of any frame, the dark offset and 5 sigma fit; and the bound
+     * wastes little (the pattern's factors peak in different frames). */
+    size_t npx = 64 * 64;
+    float *fe = malloc(npx * sizeof *fe);
+    double fmax = 0.0;
+    for (size_t k = 0; k < 20; k++) {
+        xanes_simulate_flat_frame(sc, k, fe);
+        for (size_t i = 0; i < npx; i++)
+            fmax = fmax > fe[i] ? fmax : fe[i];
+    }
+    double top = fmax + p.dark_offset_counts;
+    double sigma = sqrt(top + p.read_noise_counts * p.read_noise_counts);
+    printf("dose limit %.0f: brightest flat pixel expects %.0f counts with the dark, "
+           "+ 5 sigma %.0f\n",
+           dmax, top, top + 5.0 * sigma);
+    assert_true(top + 5.0 * sigma <= XANES_SIMULATE_MAX_COUNT);
+    assert_true(top + 5.0 * sigma > 0.9 * XANES_SIMULATE_MAX_COUNT);
+    xanes_simulate_scene_free(sc);
+    free(fe);
+    /* Nothing clips at that dose: the summary's count and the stored flats. */
+    snprintf(s, sizeof s, "%s/d.h5", dir);
+    snprintf(t, sizeof t, "%s/d_truth.h5", dir);
+    xanes_simulate_summary sum;
+    assert_int_equal(xanes_simulate_run(&p, s, t, NULL, &sum, &err), XANES_OK);
+    assert_int_equal(sum.n_saturated, 0);
+    size_t nf;
+    double *flat = read_doubles(s, "/exchange/data_white", &nf);
+    double cmax = 0.0;
+    for (size_t i = 0; i < nf; i++)
+        cmax = cmax > flat[i] ? cmax : flat[i];
+    assert_true(cmax < XANES_SIMULATE_MAX_COUNT);
+    assert_true(cmax > 0.8 * XANES_SIMULATE_MAX_COUNT);
+    free(flat);
+    /* Above it: refused, with the limit, and no file. */
+    p.dose_counts = ceil(dmax * 1.001);
+    snprintf(s, sizeof s, "%s/e.h5", dir);
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_simulate_run(&p, s, NULL, NULL, NULL, &err), XANES_EINVAL);
+    char want[64];
+    snprintf(want, sizeof want, "use at most %.0f", floor(dmax));
+    assert_non_null(strstr(err.message, "clip the 16-bit detector at 65535"));
+    assert_non_null(strstr(err.message, want));
+    struct stat st;
+    assert_int_not_equal(stat(s, &st), 0);
     tu_remove_tree(dir);
 }
 
@@ -358,6 +425,7 @@ int main(void)
     xanes_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_determinism),      cmocka_unit_test(test_poisson_statistics),
+        cmocka_unit_test(test_dose_limit),
         cmocka_unit_test(test_layout_fxi),       cmocka_unit_test(test_layout_aps),
         cmocka_unit_test(test_cli_writes_files),
     };

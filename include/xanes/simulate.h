@@ -153,6 +153,22 @@ typedef struct {
  * noise on at 10000 counts, no drift, no offset, FXI layout, SoC 0.5 +- 0.2. */
 void xanes_simulate_default_params(xanes_simulate_params *p);
 
+/* The simulated detector's largest count (16 bits): integer counts are
+ * clipped to [0, XANES_SIMULATE_MAX_COUNT]. */
+#define XANES_SIMULATE_MAX_COUNT 65535.0
+
+/* The largest dose_counts the simulated 16-bit detector holds (counts clip
+ * at XANES_SIMULATE_MAX_COUNT): the brightest flat pixel of any frame expects at most
+ * dose x (1 + flat_drift / 2 + 0.01) x (1 + |flat_nonuniformity| / 2) x 1.02
+ * counts (xanes_simulate_flat_frame's pattern at its peaks) plus the dark
+ * offset, and 5 standard deviations of its noise (Poisson and read noise)
+ * must still fit, so clipping is a 3e-7 event per count.  Sample counts are
+ * at most the flat's.  xanes_simulate_scene_alloc refuses a larger dose:
+ * a stack clipped towards a transmission of 1 is not a TXM measurement (at
+ * 10^5 counts most flat counts clipped, 20 of 50 frames could not be aligned
+ * and the edges were off by 1 eV).  About 52000 with the defaults. */
+double xanes_simulate_max_dose_counts(const xanes_simulate_params *p);
+
 /* Opaque scene: phantom, SoC, energies, drift, flat field, spectral model. */
 typedef struct xanes_simulate_scene xanes_simulate_scene;
 
