@@ -342,6 +342,14 @@ xanes_status stack_source_open(const char *path, const xanes_stack_options *opt,
                          path, sp, src->stack.rank, sh5_dims_text(&src->stack, a, sizeof a));
         goto done;
     }
+    /* Transmission lies in (0, about 1]: an integer /img_xanes is the
+     * camera's raw counts (as in FXI's scan files, against the float32 of
+     * its exports), so with a flat field at hand it is corrected as with
+     * --raw instead of being read as transmission of thousands. */
+    if (src->layout == XANES_LAYOUT_FXI && src->kind == XANES_STACK_TRANSMISSION &&
+        isfinite(src->stack.saturation) && fp != NULL &&
+        (opt->flat_path != NULL || sh5_link_exists(src->file, fp)))
+        src->kind = XANES_STACK_RAW_COUNTS;
     src->n_energy = (size_t)src->stack.dims[0];
     src->ny = (size_t)src->stack.dims[1];
     src->nx = (size_t)src->stack.dims[2];

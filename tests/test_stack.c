@@ -2,7 +2,8 @@
  *
  * Every fixture is written here at run time with the HDF5 C API, one per
  * layout the reader must recognise (FXI with a string and a numeric pixel
- * size, FXI raw counts, APS uint16 with one flat per energy and a dark stack,
+ * size, FXI raw counts (with --raw, or integer without it), APS uint16 with
+ * one flat per energy and a dark stack,
  * APS with a few flats to average and no dark, a NeXus-like custom file,
  * chunked + gzip).  The truth is computed independently in the test from the
  * values written: -ln(T) or -ln((I - D) / (F - D)) in double, rounded to
@@ -298,6 +299,53 @@ static void test_fxi_raw(void **state)
     assert_int_equal(in->kind, XANES_STACK_TRANSMISSION);
     assert_non_null(strstr(in->warning, "raw counts?"));
     assert_non_null(strstr(in->warning, "--raw"));
+    xanes_stack_info_free(in);
+}
+
+/* -------- FXI with an integer /img_xanes: raw counts without --raw ------- */
+
+static void test_fxi_integer_counts(void **state)
+{
+    (void)state;
+    char path[600], bare[600];
+    static unsigned short I[NE * NPIX], F[NE * NPIX], D[NPIX];
+    unsigned long long s = 11ULL;
+    for (size_t i = 0; i < NE * NPIX; i++) {
+        I[i] = (unsigned short)(300 + (unsigned)(3000.0 * fx_uniform(&s)));
+        F[i] = (unsigned short)(3500 + (unsigned)(500.0 * fx_uniform(&s)));
+    }
+    for (size_t i = 0; i < NPIX; i++)
+        D[i] = (unsigned short)(100 + (unsigned)(10.0 * fx_uniform(&s)));
+    hid_t f = fx_create(fixture(path, "fxi_u16.h5"));
+    hsize_t d3[3] = {NE, NY, NX}, dd[3] = {1, NY, NX};
+    fx_write_u16(f, "/img_xanes", 3, d3, I);
+    fx_write_u16(f, "/img_bkg", 3, d3, F);
+    fx_write_u16(f, "/img_dark", 3, dd, D);
+    fx_energy(f, "/X_eng", NE, kev);
+    fx_close(f);
+    /* No --raw: integer counts are corrected by the flat of their energy. */
+    xanes_stack *st = read_ok(path, NULL);
+    assert_int_equal(st->kind, XANES_STACK_RAW_COUNTS);
+    for (size_t k = 0; k < NE; k++)
+        for (size_t p = 0; p < NPIX; p++) {
+            double num = (double)I[k * NPIX + p] - (double)D[p];
+            double den = (double)F[k * NPIX + p] - (double)D[p];
+            assert_same_float(st->absorbance[k * NPIX + p], (float)(-log(num / den)),
+                              k * NPIX + p);
+        }
+    assert_string_equal(st->warning, "");
+    xanes_stack_free(st);
+    /* Without a flat field they stay transmission, and are flagged. */
+    f = fx_create(fixture(bare, "fxi_u16_noflat.h5"));
+    fx_write_u16(f, "/img_xanes", 3, d3, I);
+    fx_energy(f, "/X_eng", NE, kev);
+    fx_close(f);
+    xanes_stack_info *in = NULL;
+    xanes_error err;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_stack_probe(bare, NULL, &in, &err), XANES_OK);
+    assert_int_equal(in->kind, XANES_STACK_TRANSMISSION);
+    assert_non_null(strstr(in->warning, "raw counts?"));
     xanes_stack_info_free(in);
 }
 
@@ -671,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_fxi_numeric_pixel_and_probe),
         cmocka_unit_test(test_fxi_chunked_gzip_and_row_block),
         cmocka_unit_test(test_fxi_raw),
+        cmocka_unit_test(test_fxi_integer_counts),
         cmocka_unit_test(test_aps_per_energy_flats),
         cmocka_unit_test(test_compressed_frame_chunks),
         cmocka_unit_test(test_aps_few_flats_no_dark_kev),

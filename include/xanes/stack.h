@@ -41,7 +41,8 @@ typedef struct {
     xanes_stack_layout layout;
     /* FXI: /img_xanes holds raw counts, so /img_bkg and /img_dark are applied
      * (by default the beamline exporter has already corrected it to
-     * transmission and they are only reported). */
+     * transmission and they are only reported).  An integer /img_xanes is
+     * raw counts without it when a flat field is there. */
     int raw;
     /* The stack is already absorbance -ln(I/I0) (any layout; flats and darks
      * are then not applied). */
