@@ -107,17 +107,27 @@ xanes_status norm_interp_resolve(const double *energy_ev, size_t n,
     double a0 = e0 + p->pre1_ev, a1 = e0 + p->pre2_ev, b0 = e0 + p->norm1_ev,
            b1 = e0 + p->norm2_ev;
     double emin = energy_ev[0], emax = energy_ev[n - 1];
+    /* An outer window end past the data is clipped to it, as larch's
+     * pre_edge clips pre1 and norm2, as long as at least half of that
+     * window is left: a monochromator offset of a few eV moves windows
+     * fixed from e0 past the end of a scan that was planned without it, and
+     * the interpolant fit moves continuously with its window.  A window
+     * mostly outside the data means the wrong e0 or scan, and is refused. */
+    if (a0 < emin && emin - a0 <= 0.5 * (a1 - a0))
+        a0 = emin;
+    if (b1 > emax && b1 - emax <= 0.5 * (b1 - b0))
+        b1 = emax;
     if (a0 < emin || b1 > emax)
         return XANES_RAISE(err, XANES_EDATA,
                            "normalize: the fit windows %.2f..%.2f and %.2f..%.2f eV (e0 %.2f eV) "
-                           "reach beyond the spectrum's %.2f..%.2f eV",
+                           "reach beyond the spectrum's %.2f..%.2f eV by more than half a window",
                            a0, a1, b0, b1, e0, emin, emax);
     r->e0_ev = e0;
     r->ie0 = norm_index_nearest(energy_ev, n, e0);
-    r->pre1_ev = p->pre1_ev;
+    r->pre1_ev = a0 - e0;
     r->pre2_ev = p->pre2_ev;
     r->norm1_ev = p->norm1_ev;
-    r->norm2_ev = p->norm2_ev;
+    r->norm2_ev = b1 - e0;
     r->nnorm = p->nnorm;
     r->nvict = 0.0;
     norm_interp_range(energy_ev, n, a0, a1, &r->pre_lo, &r->pre_hi);

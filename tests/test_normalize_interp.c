@@ -2,7 +2,8 @@
  * (xanes_normalize_params.fit_interpolant) on analytic spectra: exact on
  * linear data whatever the sampling, equal to the sample fit on fine grids,
  * far less dependent on the grid than the sample fit on sparse TXM-like
- * grids, and identical between the one-spectrum and the plan paths. */
+ * grids, identical between the one-spectrum and the plan paths, and with
+ * outer window ends past a scan clipped to it (by up to half a window). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -169,6 +170,46 @@ static void test_plan_equals_run(void **state)
     xanes_normalize_plan_free(plan);
 }
 
+/* A scan that ends 1.3 eV short of norm2 (and starts 0.9 eV short of pre1),
+ * as a monochromator offset makes it: the windows are clipped to the data,
+ * the result says so, and the edge stays within 0.005 eV of the full
+ * windows' edge on the fine grid. */
+static void test_windows_clipped_to_the_scan(void **state)
+{
+    (void)state;
+    size_t nf = 3001;
+    double *ef = malloc(nf * sizeof(double));
+    for (size_t i = 0; i < nf; i++)
+        ef[i] = 8300.0 + 0.05 * (double)i;
+    double full = half_edge(ef, nf, 1, NULL);
+    size_t n = 0;
+    for (size_t i = 0; i < nf; i++)
+        if (ef[i] >= 8305.1 + 0.9 - 1e-9 && ef[i] <= 8445.1 - 1.3 + 1e-9)
+            ef[n++] = ef[i];
+    double *mu = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        mu[i] = model(ef[i]);
+    xanes_normalize_params p;
+    params(&p, 1);
+    xanes_normalize_workspace *w = xanes_normalize_workspace_alloc(n);
+    xanes_normalize_result r;
+    xanes_error err;
+    xanes_error_clear(&err);
+    assert_int_equal(xanes_normalize_run(ef, mu, n, &p, w, &r, NULL, NULL, &err), XANES_OK);
+    assert_true(fabs(r.pre1_ev - (ef[0] - 8355.10)) < 1e-9);
+    assert_true(fabs(r.norm2_ev - (ef[n - 1] - 8355.10)) < 1e-9);
+    assert_true(r.pre2_ev == -25.0 && r.norm1_ev == 30.0);
+    print_message("clipped windows: edge %.5f eV, full windows %.5f eV\n", r.half_edge_ev, full);
+    assert_true(fabs(r.half_edge_ev - full) < 0.005);
+    /* The plan clips the same way. */
+    xanes_normalize_plan *plan = xanes_normalize_plan_alloc(ef, n, &p, &err);
+    assert_non_null(plan);
+    xanes_normalize_plan_free(plan);
+    xanes_normalize_workspace_free(w);
+    free(mu);
+    free(ef);
+}
+
 static void test_bad_requests(void **state)
 {
     (void)state;
@@ -200,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_fine_grid_agrees_with_sample_fit),
         cmocka_unit_test(test_sparse_grids_give_the_spectrums_edge),
         cmocka_unit_test(test_plan_equals_run),
+        cmocka_unit_test(test_windows_clipped_to_the_scan),
         cmocka_unit_test(test_bad_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,6 +2,8 @@
  *
  * - energies: the raw energies are kept, the offset stored beside them and
  *   energy = raw + offset exactly; no offset = 0 ("none");
+ * - a monochromator offset that moves the fit windows past the scans' ends:
+ *   the windows are cut, the offset still recovered, the cut reported;
  * - an imposed drift of several px at non-round values is recovered to
  *   <= 0.1 px rms (noise-free and at 10^4 counts);
  * - the maps: edge energy NaN outside the labels, SoC and valence equal the
@@ -158,6 +160,46 @@ static void test_drift_and_maps(void **state)
     assert_true(n_edge > 500);
     assert_int_equal(r->n_particles, r->segment_info.n_labels);
     xanes_run_result_free(r);
+    tu_remove_tree(dir);
+}
+
+/* A monochromator offset of 6.5 eV moves the edge definition's post-edge
+ * window 1.6 eV past the end of the reference's and the stack's scans: the
+ * windows are cut to the scans (normalize_interp.c), the offset is still
+ * recovered to 0.05 eV, and the run says where it cut.  At 1 eV nothing is
+ * cut and nothing is said. */
+static void test_offset_past_the_scan(void **state)
+{
+    (void)state;
+    char dir[512];
+    tu_make_tempdir(dir, sizeof dir);
+    xanes_simulate_params p;
+    small_params(&p, 23);
+    p.ref_grid = XANES_SIMULATE_REF_FINE; /* 8300..8450 eV as stored */
+    const double offsets[2] = {6.5, 1.0};
+    for (int i = 0; i < 2; i++) {
+        p.energy_offset_ev = offsets[i];
+        rt_accuracy a = {0};
+        xanes_run_result *r = NULL;
+        xanes_error err;
+        xanes_error_clear(&err);
+        xanes_status st = rt_loop(dir, i == 0 ? "cut" : "whole", &p, 1, NULL, &a, &r, &err);
+        if (st != XANES_OK)
+            print_error("%s\n", err.message);
+        assert_int_equal(st, XANES_OK);
+        print_message("offset %+.1f eV: recovered to %+.4f eV; warning \"%s\"\n", offsets[i],
+                      a.offset_err_ev, r->window_warning);
+        assert_true(fabs(a.offset_err_ev) <= 0.05);
+        if (i == 0) {
+            assert_non_null(strstr(r->window_warning, "reference spectrum"));
+            assert_non_null(strstr(r->window_warning, "; stack"));
+            assert_true(r->ref_norm.norm2_ev < 90.0 - 1.5 && r->ref_norm.norm2_ev > 90.0 - 1.7);
+        } else {
+            assert_string_equal(r->window_warning, "");
+            assert_true(r->ref_norm.norm2_ev == 90.0);
+        }
+        xanes_run_result_free(r);
+    }
     tu_remove_tree(dir);
 }
 
@@ -487,6 +529,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drift_and_maps),
         cmocka_unit_test(test_drift_noisy),
+        cmocka_unit_test(test_offset_past_the_scan),
         cmocka_unit_test(test_noise_limited_segmentation),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_outputs),

@@ -405,6 +405,8 @@ int xanes_cmd_run(int argc, char **argv)
     }
     if (r->stack_warning[0] != '\0')
         fprintf(stderr, "xanes %s: warning: %s\n", CMD, r->stack_warning);
+    if (r->window_warning[0] != '\0')
+        fprintf(stderr, "xanes %s: warning: %s\n", CMD, r->window_warning);
     if (json) {
         if (print_json(stack, outdir, r) != 0) {
             fprintf(stderr, "xanes %s: out of memory printing JSON\n", CMD);
