@@ -217,7 +217,9 @@ static herr_t put_counts(hid_t d, size_t k, const xanes_simulate_scene *sc, cons
     size_t n = sc->nx * sc->ny;
     if (as_u16) {
         for (size_t i = 0; i < n; i++)
-            u16[i] = (uint16_t)(c[i] < 0 ? 0 : c[i] > XANES_SIMULATE_MAX_COUNT ? UINT16_MAX : nearbyint(c[i]));
+            u16[i] = (uint16_t)(c[i] < 0                          ? 0
+                                : c[i] > XANES_SIMULATE_MAX_COUNT ? UINT16_MAX
+                                                                  : nearbyint(c[i]));
         return write_frame(d, k, sc->ny, sc->nx, H5T_NATIVE_UINT16, u16);
     }
     for (size_t i = 0; i < n; i++)

@@ -140,8 +140,8 @@ double xanes_simulate_max_dose_counts(const xanes_simulate_params *p)
 {
     /* The peaks of sim_detector.c's factors: I0 (scan position u in [0, 1]
      * and its 1 % wiggle), the beam (Gaussian at its centre), the fringe. */
-    const double peak = (1.0 + 0.5 * fabs(p->flat_drift) + 0.01) *
-                        (1.0 + 0.5 * fabs(p->flat_nonuniformity)) * 1.02;
+    const double peak =
+        (1.0 + 0.5 * fabs(p->flat_drift) + 0.01) * (1.0 + 0.5 * fabs(p->flat_nonuniformity)) * 1.02;
     /* 5 sigma of noise at the clip level itself bounds it at any dose below. */
     const double room = XANES_SIMULATE_MAX_COUNT - p->dark_offset_counts -
                         5.0 * sqrt(XANES_SIMULATE_MAX_COUNT) - 5.0 * p->read_noise_counts;

@@ -424,10 +424,9 @@ int main(void)
 {
     xanes_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_determinism),      cmocka_unit_test(test_poisson_statistics),
-        cmocka_unit_test(test_dose_limit),
-        cmocka_unit_test(test_layout_fxi),       cmocka_unit_test(test_layout_aps),
-        cmocka_unit_test(test_cli_writes_files),
+        cmocka_unit_test(test_determinism), cmocka_unit_test(test_poisson_statistics),
+        cmocka_unit_test(test_dose_limit),  cmocka_unit_test(test_layout_fxi),
+        cmocka_unit_test(test_layout_aps),  cmocka_unit_test(test_cli_writes_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

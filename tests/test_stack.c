@@ -330,8 +330,7 @@ static void test_fxi_integer_counts(void **state)
         for (size_t p = 0; p < NPIX; p++) {
             double num = (double)I[k * NPIX + p] - (double)D[p];
             double den = (double)F[k * NPIX + p] - (double)D[p];
-            assert_same_float(st->absorbance[k * NPIX + p], (float)(-log(num / den)),
-                              k * NPIX + p);
+            assert_same_float(st->absorbance[k * NPIX + p], (float)(-log(num / den)), k * NPIX + p);
         }
     assert_string_equal(st->warning, "");
     xanes_stack_free(st);

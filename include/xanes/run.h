@@ -184,12 +184,13 @@ typedef struct {
     size_t n_overcharged;         /* particles whose edge_mean_ev > threshold     */
     double overcharge_ev;         /* threshold used                               */
     char layout_name[16];
-    char stack_file[512];                   /* the stack file read                          */
-    int threads;                            /* OpenMP threads available to the stages       */
-    double pixel_size_nm;                   /* NaN when the file does not say               */
-    char stack_warning[400];                /* "" or the reader's warning                   */
-    char window_warning[600]; /* "" or where the edge definition's fit windows were cut
-                                 to the end of the reference's or the stack's scan */
+    char stack_file[512];    /* the stack file read                          */
+    int threads;             /* OpenMP threads available to the stages       */
+    double pixel_size_nm;    /* NaN when the file does not say               */
+    char stack_warning[400]; /* "" or the reader's warning                   */
+    /* "" or where the edge definition's fit windows were cut to the end of
+     * the reference's or the stack's scan */
+    char window_warning[600];
     double seconds[XANES_RUN_N_STAGES];     /* wall time per stage, s           */
     double cpu_seconds[XANES_RUN_N_STAGES]; /* process CPU time (all threads)
                                                per stage, s: on a shared machine
