@@ -122,6 +122,8 @@ static void collect_params(const xanes_run_result *r, const xanes_run_params *p,
              so->energy_unit == XANES_UNIT_EV    ? "ev"
              : so->energy_unit == XANES_UNIT_KEV ? "kev"
                                                  : "auto");
+    add_text(l, "stack_warning", r->stack_warning);
+    add_text(l, "window_warning", r->window_warning);
     add_text(l, "energy_offset_source", r->offset_source);
     add_num(l, "energy_offset_ev", r->energy_offset_ev);
     add_text(l, "calib_spectrum", p->calib_path);

@@ -232,6 +232,10 @@ static void test_json_matches_files(void **state)
     assert_true(strlen(buf) > 0);
     attr_string(f, "/parameters", "edge", buf, sizeof buf);
     assert_string_equal(buf, "half");
+    attr_string(f, "/parameters", "window_warning", buf, sizeof buf); /* no window was cut */
+    assert_string_equal(buf, "");
+    attr_string(f, "/parameters", "stack_warning", buf, sizeof buf);
+    assert_string_equal(buf, "");
     H5Fclose(f);
     cJSON_Delete(o);
     tu_cli_result_free(&r);
