@@ -165,27 +165,28 @@ void run_edge_norm_params(const xanes_run_params *p, const xanes_standards *std,
     out->crossing = def.crossing;
 }
 
-/* Says in r->window_warning when the fit windows of np around e0 reach
- * past the energies lo..hi of `what`: the normalization cuts them to the
- * scan (by up to half a window, normalize_interp.c), and the edge is then not
- * exactly the standard's definition (on the simulated NiO reference, about
- * 0.013 eV per eV cut from the post-edge window, 0.001 eV per eV from the
- * pre-edge one). */
+/* Says in r->window_warning when the normalization of `what` (energies
+ * lo..hi) used fit windows shorter than the requested ones in np: it cuts
+ * them to the scan (by up to half a window, normalize_interp.c), and the
+ * edge is then not exactly the standard's definition (on the simulated NiO
+ * reference, about 0.013 eV per eV cut from the post-edge window, 0.001 eV
+ * per eV from the pre-edge one). */
 static void window_warning(xanes_run_result *r, const char *what, const char *path,
-                           const xanes_normalize_params *np, double e0, double lo, double hi)
+                           const xanes_normalize_params *np, const xanes_normalize_result *used,
+                           double lo, double hi)
 {
     if (!np->fit_interpolant)
         return;
-    const double cut_pre = lo - (e0 + np->pre1_ev), cut_post = e0 + np->norm2_ev - hi;
+    const double cut_pre = used->pre1_ev - np->pre1_ev, cut_post = np->norm2_ev - used->norm2_ev;
     if (!(cut_pre > 0.0) && !(cut_post > 0.0))
         return;
-    size_t used = strlen(r->window_warning);
-    snprintf(r->window_warning + used, sizeof r->window_warning - used,
+    size_t n = strlen(r->window_warning);
+    snprintf(r->window_warning + n, sizeof r->window_warning - n,
              "%s%s %s: its scan %.2f..%.2f eV cuts %.2f eV from the pre-edge and %.2f eV from "
              "the post-edge fit window (e0 %.2f eV), so its edges are not exactly by the "
              "standard's definition",
-             used > 0 ? "; " : "", what, path, lo, hi, cut_pre > 0.0 ? cut_pre : 0.0,
-             cut_post > 0.0 ? cut_post : 0.0, e0);
+             n > 0 ? "; " : "", what, path, lo, hi, cut_pre > 0.0 ? cut_pre : 0.0,
+             cut_post > 0.0 ? cut_post : 0.0, used->e0_ev);
 }
 
 /* Offset of the energy axis from the measured reference spectrum
@@ -241,7 +242,7 @@ static xanes_status calibrate_stage(const xanes_run_params *p, const xanes_stack
             break;
     }
     r->ref_norm = er.norm;
-    window_warning(r, "reference spectrum", p->calib_path, &cp.norm, cp.norm.e0_ev, rlo, rhi);
+    window_warning(r, "reference spectrum", p->calib_path, &cp.norm, &er.norm, rlo, rhi);
     const double lo = s->energy_ev[0], hi = s->energy_ev[s->n_energy - 1];
     if (!(er.measured_edge_ev > lo && er.measured_edge_ev < hi)) {
         st = XANES_RAISE(err, XANES_EDATA,
@@ -331,6 +332,7 @@ static xanes_status edgemap_stage(const xanes_run_params *p, const xanes_stack *
         goto done;
     }
     xanes_edgemap_describe(m, &r->norm);
+    window_warning(r, "stack", s->path, &ep.norm, &r->norm, r->energy_ev[0], r->energy_ev[ne - 1]);
     st = xanes_edgemap_run(m, s->absorbance, ne, s->ny, s->nx, 0, s->ny, r->edge_ev, r->edge_jump,
                            r->noise, &r->edgemap_counts, err);
 done:
@@ -462,12 +464,6 @@ xanes_status xanes_run_process(const char *stack_path, const xanes_run_params *p
     }
     for (size_t k = 0; k < s->n_energy; k++)
         r->energy_ev[k] = r->energy_raw_ev[k] + r->energy_offset_ev;
-    {
-        xanes_normalize_params np;
-        run_edge_norm_params(p, &std, &np);
-        window_warning(r, "stack", stack_path, &np, np.e0_ev, r->energy_ev[0],
-                       r->energy_ev[s->n_energy - 1]);
-    }
     stage_end(r, XANES_RUN_STAGE_CALIBRATE, t0);
 
     t0 = stage_begin(p, XANES_RUN_STAGE_ALIGN);
