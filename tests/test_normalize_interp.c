@@ -54,7 +54,17 @@ static size_t sparse_grid(double *e, double shift)
     return n;
 }
 
-static double half_edge(const double *e, size_t n, int interp, double *step)
+/* The fine grid 8300, 8300.05, ... of n points (malloc'd). */
+static double *fine_grid(size_t n)
+{
+    double *e = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        e[i] = 8300.0 + 0.05 * (double)i;
+    return e;
+}
+
+/* Normalizes the model sampled at e[n] with params(interp) into *r. */
+static void normalize_model(const double *e, size_t n, int interp, xanes_normalize_result *r)
 {
     double *mu = malloc(n * sizeof(double));
     for (size_t i = 0; i < n; i++)
@@ -62,13 +72,18 @@ static double half_edge(const double *e, size_t n, int interp, double *step)
     xanes_normalize_params p;
     params(&p, interp);
     xanes_normalize_workspace *w = xanes_normalize_workspace_alloc(n);
-    xanes_normalize_result r;
     xanes_error err;
     xanes_error_clear(&err);
-    if (xanes_normalize_run(e, mu, n, &p, w, &r, NULL, NULL, &err) != XANES_OK)
+    if (xanes_normalize_run(e, mu, n, &p, w, r, NULL, NULL, &err) != XANES_OK)
         fail_msg("%s", err.message);
     xanes_normalize_workspace_free(w);
     free(mu);
+}
+
+static double half_edge(const double *e, size_t n, int interp, double *step)
+{
+    xanes_normalize_result r;
+    normalize_model(e, n, interp, &r);
     if (step != NULL)
         *step = r.edge_step;
     return r.half_edge_ev;
@@ -102,9 +117,7 @@ static void test_fine_grid_agrees_with_sample_fit(void **state)
 {
     (void)state;
     size_t n = 3001;
-    double *e = malloc(n * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        e[i] = 8300.0 + 0.05 * (double)i;
+    double *e = fine_grid(n);
     double s_pts, s_int;
     double h_pts = half_edge(e, n, 0, &s_pts), h_int = half_edge(e, n, 1, &s_int);
     if (fabs(h_pts - h_int) > 0.003 || fabs(s_pts - s_int) > 1e-3 * s_pts)
@@ -117,9 +130,7 @@ static void test_sparse_grids_give_the_spectrums_edge(void **state)
 {
     (void)state;
     size_t nf = 3001;
-    double *ef = malloc(nf * sizeof(double));
-    for (size_t i = 0; i < nf; i++)
-        ef[i] = 8300.0 + 0.05 * (double)i;
+    double *ef = fine_grid(nf);
     double step_fine;
     double truth = half_edge(ef, nf, 1, &step_fine);
     double worst_int = 0.0, worst_pts = 0.0, wstep_int = 0.0, wstep_pts = 0.0;
@@ -178,35 +189,27 @@ static void test_windows_clipped_to_the_scan(void **state)
 {
     (void)state;
     size_t nf = 3001;
-    double *ef = malloc(nf * sizeof(double));
-    for (size_t i = 0; i < nf; i++)
-        ef[i] = 8300.0 + 0.05 * (double)i;
+    double *ef = fine_grid(nf);
     double full = half_edge(ef, nf, 1, NULL);
     size_t n = 0;
     for (size_t i = 0; i < nf; i++)
         if (ef[i] >= 8305.1 + 0.9 - 1e-9 && ef[i] <= 8445.1 - 1.3 + 1e-9)
             ef[n++] = ef[i];
-    double *mu = malloc(n * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        mu[i] = model(ef[i]);
-    xanes_normalize_params p;
-    params(&p, 1);
-    xanes_normalize_workspace *w = xanes_normalize_workspace_alloc(n);
     xanes_normalize_result r;
-    xanes_error err;
-    xanes_error_clear(&err);
-    assert_int_equal(xanes_normalize_run(ef, mu, n, &p, w, &r, NULL, NULL, &err), XANES_OK);
+    normalize_model(ef, n, 1, &r);
     assert_true(fabs(r.pre1_ev - (ef[0] - 8355.10)) < 1e-9);
     assert_true(fabs(r.norm2_ev - (ef[n - 1] - 8355.10)) < 1e-9);
     assert_true(r.pre2_ev == -25.0 && r.norm1_ev == 30.0);
     print_message("clipped windows: edge %.5f eV, full windows %.5f eV\n", r.half_edge_ev, full);
     assert_true(fabs(r.half_edge_ev - full) < 0.005);
     /* The plan clips the same way. */
+    xanes_normalize_params p;
+    params(&p, 1);
+    xanes_error err;
+    xanes_error_clear(&err);
     xanes_normalize_plan *plan = xanes_normalize_plan_alloc(ef, n, &p, &err);
     assert_non_null(plan);
     xanes_normalize_plan_free(plan);
-    xanes_normalize_workspace_free(w);
-    free(mu);
     free(ef);
 }
 
