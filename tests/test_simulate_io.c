@@ -110,16 +110,23 @@ static void z_stats(const double *c, const float *expect, size_t n, double offse
     *var = ss / (double)n - *mean * *mean;
 }
 
+/* small_params, 64 x 64 px, 20 energies, APS layout (raw counts, flats and
+ * darks as stored). */
+static void aps_64_params(xanes_simulate_params *p)
+{
+    small_params(p);
+    p->nx = p->ny = 64;
+    p->ne = 20;
+    p->layout = XANES_SIMULATE_APS;
+}
+
 static void test_poisson_statistics(void **state)
 {
     (void)state;
     char dir[512], s[600], t[600];
     tu_make_tempdir(dir, sizeof dir);
     xanes_simulate_params p;
-    small_params(&p);
-    p.nx = p.ny = 64;
-    p.ne = 20;
-    p.layout = XANES_SIMULATE_APS;
+    aps_64_params(&p);
     p.read_noise_counts = 0.0; /* counts - dark offset are then pure Poisson */
     p.dose_counts = 800.0;
     run_to(&p, dir, "aps", s, t, NULL, sizeof s);
@@ -185,10 +192,7 @@ static void test_dose_limit(void **state)
     char dir[512], s[600], t[600];
     tu_make_tempdir(dir, sizeof dir);
     xanes_simulate_params p;
-    small_params(&p);
-    p.nx = p.ny = 64;
-    p.ne = 20;
-    p.layout = XANES_SIMULATE_APS;
+    aps_64_params(&p);
     const double dmax = xanes_simulate_max_dose_counts(&p);
     p.dose_counts = floor(dmax);
     xanes_error err;
